@@ -1,0 +1,189 @@
+// The one storage module: PostgreSQL (node-postgres pool) or embedded PGlite behind the
+// same Kysely instance. Nothing above this file knows which engine runs.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.js';
+import { PglitePool } from './pglite-pool.js';
+
+export type Engine = 'pglite' | 'postgres';
+
+export interface Database {
+  readonly db: Kysely<DB>;
+  readonly engine: Engine;
+  /** Subscribe to a NOTIFY channel; returns an unsubscribe function. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
+  /** Resolves when the database answers within `timeoutMs`. */
+  ping(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+  /**
+   * Runs `fn` inside one transaction on a dedicated session that also accepts
+   * multi-statement scripts (migrations). Commits when `fn` resolves.
+   */
+  withScriptTransaction<T>(fn: (s: ScriptSession) => Promise<T>): Promise<T>;
+}
+
+export interface ScriptSession {
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  exec(script: string): Promise<void>;
+}
+
+const INT8 = 20;
+const NUMERIC = 1700;
+
+// int8 counts fit in a JS number for this domain; numeric (costs) as number too.
+pg.types.setTypeParser(INT8, (v: string) => Number(v));
+pg.types.setTypeParser(NUMERIC, (v: string) => Number(v));
+
+export interface DatabaseOptions {
+  databaseUrl: string | null;
+  directUrl?: string | null;
+  /** PGlite data directory; null = in memory. */
+  dataDir: string | null;
+  poolSize?: number;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => { clearTimeout(t); resolve(v); },
+      (e) => { clearTimeout(t); reject(e); },
+    );
+  });
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  return opts.databaseUrl ? openPostgres(opts) : openPglite(opts.dataDir);
+}
+
+async function openPostgres(opts: DatabaseOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: opts.databaseUrl!,
+    max: opts.poolSize ?? 20,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 5_000,
+  });
+  pool.on('error', () => {
+    /* idle client errors surface on the next query */
+  });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  let listener: pg.Client | null = null;
+  let listenerReady: Promise<pg.Client> | null = null;
+  const handlers = new Map<string, Set<(p: string) => void>>();
+
+  async function getListener(): Promise<pg.Client> {
+    if (listener) return listener;
+    if (!listenerReady) {
+      listenerReady = (async () => {
+        const c = new pg.Client({ connectionString: opts.directUrl ?? opts.databaseUrl! });
+        c.on('error', () => {
+          listener = null;
+          listenerReady = null;
+        });
+        c.on('notification', (msg) => {
+          const set = handlers.get(msg.channel);
+          if (set) for (const fn of set) fn(msg.payload ?? '');
+        });
+        await c.connect();
+        listener = c;
+        return c;
+      })();
+    }
+    return listenerReady;
+  }
+
+  return {
+    db,
+    engine: 'postgres',
+    async listen(channel, onPayload) {
+      let set = handlers.get(channel);
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+        const c = await getListener();
+        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      }
+      set.add(onPayload);
+      return async () => {
+        set!.delete(onPayload);
+      };
+    },
+    async notify(channel, payload) {
+      await sql`SELECT pg_notify(${channel}, ${payload})`.execute(db);
+    },
+    async ping(timeoutMs) {
+      await withTimeout(sql`SELECT 1`.execute(db), timeoutMs, 'database ping');
+    },
+    async close() {
+      await db.destroy();
+      if (listener) await listener.end().catch(() => undefined);
+    },
+    async withScriptTransaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({
+          query: async (text, params) => (await client.query(text, params)).rows,
+          exec: async (script) => { await client.query(script); },
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
+
+async function openPglite(dataDir: string | null): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const pglite = new PGlite(dataDir ? path.join(dataDir, 'pgdata') : undefined, {
+    parsers: { [INT8]: (v: string) => Number(v), [NUMERIC]: (v: string) => Number(v) },
+  });
+  await pglite.waitReady;
+  const pool = new PglitePool(pglite);
+  // The pool is a single-session lock; Kysely treats it like a pg.Pool.
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) });
+  let closed = false;
+  return {
+    db,
+    engine: 'pglite',
+    async listen(channel, onPayload) {
+      const unsub = await pglite.listen(channel, onPayload);
+      return async () => { await unsub(); };
+    },
+    async notify(channel, payload) {
+      await sql`SELECT pg_notify(${channel}, ${payload})`.execute(db);
+    },
+    async ping(timeoutMs) {
+      if (closed) throw new Error('database is closed');
+      await withTimeout(sql`SELECT 1`.execute(db), timeoutMs, 'database ping');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+      await pglite.close();
+    },
+    async withScriptTransaction(fn) {
+      const client = await pool.connect();
+      try {
+        return await pglite.transaction(async (tx) =>
+          fn({
+            query: async (text, params) => (await tx.query(text, params ?? [])).rows as never[],
+            exec: async (script) => { await tx.exec(script); },
+          }),
+        );
+      } finally {
+        client.release();
+      }
+    },
+  };
+}

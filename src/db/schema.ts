@@ -1,0 +1,324 @@
+// Kysely table types for migrations/*.sql. Keep in step with the SQL files.
+import type { ColumnType, Generated } from 'kysely';
+
+/** A timestamp with a database default (optional on insert). */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** A timestamp the insert must supply. */
+type RequiredTimestamp = ColumnType<Date, Date | string, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type Json<T = unknown> = ColumnType<T, string | T, string | T>;
+
+export interface UsersTable {
+  id: string;
+  login: string;
+  email: string | null;
+  email_verified: Generated<boolean>;
+  password_hash: string | null;
+  username: string;
+  locale: Generated<string>;
+  timezone: string | null;
+  avatar_url: string | null;
+  status: Generated<'active' | 'suspended' | 'deleted'>;
+  is_platform_admin: Generated<boolean>;
+  last_login_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface AccountsTable {
+  id: string;
+  slug: string;
+  name: string;
+  type: 'personal' | 'workspace';
+  owner_user_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type AccountRole = 'owner' | 'admin' | 'member';
+
+export interface AccountMembershipsTable {
+  account_id: string;
+  user_id: string;
+  role: AccountRole;
+  created_at: Timestamp;
+}
+
+export interface TeamsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TeamMembersTable {
+  team_id: string;
+  user_id: string;
+  account_id: string;
+  role: 'admin' | 'member';
+  created_at: Timestamp;
+}
+
+export interface InvitationsTable {
+  id: string;
+  account_id: string;
+  invited_by_user_id: string;
+  email: string;
+  role: 'admin' | 'member';
+  token_hash: string;
+  expires_at: RequiredTimestamp;
+  accepted_at: NullableTimestamp;
+  accepted_by_user_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  created_at: Timestamp;
+  expires_at: RequiredTimestamp;
+  revoked_at: NullableTimestamp;
+  ip_address: string | null;
+  user_agent: string | null;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  session_id: string;
+  token_hash: string;
+  expires_at: RequiredTimestamp;
+  rotated_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface EmailVerificationTokensTable {
+  id: string;
+  user_id: string;
+  email: string;
+  token_hash: string;
+  expires_at: RequiredTimestamp;
+  used_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface EmailOtpsTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  expires_at: RequiredTimestamp;
+  used_at: NullableTimestamp;
+  failed_attempts: Generated<number>;
+  created_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  user_id: string;
+  name: string;
+  key_prefix: string;
+  key_hash: string;
+  scopes: Json<string[]>;
+  revoked_at: NullableTimestamp;
+  last_used_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface ProjectsTable {
+  id: string;
+  org_id: string;
+  team_id: string | null;
+  name: string;
+  description: string | null;
+  visibility: 'private' | 'shared';
+  created_by_user_id: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface ThreadsTable {
+  id: string;
+  org_id: string;
+  created_by_user_id: string;
+  title: string | null;
+  project_id: string | null;
+  is_private: Generated<boolean>;
+  active_run_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface ThreadStarsTable {
+  user_id: string;
+  thread_id: string;
+  created_at: Timestamp;
+}
+
+export interface MessagesTable {
+  id: string;
+  org_id: string;
+  thread_id: string;
+  created_by_user_id: string | null;
+  role: 'user' | 'assistant';
+  content: string;
+  run_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface AuditLogsTable {
+  id: string;
+  org_id: string | null;
+  actor_user_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  trace_id: string;
+  metadata: Json<Record<string, unknown>>;
+  ip_address: string | null;
+  user_agent: string | null;
+  before_state: Json<Record<string, unknown> | null> | null;
+  after_state: Json<Record<string, unknown> | null> | null;
+  created_at: Timestamp;
+}
+
+export interface PlatformSettingsTable {
+  key: string;
+  value: Json;
+  updated_by_user_id: string | null;
+  updated_at: Timestamp;
+}
+
+export interface IdempotencyKeysTable {
+  scope_hash: string;
+  request_hash: string;
+  state: 'in_progress' | 'done';
+  response_status: number | null;
+  response_body: Json | null;
+  created_at: Timestamp;
+  expires_at: RequiredTimestamp;
+}
+
+export interface CreditBalancesTable {
+  org_id: string;
+  balance: Generated<number>;
+  updated_at: Timestamp;
+}
+
+export interface CreditTransactionsTable {
+  id: string;
+  org_id: string;
+  amount: number;
+  type: 'credit' | 'debit';
+  reference_type: string;
+  reference_id: string | null;
+  note: string | null;
+  thread_title: string | null;
+  balance_after: number;
+  created_at: Timestamp;
+}
+
+export interface UsageRecordsTable {
+  id: string;
+  org_id: string;
+  user_id: string | null;
+  run_id: string | null;
+  thread_id: string | null;
+  provider_name: string | null;
+  provider_kind: string | null;
+  model: string;
+  input_tokens: Generated<number>;
+  output_tokens: Generated<number>;
+  cache_read_tokens: Generated<number>;
+  cache_write_tokens: Generated<number>;
+  cost_usd: Generated<number>;
+  created_at: Timestamp;
+}
+
+export interface InviteCodesTable {
+  id: string;
+  user_id: string;
+  code: string;
+  max_uses: Generated<number>;
+  use_count: Generated<number>;
+  is_active: Generated<boolean>;
+  created_at: Timestamp;
+}
+
+export interface ReferralsTable {
+  id: string;
+  inviter_user_id: string;
+  invitee_user_id: string;
+  invite_code_id: string;
+  created_at: Timestamp;
+}
+
+export interface RedemptionCodesTable {
+  id: string;
+  code: string;
+  type: Generated<string>;
+  value: string;
+  max_uses: Generated<number>;
+  use_count: Generated<number>;
+  is_active: Generated<boolean>;
+  expires_at: NullableTimestamp;
+  batch_id: string | null;
+  created_by_user_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface RedemptionsTable {
+  id: string;
+  redemption_code_id: string;
+  user_id: string;
+  org_id: string;
+  created_at: Timestamp;
+}
+
+export interface FeatureFlagsTable {
+  id: string;
+  key: string;
+  description: string | null;
+  default_value: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface FeatureFlagOverridesTable {
+  flag_key: string;
+  org_id: string;
+  enabled: boolean;
+  created_at: Timestamp;
+}
+
+export interface DB {
+  users: UsersTable;
+  accounts: AccountsTable;
+  account_memberships: AccountMembershipsTable;
+  teams: TeamsTable;
+  team_members: TeamMembersTable;
+  invitations: InvitationsTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  email_verification_tokens: EmailVerificationTokensTable;
+  email_otps: EmailOtpsTable;
+  api_keys: ApiKeysTable;
+  projects: ProjectsTable;
+  threads: ThreadsTable;
+  thread_stars: ThreadStarsTable;
+  messages: MessagesTable;
+  audit_logs: AuditLogsTable;
+  platform_settings: PlatformSettingsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  credit_balances: CreditBalancesTable;
+  credit_transactions: CreditTransactionsTable;
+  usage_records: UsageRecordsTable;
+  invite_codes: InviteCodesTable;
+  referrals: ReferralsTable;
+  redemption_codes: RedemptionCodesTable;
+  redemptions: RedemptionsTable;
+  feature_flags: FeatureFlagsTable;
+  feature_flag_overrides: FeatureFlagOverridesTable;
+}

@@ -1,0 +1,26 @@
+// Every route group, registered in this one visible list.
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from './context.js';
+import { healthRoutes } from '../modules/health/routes.js';
+import { authRoutes } from '../modules/auth/routes.js';
+import { meRoutes } from '../modules/me/routes.js';
+import { apiKeyRoutes } from '../modules/api-keys/routes.js';
+import { accountRoutes } from '../modules/accounts/routes.js';
+import { teamRoutes } from '../modules/accounts/team-routes.js';
+import { invitationRoutes } from '../modules/accounts/invitation-routes.js';
+import { threadRoutes } from '../modules/threads/routes.js';
+import { messageRoutes } from '../modules/messages/routes.js';
+import { projectRoutes } from '../modules/projects/routes.js';
+
+export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
+  healthRoutes,
+  authRoutes,
+  meRoutes,
+  apiKeyRoutes,
+  accountRoutes,
+  teamRoutes,
+  invitationRoutes,
+  threadRoutes,
+  messageRoutes,
+  projectRoutes,
+];

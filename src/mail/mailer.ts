@@ -1,0 +1,77 @@
+// Outgoing mail over SMTP (nodemailer), configured by the email.* settings. With no
+// sender or host configured the message is written to the log instead, never dropped.
+import nodemailer from 'nodemailer';
+import type { Logger } from 'pino';
+import type { SettingsService } from '../modules/settings/service.js';
+
+export interface Mail {
+  to: string;
+  subject: string;
+  text: string;
+}
+
+export interface EmailSettings {
+  from: string;
+  host: string;
+  port: number;
+  user: string;
+  pass: string;
+  tlsMode: 'starttls' | 'tls' | 'none';
+}
+
+export class Mailer {
+  constructor(
+    private readonly settings: SettingsService,
+    private readonly log: Logger,
+  ) {}
+
+  async emailSettings(): Promise<EmailSettings> {
+    const s = this.settings;
+    return {
+      from: await s.string('email.from'),
+      host: await s.string('email.smtp_host'),
+      port: await s.int('email.smtp_port'),
+      user: await s.string('email.smtp_user'),
+      pass: await s.string('email.smtp_pass'),
+      tlsMode: (await s.string('email.smtp_tls_mode')) as EmailSettings['tlsMode'],
+    };
+  }
+
+  async isConfigured(): Promise<boolean> {
+    const e = await this.emailSettings();
+    return e.from !== '' && e.host !== '';
+  }
+
+  /** Sends now; resolves to false (and logs the mail) when email is not configured. */
+  async send(mail: Mail): Promise<boolean> {
+    const e = await this.emailSettings();
+    if (!e.from || !e.host) {
+      this.log.info({ mail: { to: mail.to, subject: mail.subject, text: mail.text } }, 'email not configured; mail written to log');
+      return false;
+    }
+    const transport = nodemailer.createTransport({
+      host: e.host,
+      port: e.port,
+      secure: e.tlsMode === 'tls',
+      requireTLS: e.tlsMode === 'starttls',
+      ignoreTLS: e.tlsMode === 'none',
+      auth: e.user ? { user: e.user, pass: e.pass } : undefined,
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 20_000,
+    });
+    try {
+      await transport.sendMail({ from: e.from, to: mail.to, subject: mail.subject, text: mail.text });
+      return true;
+    } finally {
+      transport.close();
+    }
+  }
+
+  /** Sends in the background; a failure is logged with the recipient, not thrown. */
+  sendLater(mail: Mail): void {
+    this.send(mail).catch((err: Error) => {
+      this.log.error({ err: err.message, to: mail.to, subject: mail.subject }, 'mail delivery failed');
+    });
+  }
+}

@@ -1,0 +1,4 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../http/context.js';
+
+export function apiKeyRoutes(_app: FastifyInstance, _ctx: AppContext): void {}

@@ -1,0 +1,138 @@
+// Turns the request's credential into a Principal and its current account in one query.
+// This is the one read that joins identity tables across modules (users, sessions,
+// api_keys, accounts, memberships): it runs on every request, so it is a single round trip.
+import { sql } from 'kysely';
+import type { AccountRole } from '../../db/schema.js';
+import type { AppContext, CurrentAccount, Principal } from '../../http/context.js';
+import { hashToken } from '../../lib/crypto.js';
+import { isUuid } from '../../lib/ids.js';
+import { keyPoints, pointsForRole } from '../accounts/permissions.js';
+import { verifyAccessToken } from './tokens.js';
+
+export type AccountSelection = { kind: 'personal' } | { kind: 'id'; id: string };
+
+export interface ResolvedCredential {
+  principal: Principal;
+  /** null when the selected account does not exist or the caller may not act in it. */
+  account: CurrentAccount | null;
+  /** API keys: the account the key belongs to (X-Account-Id must match it). */
+  keyAccountId: string | null;
+  /** The account row exists but the caller is not a member (used for the 404). */
+}
+
+interface Row {
+  user_id: string;
+  login: string;
+  username: string;
+  email: string | null;
+  email_verified: boolean;
+  is_platform_admin: boolean;
+  status: string;
+  revoked_at: Date | null;
+  cred_expires_at: Date | null;
+  account_id: string | null;
+  account_type: 'personal' | 'workspace' | null;
+  account_name: string | null;
+  account_slug: string | null;
+  role: AccountRole | null;
+  scopes?: string[];
+  key_id?: string;
+  key_org_id?: string;
+  last_used_at?: Date | null;
+}
+
+function toAccount(row: Row, isPlatformAdmin: boolean, scopes: string[] | null): CurrentAccount | null {
+  if (!row.account_id || !row.account_type) return null;
+  const isMember = row.role !== null;
+  if (!isMember && !(isPlatformAdmin && scopes === null)) return null;
+  const role: AccountRole = row.role ?? 'owner';
+  return {
+    id: row.account_id,
+    type: row.account_type,
+    name: row.account_name!,
+    slug: row.account_slug!,
+    role,
+    isMember,
+    points: scopes === null ? pointsForRole(role) : keyPoints(role, scopes),
+  };
+}
+
+export async function resolveAccessToken(ctx: AppContext, token: string, sel: AccountSelection): Promise<ResolvedCredential | null> {
+  const claims = await verifyAccessToken(ctx.jwtKey, token);
+  if (!claims || !isUuid(claims.sid) || !isUuid(claims.sub)) return null;
+  const accountJoin =
+    sel.kind === 'personal'
+      ? sql`a.type = 'personal' AND a.owner_user_id = u.id`
+      : sql`a.id = ${sel.id}`;
+  const res = await sql<Row>`
+    SELECT u.id AS user_id, u.login, u.username, u.email, u.email_verified, u.is_platform_admin, u.status,
+           s.revoked_at, s.expires_at AS cred_expires_at,
+           a.id AS account_id, a.type AS account_type, a.name AS account_name, a.slug AS account_slug, m.role
+      FROM sessions s
+      JOIN users u ON u.id = s.user_id
+      LEFT JOIN accounts a ON ${accountJoin}
+      LEFT JOIN account_memberships m ON m.account_id = a.id AND m.user_id = u.id
+     WHERE s.id = ${claims.sid} AND s.user_id = ${claims.sub}`.execute(ctx.db);
+  const row = res.rows[0];
+  if (!row || row.revoked_at !== null || row.status !== 'active') return null;
+  return {
+    principal: {
+      kind: 'user',
+      user: {
+        id: row.user_id,
+        login: row.login,
+        username: row.username,
+        email: row.email,
+        emailVerified: row.email_verified,
+        isPlatformAdmin: row.is_platform_admin,
+      },
+      sessionId: claims.sid,
+      apiKeyId: null,
+    },
+    account: toAccount(row, row.is_platform_admin, null),
+    keyAccountId: null,
+  };
+}
+
+export async function resolveApiKey(ctx: AppContext, key: string): Promise<ResolvedCredential | null> {
+  const res = await sql<Row>`
+    SELECT u.id AS user_id, u.login, u.username, u.email, u.email_verified, u.is_platform_admin, u.status,
+           k.revoked_at, NULL::timestamptz AS cred_expires_at, k.id AS key_id, k.org_id AS key_org_id,
+           k.scopes, k.last_used_at,
+           a.id AS account_id, a.type AS account_type, a.name AS account_name, a.slug AS account_slug, m.role
+      FROM api_keys k
+      JOIN users u ON u.id = k.user_id
+      JOIN accounts a ON a.id = k.org_id
+      LEFT JOIN account_memberships m ON m.account_id = k.org_id AND m.user_id = k.user_id
+     WHERE k.key_hash = ${hashToken(key)}`.execute(ctx.db);
+  const row = res.rows[0];
+  if (!row || row.revoked_at !== null || row.status !== 'active' || row.role === null) return null;
+  const scopes = Array.isArray(row.scopes) ? row.scopes : [];
+  const lastUsed = row.last_used_at ? row.last_used_at.getTime() : 0;
+  if (Date.now() - lastUsed > 60_000) {
+    // At most once a minute; not awaited so it never slows the request.
+    ctx.db
+      .updateTable('api_keys')
+      .set({ last_used_at: new Date() })
+      .where('id', '=', row.key_id!)
+      .execute()
+      .catch((err: Error) => ctx.log.warn({ err: err.message }, 'api key last_used_at update failed'));
+  }
+  return {
+    principal: {
+      kind: 'api_key',
+      user: {
+        id: row.user_id,
+        login: row.login,
+        username: row.username,
+        email: row.email,
+        emailVerified: row.email_verified,
+        isPlatformAdmin: row.is_platform_admin,
+      },
+      sessionId: null,
+      apiKeyId: row.key_id!,
+    },
+    account: toAccount(row, false, scopes),
+    keyAccountId: row.key_org_id!,
+  };
+}

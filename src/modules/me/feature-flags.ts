@@ -1,0 +1,27 @@
+// Feature flag evaluation for an account (api.md §24): override, else default; the
+// setting-backed keys follow an environment value first.
+import type { AppContext } from '../../http/context.js';
+
+const SETTING_BACKED = new Set(['feature.byok_enabled', 'feature.mcp_remote_enabled']);
+
+export async function evaluateFlagsForAccount(ctx: AppContext, orgId: string) {
+  const rows = await ctx.db
+    .selectFrom('feature_flags as f')
+    .leftJoin('feature_flag_overrides as o', (j) => j.onRef('o.flag_key', '=', 'f.key').on('o.org_id', '=', orgId))
+    .select(['f.key', 'f.default_value', 'o.enabled'])
+    .orderBy('f.key')
+    .execute();
+  const out: Array<{ key: string; enabled: boolean; source: 'env' | 'override' | 'default' }> = [];
+  for (const r of rows) {
+    if (SETTING_BACKED.has(r.key)) {
+      const s = await ctx.settings.resolve(r.key);
+      if (s.source === 'env') {
+        out.push({ key: r.key, enabled: s.value === true, source: 'env' });
+        continue;
+      }
+    }
+    if (r.enabled !== null && r.enabled !== undefined) out.push({ key: r.key, enabled: r.enabled, source: 'override' });
+    else out.push({ key: r.key, enabled: r.default_value, source: 'default' });
+  }
+  return out;
+}

@@ -1,0 +1,305 @@
+// Me (api.md §4): the caller's profile in the current account, usage, credits, invite code,
+// redemption and feature flags.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext, CurrentAccount, Principal } from '../../http/context.js';
+import { auditOrigin } from '../../http/context.js';
+import { fieldError, validationError } from '../../http/errors.js';
+import { registerRoute } from '../../http/route.js';
+import { DateTime, Nullable, PageQuery, T, Uuid, badCursor, iso, parseCursor } from '../../http/schemas.js';
+import { permissionList } from '../accounts/permissions.js';
+import { findPersonalAccount } from '../accounts/store.js';
+import { recordAudit } from '../audit/store.js';
+import { creditBalance, findCreditTransaction, listCreditTransactions } from '../credits/store.js';
+import { currentInviteCode, resetInviteCode, shapeInviteCode } from '../referrals/store.js';
+import { findUserById, updateUser, type UserRow } from '../users/store.js';
+import { redeemCode } from './redeem.js';
+import { evaluateFlagsForAccount } from './feature-flags.js';
+import { UsageQuery, DailyQuery, usageByModel, usageDaily, usageSummary, UsageSummarySchema, UsageDaySchema, UsageModelSchema, monthOf, dayRange } from './usage.js';
+
+export const MeSchema = T.Object({
+  id: Uuid(),
+  login: T.String(),
+  username: T.String(),
+  email: Nullable(T.String()),
+  email_verified: T.Boolean(),
+  email_verification_required: T.Boolean(),
+  locale: T.String(),
+  timezone: Nullable(T.String()),
+  avatar_url: Nullable(T.String()),
+  is_platform_admin: T.Boolean(),
+  created_at: DateTime(),
+  org_id: Uuid(),
+  org_name: T.String(),
+  org_slug: T.String(),
+  org_type: T.Union([T.Literal('personal'), T.Literal('workspace')]),
+  role: T.Union([T.Literal('owner'), T.Literal('admin'), T.Literal('member')]),
+  permissions: T.Array(T.String()),
+});
+
+const InviteCodeSchema = T.Object({
+  id: Uuid(),
+  user_id: Uuid(),
+  code: T.String(),
+  max_uses: T.Integer(),
+  use_count: T.Integer(),
+  is_active: T.Boolean(),
+  created_at: DateTime(),
+});
+
+const CreditTransactionSchema = T.Object({
+  id: Uuid(),
+  org_id: Uuid(),
+  amount: T.Integer(),
+  type: T.Union([T.Literal('credit'), T.Literal('debit')]),
+  reference_type: T.String(),
+  reference_id: Nullable(T.String()),
+  note: Nullable(T.String()),
+  thread_title: Nullable(T.String()),
+  balance_after: T.Integer(),
+  created_at: DateTime(),
+});
+
+function isValidTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function shapeMe(ctx: AppContext, user: UserRow, account: CurrentAccount) {
+  return {
+    id: user.id,
+    login: user.login,
+    username: user.username,
+    email: user.email,
+    email_verified: user.email_verified,
+    email_verification_required: await ctx.settings.bool('email.verification_required'),
+    locale: user.locale,
+    timezone: user.timezone,
+    avatar_url: user.avatar_url,
+    is_platform_admin: user.is_platform_admin,
+    created_at: user.created_at.toISOString(),
+    org_id: account.id,
+    org_name: account.name,
+    org_slug: account.slug,
+    org_type: account.type,
+    role: account.role,
+    permissions: permissionList(account.points, user.is_platform_admin),
+  };
+}
+
+export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const tags = ['me'];
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/me',
+    caller: 'user',
+    emailGateExempt: true,
+    summary: 'The caller and their role in the current account',
+    tags,
+    response: MeSchema,
+    handler: async (req) => {
+      const user = await findUserById(ctx.db, req.principal!.user.id);
+      return shapeMe(ctx, user!, req.account!);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'PATCH',
+    url: '/v1/me',
+    caller: 'user',
+    emailGateExempt: true,
+    summary: 'Update the caller’s profile',
+    tags,
+    body: T.Object({
+      username: T.Optional(T.String({ minLength: 1, maxLength: 64 })),
+      locale: T.Optional(T.String({ minLength: 1, maxLength: 16 })),
+      timezone: T.Optional(Nullable(T.String({ minLength: 1, maxLength: 64 }))),
+      avatar_url: T.Optional(Nullable(T.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' }))),
+    }),
+    trim: ['username', 'locale', 'timezone'],
+    response: MeSchema,
+    handler: async (req) => {
+      const b = req.body;
+      const patch: Partial<Pick<UserRow, 'username' | 'locale' | 'timezone' | 'avatar_url'>> = {};
+      if (b.username !== undefined) patch.username = b.username;
+      if (b.locale !== undefined) patch.locale = b.locale;
+      if (b.timezone !== undefined) {
+        if (b.timezone !== null && !isValidTimezone(b.timezone)) throw fieldError('timezone', 'must be an IANA time zone name');
+        patch.timezone = b.timezone;
+      }
+      if (b.avatar_url !== undefined) {
+        if (b.avatar_url !== null) {
+          try {
+            new URL(b.avatar_url);
+          } catch {
+            throw fieldError('avatar_url', 'must be an absolute http(s) URL');
+          }
+        }
+        patch.avatar_url = b.avatar_url;
+      }
+      if (Object.keys(patch).length === 0) throw validationError('at least one of username, locale, timezone, avatar_url is required');
+      const userId = req.principal!.user.id;
+      const updated = await ctx.db.transaction().execute(async (trx) => {
+        const before = await findUserById(trx, userId);
+        const after = await updateUser(trx, userId, patch);
+        const pick = (u: UserRow) => ({ username: u.username, locale: u.locale, timezone: u.timezone, avatar_url: u.avatar_url });
+        const personal = req.account!.type === 'personal' && req.account!.isMember ? req.account!.id : null;
+        await recordAudit(trx, auditOrigin(req as FastifyRequest), {
+          orgId: personal ?? (await personalAccountId(ctx, trx, userId)),
+          actorUserId: userId,
+          action: 'user.update',
+          targetType: 'user',
+          targetId: userId,
+          before: pick(before!),
+          after: pick(after),
+        });
+        return after;
+      });
+      return shapeMe(ctx, updated, req.account!);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/me/usage',
+    caller: 'user',
+    summary: 'The caller’s usage in the current account for a month',
+    tags,
+    query: UsageQuery,
+    response: UsageSummarySchema,
+    handler: async (req) => {
+      const { year, month } = monthOf(req.query);
+      return usageSummary(ctx.db, req.account!.id, req.principal!.user.id, year, month);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/me/usage/daily',
+    caller: 'user',
+    summary: 'The caller’s usage per day',
+    tags,
+    query: DailyQuery,
+    response: T.Array(UsageDaySchema),
+    handler: async (req) => {
+      const range = dayRange(req.query);
+      return usageDaily(ctx.db, req.account!.id, req.principal!.user.id, range.start, range.end);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/me/usage/by-model',
+    caller: 'user',
+    summary: 'The caller’s usage per model for a month',
+    tags,
+    query: UsageQuery,
+    response: T.Array(UsageModelSchema),
+    handler: async (req) => {
+      const { year, month } = monthOf(req.query);
+      return usageByModel(ctx.db, req.account!.id, req.principal!.user.id, year, month);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/me/credits',
+    caller: 'user',
+    summary: 'Credit balance and transactions of the current account',
+    tags,
+    query: PageQuery(),
+    response: T.Object({ org_id: Uuid(), balance: T.Integer(), transactions: T.Array(CreditTransactionSchema) }),
+    handler: async (req) => {
+      const orgId = req.account!.id;
+      const cursorId = parseCursor(req.query.before);
+      const cursor = cursorId ? await findCreditTransaction(ctx.db, orgId, cursorId) : null;
+      if (cursorId && !cursor) throw badCursor();
+      const [balance, rows] = await Promise.all([
+        creditBalance(ctx.db, orgId),
+        listCreditTransactions(ctx.db, orgId, req.query.limit ?? 20, cursor ?? null),
+      ]);
+      return {
+        org_id: orgId,
+        balance,
+        transactions: rows.map((r) => ({ ...r, created_at: iso(r.created_at) })),
+      };
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/me/invite-code',
+    caller: 'user',
+    summary: 'The caller’s invite code (created on first call)',
+    tags,
+    response: InviteCodeSchema,
+    handler: async (req) => {
+      const maxUses = await ctx.settings.int('invite.default_max_uses');
+      return shapeInviteCode(await currentInviteCode(ctx.db, req.principal!.user.id, maxUses));
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'POST',
+    url: '/v1/me/invite-code/reset',
+    caller: 'user',
+    summary: 'Replace the caller’s invite code with a fresh one',
+    tags,
+    response: InviteCodeSchema,
+    handler: async (req) => {
+      const userId = req.principal!.user.id;
+      const maxUses = await ctx.settings.int('invite.default_max_uses');
+      const maxActive = await ctx.settings.int('invite.max_codes_per_user');
+      const code = await ctx.db.transaction().execute(async (trx) => {
+        const c = await resetInviteCode(trx, userId, maxUses, maxActive);
+        await recordAudit(trx, auditOrigin(req as FastifyRequest), {
+          orgId: await personalAccountId(ctx, trx, userId),
+          actorUserId: userId,
+          action: 'invite_code.reset',
+          targetType: 'invite_code',
+          targetId: c.id,
+        });
+        return c;
+      });
+      return shapeInviteCode(code);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'POST',
+    url: '/v1/me/redeem',
+    caller: 'user',
+    summary: 'Redeem a code for credits in the current account',
+    tags,
+    body: T.Object({ code: T.String({ minLength: 1, maxLength: 64 }) }),
+    trim: ['code'],
+    response: T.Object({ code: T.String(), type: T.String(), value: T.String(), balance: T.Integer() }),
+    handler: async (req) => redeemCode(ctx, req as FastifyRequest, req.principal as Principal, req.account!, req.body.code),
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/me/feature-flags',
+    caller: 'user',
+    summary: 'Every feature flag evaluated for the current account',
+    tags,
+    response: T.Object({
+      data: T.Array(
+        T.Object({
+          key: T.String(),
+          enabled: T.Boolean(),
+          source: T.Union([T.Literal('env'), T.Literal('override'), T.Literal('default')]),
+        }),
+      ),
+    }),
+    handler: async (req) => ({ data: await evaluateFlagsForAccount(ctx, req.account!.id) }),
+  });
+}
+
+async function personalAccountId(_ctx: AppContext, db: AppContext['db'], userId: string): Promise<string | null> {
+  return (await findPersonalAccount(db, userId))?.id ?? null;
+}

@@ -1,0 +1,88 @@
+// Setting resolution (api.md §28.1): environment → (entitlements, for `both` keys; added by
+// the billing module) → stored platform setting → default. Stored values are cached and
+// re-read at most every 10 s, so a change reaches every process within that time.
+import type { Kysely } from 'kysely';
+import { ConfigError } from '../../config.js';
+import type { DB } from '../../db/schema.js';
+import { SETTINGS, envNameFor, parseSettingString, type SettingDef, type SettingValue } from './registry.js';
+
+export type SettingSource = 'env' | 'db' | 'default';
+
+const REFRESH_MS = 10_000;
+
+export class SettingsService {
+  private readonly fromEnv = new Map<string, { value: SettingValue; variable: string }>();
+  private stored = new Map<string, SettingValue>();
+  private loadedAt = 0;
+  private loading: Promise<void> | null = null;
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    env: Readonly<Record<string, string>>,
+  ) {
+    for (const def of SETTINGS.values()) {
+      for (const variable of [envNameFor(def.key), ...(def.envAliases ?? [])]) {
+        const raw = env[variable];
+        if (raw === undefined) continue;
+        try {
+          this.fromEnv.set(def.key, { value: parseSettingString(def, raw), variable });
+        } catch (err) {
+          throw new ConfigError(`${variable} ${(err as Error).message}, got "${def.sensitive ? '***' : raw}"`);
+        }
+        break;
+      }
+    }
+  }
+
+  def(key: string): SettingDef {
+    const def = SETTINGS.get(key);
+    if (!def) throw new Error(`unknown setting ${key}`);
+    return def;
+  }
+
+  private async ensureLoaded(): Promise<void> {
+    if (Date.now() - this.loadedAt < REFRESH_MS) return;
+    if (!this.loading) {
+      this.loading = (async () => {
+        try {
+          const rows = await this.db.selectFrom('platform_settings').select(['key', 'value']).execute();
+          this.stored = new Map(rows.map((r) => [r.key, r.value as SettingValue]));
+          this.loadedAt = Date.now();
+        } finally {
+          this.loading = null;
+        }
+      })();
+    }
+    await this.loading;
+  }
+
+  /** Forget cached stored values (after a write in this process). */
+  invalidate(): void {
+    this.loadedAt = 0;
+  }
+
+  async resolve(key: string): Promise<{ value: SettingValue; source: SettingSource }> {
+    const def = this.def(key);
+    const env = this.fromEnv.get(key);
+    if (env) return { value: env.value, source: 'env' };
+    await this.ensureLoaded();
+    if (this.stored.has(key)) return { value: this.stored.get(key)!, source: 'db' };
+    return { value: def.default, source: 'default' };
+  }
+
+  async get<T extends SettingValue>(key: string): Promise<T> {
+    return (await this.resolve(key)).value as T;
+  }
+
+  async int(key: string): Promise<number> {
+    return this.get<number>(key);
+  }
+
+  async bool(key: string): Promise<boolean> {
+    return this.get<boolean>(key);
+  }
+
+  async string(key: string): Promise<string> {
+    return this.get<string>(key);
+  }
+}

@@ -1,0 +1,94 @@
+// Assembles the application context from configuration, and runs the API until a
+// termination signal drains it.
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import path from 'node:path';
+import type { Config } from './config.js';
+import { openDatabase, type Database } from './db/database.js';
+import { expectedSchemaVersion, migrate } from './db/migrator.js';
+import { buildApp } from './http/app.js';
+import type { AppContext } from './http/context.js';
+import { MemoryCounterStore, RedisCounterStore, type CounterStore } from './lib/ratelimit.js';
+import { resolveSecrets, type Secrets } from './lib/secrets.js';
+import { Mailer } from './mail/mailer.js';
+import { SettingsService } from './modules/settings/service.js';
+import { applyBootstrapAdmin } from './modules/users/store.js';
+
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: 'arkloop' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', '*.password', '*.token', '*.key'],
+      censor: '[redacted]',
+    },
+  });
+}
+
+export interface ContextOptions {
+  config: Config;
+  log?: Logger;
+  database?: Database;
+  secrets?: Secrets;
+  /** Apply migrations at start (serve/api do; the test harness migrates itself). */
+  migrate?: boolean;
+}
+
+export async function createContext(opts: ContextOptions): Promise<AppContext> {
+  const { config } = opts;
+  const log = opts.log ?? createLogger(config);
+  const secrets = opts.secrets ?? resolveSecrets(config);
+  const database =
+    opts.database ??
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      directUrl: config.databaseDirectUrl,
+      dataDir: config.databaseUrl ? null : path.join(config.dataDir),
+    }));
+  if (opts.migrate) {
+    const res = await migrate(database);
+    if (res.applied.length) log.info({ applied: res.applied }, 'migrations applied');
+  }
+  const settings = new SettingsService(database.db, config.env);
+  const counters: CounterStore = config.redisUrl ? await RedisCounterStore.connect(config.redisUrl, log) : new MemoryCounterStore();
+  const ctx: AppContext = {
+    config,
+    secrets,
+    database,
+    db: database.db,
+    log,
+    settings,
+    mailer: new Mailer(settings, log),
+    counters,
+    jwtKey: new TextEncoder().encode(secrets.jwtSecret),
+    schemaVersion: expectedSchemaVersion(),
+  };
+  if (config.bootstrapPlatformAdmin) await applyBootstrapAdmin(ctx.db, config.bootstrapPlatformAdmin);
+  return ctx;
+}
+
+export async function closeContext(ctx: AppContext): Promise<void> {
+  await ctx.counters.close();
+  await ctx.database.close();
+}
+
+/** Starts the API and returns a function that drains and stops it. */
+export async function runApi(config: Config): Promise<{ app: FastifyInstance; ctx: AppContext; stop: () => Promise<void> }> {
+  const ctx = await createContext({ config, migrate: true });
+  const app = await buildApp(ctx);
+  await app.listen({ host: config.apiHost, port: config.apiPort });
+  ctx.log.info(
+    { addr: `${config.apiHost}:${config.apiPort}`, engine: ctx.database.engine, schema_version: ctx.schemaVersion },
+    'arkloop api listening',
+  );
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      ctx.log.info('shutting down: draining requests');
+      await app.close();
+      await closeContext(ctx);
+      ctx.log.info('stopped');
+    })());
+  return { app, ctx, stop };
+}
