@@ -2,8 +2,11 @@
 // object. A wrong value stops the process with a message naming the variable.
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { parseSettingsEnv } from './modules/settings/service.js';
 
-export class ConfigError extends Error {}
+import { ConfigError } from './lib/config-error.js';
+
+export { ConfigError };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
@@ -144,6 +147,8 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       throw new ConfigError(`ARKLOOP_CORS_ORIGINS has an invalid origin "${origin}"`);
     }
   }
+  // Settings forced by environment are validated now, before anything starts.
+  parseSettingsEnv(env);
   const arkloopEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (k.startsWith('ARKLOOP_') && v !== undefined && v !== '') arkloopEnv[k] = v;

@@ -119,6 +119,8 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     },
     async close() {
       await db.destroy();
+      // Kysely ends the pool only if it ever used it; scripts may have used it directly.
+      if (!pool.ended) await pool.end().catch(() => undefined);
       if (listener) await listener.end().catch(() => undefined);
     },
     async withScriptTransaction(fn) {

@@ -2,7 +2,7 @@
 // the billing module) → stored platform setting → default. Stored values are cached and
 // re-read at most every 10 s, so a change reaches every process within that time.
 import type { Kysely } from 'kysely';
-import { ConfigError } from '../../config.js';
+import { ConfigError } from '../../lib/config-error.js';
 import type { DB } from '../../db/schema.js';
 import { SETTINGS, envNameFor, parseSettingString, type SettingDef, type SettingValue } from './registry.js';
 
@@ -10,8 +10,26 @@ export type SettingSource = 'env' | 'db' | 'default';
 
 const REFRESH_MS = 10_000;
 
+/** Settings forced by environment (§28.1), parsed and validated; throws naming the variable. */
+export function parseSettingsEnv(env: Readonly<Record<string, string | undefined>>): Map<string, { value: SettingValue; variable: string }> {
+  const out = new Map<string, { value: SettingValue; variable: string }>();
+  for (const def of SETTINGS.values()) {
+    for (const variable of [envNameFor(def.key), ...(def.envAliases ?? [])]) {
+      const raw = env[variable];
+      if (raw === undefined || raw === '') continue;
+      try {
+        out.set(def.key, { value: parseSettingString(def, raw), variable });
+      } catch (err) {
+        throw new ConfigError(`${variable} ${(err as Error).message}, got "${def.sensitive ? '***' : raw}"`);
+      }
+      break;
+    }
+  }
+  return out;
+}
+
 export class SettingsService {
-  private readonly fromEnv = new Map<string, { value: SettingValue; variable: string }>();
+  private readonly fromEnv: Map<string, { value: SettingValue; variable: string }>;
   private stored = new Map<string, SettingValue>();
   private loadedAt = 0;
   private loading: Promise<void> | null = null;
@@ -20,18 +38,7 @@ export class SettingsService {
     private readonly db: Kysely<DB>,
     env: Readonly<Record<string, string>>,
   ) {
-    for (const def of SETTINGS.values()) {
-      for (const variable of [envNameFor(def.key), ...(def.envAliases ?? [])]) {
-        const raw = env[variable];
-        if (raw === undefined) continue;
-        try {
-          this.fromEnv.set(def.key, { value: parseSettingString(def, raw), variable });
-        } catch (err) {
-          throw new ConfigError(`${variable} ${(err as Error).message}, got "${def.sensitive ? '***' : raw}"`);
-        }
-        break;
-      }
-    }
+    this.fromEnv = parseSettingsEnv(env);
   }
 
   def(key: string): SettingDef {

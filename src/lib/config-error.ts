@@ -1,0 +1,2 @@
+/** A configuration value is wrong; the message names the variable. Stops the process at start. */
+export class ConfigError extends Error {}
