@@ -39,6 +39,15 @@ describe('health and system', () => {
     assert.equal(m.body.code, 'not_found');
   });
 
+  it('GET /metrics serves Prometheus text with request counts by route and status', async () => {
+    await t.get('/healthz');
+    const res = await t.get('/metrics');
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers['content-type']), /text\/plain/);
+    assert.match(res.text, /arkloop_http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/);
+    assert.match(res.text, /arkloop_http_request_duration_seconds_bucket/);
+  });
+
   it('serves the OpenAPI document and the docs page', async () => {
     const res = await t.get('/openapi.json');
     assert.equal(res.status, 200);

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError, errorBody, validationError } from './errors.js';
 import type { AppContext } from './context.js';
 import { routeModules } from './routes.js';
+import { installMetrics } from './metrics.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const TRACE_RE = /^[A-Za-z0-9-]{8,64}$/;
@@ -195,6 +196,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { url: '/openapi.json' } as never });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  installMetrics(app);
   for (const register of routeModules) register(app, ctx);
   return app;
 }
