@@ -322,3 +322,19 @@ export interface DB {
   feature_flags: FeatureFlagsTable;
   feature_flag_overrides: FeatureFlagOverridesTable;
 }
+
+export interface NotificationsTable {
+  id: string;
+  user_id: string;
+  org_id: string | null;
+  type: string;
+  title: string;
+  body: Generated<string>;
+  payload: Json<Record<string, unknown>>;
+  read_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface DB {
+  notifications: NotificationsTable;
+}

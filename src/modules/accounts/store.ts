@@ -98,3 +98,22 @@ export async function userTeamIds(db: Kysely<DB>, accountId: string, userId: str
 export async function findTeam(db: Kysely<DB>, accountId: string, teamId: string) {
   return db.selectFrom('teams').selectAll().where('account_id', '=', accountId).where('id', '=', teamId).executeTakeFirst();
 }
+
+/** Personal-account slugs (`u-` + 12 hex digits) are reserved for personal accounts. */
+export function isPersonalSlugForm(slug: string): boolean {
+  return /^u-[0-9a-f]{12}$/.test(slug);
+}
+
+export async function updateAccount(db: Kysely<DB>, id: string, patch: { name?: string; slug?: string }): Promise<AccountRow> {
+  return db
+    .updateTable('accounts')
+    .set({ ...patch, updated_at: new Date() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** PostgreSQL unique violation (a race lost against another insert/update). */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === '23505';
+}
