@@ -13,6 +13,7 @@ import { resolveSecrets, type Secrets } from './lib/secrets.js';
 import { Mailer } from './mail/mailer.js';
 import { SettingsService } from './modules/settings/service.js';
 import { applyBootstrapAdmin } from './modules/users/store.js';
+import { CredentialCache, createInvalidator } from './modules/auth/cache.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
@@ -52,6 +53,9 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
   }
   const settings = new SettingsService(database.db, config.env);
   const counters: CounterStore = config.redisUrl ? await RedisCounterStore.connect(config.redisUrl, log) : new MemoryCounterStore();
+  const credentialCache = new CredentialCache<unknown>();
+  const credentials = await createInvalidator(database, credentialCache);
+  database.onReconnect(() => credentialCache.clear());
   const ctx: AppContext = {
     config,
     secrets,
@@ -63,12 +67,15 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     counters,
     jwtKey: new TextEncoder().encode(secrets.jwtSecret),
     schemaVersion: expectedSchemaVersion(),
+    credentialCache,
+    credentials,
   };
   if (config.bootstrapPlatformAdmin) await applyBootstrapAdmin(ctx.db, config.bootstrapPlatformAdmin);
   return ctx;
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
+  await ctx.credentials.close().catch(() => undefined);
   await ctx.counters.close();
   await ctx.database.close();
 }

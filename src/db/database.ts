@@ -15,6 +15,8 @@ export interface Database {
   /** Subscribe to a NOTIFY channel; returns an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
+  /** Called after the LISTEN connection was lost and re-established (notifications may have been missed). */
+  onReconnect(cb: () => void): () => void;
   /** Resolves when the database answers within `timeoutMs`. */
   ping(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -70,24 +72,55 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     /* idle client errors surface on the next query */
   });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  // One LISTEN connection per process, shared by every channel. If it drops, it is
+  // re-established with backoff and every channel re-LISTENed; `onReconnect` callbacks run
+  // so subscribers can recover what they may have missed.
   let listener: pg.Client | null = null;
   let listenerReady: Promise<pg.Client> | null = null;
+  let closed = false;
   const handlers = new Map<string, Set<(p: string) => void>>();
+  const reconnectCallbacks = new Set<() => void>();
+
+  function scheduleReconnect(attempt: number): void {
+    if (closed) return;
+    const delay = Math.min(5000, 100 * 2 ** attempt);
+    setTimeout(() => {
+      if (closed || handlers.size === 0) return;
+      getListener()
+        .then(() => { for (const cb of reconnectCallbacks) cb(); })
+        .catch(() => scheduleReconnect(attempt + 1));
+    }, delay).unref();
+  }
 
   async function getListener(): Promise<pg.Client> {
     if (listener) return listener;
     if (!listenerReady) {
       listenerReady = (async () => {
         const c = new pg.Client({ connectionString: opts.directUrl ?? opts.databaseUrl! });
-        c.on('error', () => {
-          listener = null;
+        let lost = false;
+        const onLost = () => {
+          if (lost) return;
+          lost = true;
+          if (listener === c) listener = null;
           listenerReady = null;
-        });
+          c.end().catch(() => undefined);
+          scheduleReconnect(0);
+        };
+        c.on('error', onLost);
+        c.on('end', onLost);
         c.on('notification', (msg) => {
           const set = handlers.get(msg.channel);
           if (set) for (const fn of set) fn(msg.payload ?? '');
         });
-        await c.connect();
+        try {
+          await c.connect();
+          for (const channel of handlers.keys()) await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        } catch (err) {
+          lost = true;
+          listenerReady = null;
+          c.end().catch(() => undefined);
+          throw err;
+        }
         listener = c;
         return c;
       })();
@@ -103,13 +136,23 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
-        const c = await getListener();
-        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        try {
+          const c = await getListener();
+          // A fresh listener already LISTENs to every registered channel.
+          await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        } catch {
+          // Database not reachable yet: keep the subscription and keep trying to connect.
+          scheduleReconnect(1);
+        }
       }
       set.add(onPayload);
       return async () => {
         set!.delete(onPayload);
       };
+    },
+    onReconnect(cb) {
+      reconnectCallbacks.add(cb);
+      return () => reconnectCallbacks.delete(cb);
     },
     async notify(channel, payload) {
       await sql`SELECT pg_notify(${channel}, ${payload})`.execute(db);
@@ -118,6 +161,7 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
       await withTimeout(sql`SELECT 1`.execute(db), timeoutMs, 'database ping');
     },
     async close() {
+      closed = true;
       await db.destroy();
       // Kysely ends the pool only if it ever used it; scripts may have used it directly.
       if (!pool.ended) await pool.end().catch(() => undefined);
@@ -163,6 +207,9 @@ async function openPglite(dataDir: string | null): Promise<Database> {
     },
     async notify(channel, payload) {
       await sql`SELECT pg_notify(${channel}, ${payload})`.execute(db);
+    },
+    onReconnect() {
+      return () => undefined; // in-process: never disconnected
     },
     async ping(timeoutMs) {
       if (closed) throw new Error('database is closed');

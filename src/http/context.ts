@@ -10,6 +10,7 @@ import type { CounterStore } from '../lib/ratelimit.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { SettingsService } from '../modules/settings/service.js';
 import type { AuditOrigin } from '../modules/audit/store.js';
+import type { CredentialCache, CredentialInvalidator } from '../modules/auth/cache.js';
 
 export interface AppContext {
   config: Config;
@@ -22,6 +23,10 @@ export interface AppContext {
   counters: CounterStore;
   jwtKey: Uint8Array;
   schemaVersion: string;
+  /** Resolved credentials, cached briefly; see modules/auth/cache.ts. */
+  credentialCache: CredentialCache<unknown>;
+  /** Call after any change that can refuse or alter a user's credentials or memberships. */
+  credentials: CredentialInvalidator;
 }
 
 export interface PrincipalUser {
