@@ -75,6 +75,7 @@ export async function resolveAccessToken(ctx: AppContext, token: string, sel: Ac
      WHERE s.id = ${claims.sid} AND s.user_id = ${claims.sub}`.execute(ctx.db);
   const row = res.rows[0];
   if (!row || row.revoked_at !== null || row.status !== 'active') return null;
+  if (row.cred_expires_at && row.cred_expires_at.getTime() <= Date.now()) return null;
   return {
     principal: {
       kind: 'user',
@@ -109,12 +110,15 @@ export async function resolveApiKey(ctx: AppContext, key: string): Promise<Resol
   if (!row || row.revoked_at !== null || row.status !== 'active' || row.role === null) return null;
   const scopes = Array.isArray(row.scopes) ? row.scopes : [];
   const lastUsed = row.last_used_at ? row.last_used_at.getTime() : 0;
-  if (Date.now() - lastUsed > 60_000) {
-    // At most once a minute; not awaited so it never slows the request.
-    ctx.db
+  if (Date.now() - lastUsed >= 60_000) {
+    // At most once a minute (the condition is repeated in SQL so concurrent requests write
+    // once). Awaited: a detached write could outlive the request (and the database on
+    // shutdown), and readers right after the request must see it.
+    await ctx.db
       .updateTable('api_keys')
       .set({ last_used_at: new Date() })
       .where('id', '=', row.key_id!)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', new Date(Date.now() - 60_000))]))
       .execute()
       .catch((err: Error) => ctx.log.warn({ err: err.message }, 'api key last_used_at update failed'));
   }

@@ -1,0 +1,171 @@
+// The identity test files' app: the harness of helpers/app.ts plus
+//  - Redis-backed rate-limit counters when ARKLOOP_TEST_REDIS_URL is set (so both counter
+//    stores are exercised); because Redis counters are shared by every test file and run,
+//    each app trusts X-Forwarded-For and sends its own random client IP by default;
+//  - probe routes (test only) declared with registerRoute like real `user+key` routes, so
+//    API-key authentication, scopes and account binding can be tested on their own.
+import { randomBytes, randomInt } from 'node:crypto';
+import pino from 'pino';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { loadConfig } from '../../src/config.js';
+import { buildApp } from '../../src/http/app.js';
+import type { AppContext } from '../../src/http/context.js';
+import { registerRoute } from '../../src/http/route.js';
+import { newId } from '../../src/lib/ids.js';
+import { permissionList } from '../../src/modules/accounts/permissions.js';
+import { createContext } from '../../src/server.js';
+import { createTestDatabase, TEST_SECRETS, type ReqOpts, type Res, type TestApp } from './app.js';
+
+export interface IdentityApp extends TestApp {
+  /** The client IP every request carries unless it sets X-Forwarded-For itself. */
+  ip: string;
+}
+
+export function randomIp(): string {
+  return `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
+}
+
+function probeRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const describe = (req: FastifyRequest) => ({
+    kind: req.principal!.kind,
+    user_id: req.principal!.user.id,
+    api_key_id: req.principal!.apiKeyId,
+    org_id: req.account!.id,
+    role: req.account!.role,
+    permissions: permissionList(req.account!.points, false),
+  });
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/_probe/read',
+    caller: 'user+key',
+    perm: 'data.threads.read',
+    summary: 'test probe',
+    tags: ['test'],
+    hide: true,
+    handler: async (req) => describe(req as never),
+  });
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/_probe/secrets',
+    caller: 'user+key',
+    perm: 'data.secrets',
+    summary: 'test probe',
+    tags: ['test'],
+    hide: true,
+    handler: async (req) => describe(req as never),
+  });
+}
+
+export async function startIdentityApp(env: Record<string, string> = {}, opts: { probes?: boolean } = {}): Promise<IdentityApp> {
+  const db = await createTestDatabase();
+  const redisUrl = process.env.ARKLOOP_TEST_REDIS_URL;
+  const config = loadConfig({
+    ARKLOOP_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ARKLOOP_DATA_DIR: '/tmp/arkloop-test-unused',
+    ARKLOOP_TRUST_X_FORWARDED_FOR: '1',
+    ...(redisUrl ? { ARKLOOP_REDIS_URL: redisUrl } : {}),
+    ...env,
+  });
+  const ctx = await createContext({ config, database: db.database, secrets: TEST_SECRETS, log: pino({ level: config.logLevel }) });
+  const app = await buildApp(ctx);
+  if (opts.probes) probeRoutes(app, ctx);
+  await app.ready();
+  const ip = randomIp();
+
+  const request = async (method: string, path: string, body?: unknown, o: ReqOpts = {}): Promise<Res> => {
+    const headers: Record<string, string> = { 'x-forwarded-for': ip, ...(o.headers ?? {}) };
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    let payload: string | Buffer | undefined;
+    if (o.raw !== undefined) payload = o.raw;
+    else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await app.inject({ method: method as 'GET', url: path, headers, payload, query: o.query as Record<string, string> });
+    let parsed: unknown = undefined;
+    if (res.body && String(res.headers['content-type'] ?? '').includes('json')) parsed = JSON.parse(res.body);
+    return { status: res.statusCode, body: parsed, headers: res.headers as Res['headers'], text: res.body };
+  };
+  return {
+    app,
+    ctx,
+    db,
+    ip,
+    request,
+    get: (p, o) => request('GET', p, undefined, o),
+    post: (p, b, o) => request('POST', p, b, o),
+    patch: (p, b, o) => request('PATCH', p, b, o),
+    put: (p, b, o) => request('PUT', p, b, o),
+    del: (p, o) => request('DELETE', p, undefined, o),
+    close: async () => {
+      await app.close();
+      await ctx.counters.close();
+      await db.drop();
+    },
+  };
+}
+
+/** A workspace account created directly in the database (the accounts endpoints live elsewhere). */
+export async function createWorkspace(t: TestApp, ownerUserId: string, name = 'Workspace'): Promise<string> {
+  const id = newId();
+  await t.ctx.db
+    .insertInto('accounts')
+    .values({ id, slug: `ws-${randomBytes(5).toString('hex')}`, name, type: 'workspace', owner_user_id: null })
+    .execute();
+  await addMember(t, id, ownerUserId, 'owner');
+  return id;
+}
+
+export async function addMember(t: TestApp, accountId: string, userId: string, role: 'owner' | 'admin' | 'member'): Promise<void> {
+  await t.ctx.db.insertInto('account_memberships').values({ account_id: accountId, user_id: userId, role }).execute();
+}
+
+export async function removeMember(t: TestApp, accountId: string, userId: string): Promise<void> {
+  await t.ctx.db.deleteFrom('account_memberships').where('account_id', '=', accountId).where('user_id', '=', userId).execute();
+}
+
+export async function setUserStatus(t: TestApp, userId: string, status: 'active' | 'suspended' | 'deleted'): Promise<void> {
+  await t.ctx.db.updateTable('users').set({ status }).where('id', '=', userId).execute();
+}
+
+/** Stores a platform setting as the admin endpoint would, and drops the settings cache. */
+export async function setSetting(t: TestApp, key: string, value: unknown): Promise<void> {
+  const json = JSON.stringify(value);
+  await t.ctx.db
+    .insertInto('platform_settings')
+    .values({ key, value: json })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value: json }))
+    .execute();
+  t.ctx.settings.invalidate();
+}
+
+export async function deleteSetting(t: TestApp, key: string): Promise<void> {
+  await t.ctx.db.deleteFrom('platform_settings').where('key', '=', key).execute();
+  t.ctx.settings.invalidate();
+}
+
+export async function auditRows(t: TestApp, where: { action?: string; targetId?: string; actorUserId?: string } = {}) {
+  let q = t.ctx.db.selectFrom('audit_logs').selectAll();
+  if (where.action) q = q.where('action', '=', where.action);
+  if (where.targetId) q = q.where('target_id', '=', where.targetId);
+  if (where.actorUserId) q = q.where('actor_user_id', '=', where.actorUserId);
+  return q.orderBy('created_at').orderBy('id').execute();
+}
+
+/** The decoded (unverified) payload of a JWT. */
+export function jwtPayload(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+}
+
+/** The Set-Cookie line of a cookie, or null. */
+export function setCookieLine(res: Res, name: string): string | null {
+  const raw = res.headers['set-cookie'];
+  const list = Array.isArray(raw) ? raw : raw ? [raw] : [];
+  return list.find((c) => c.startsWith(`${name}=`)) ?? null;
+}
+
+export const REFRESH_COOKIE = 'arkloop_refresh_token';
+
+export function refreshCookieHeader(value: string): Record<string, string> {
+  return { cookie: `${REFRESH_COOKIE}=${value}` };
+}
