@@ -172,6 +172,7 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
         });
         return inv.account_id;
       });
+      await ctx.credentials.changed(user.id);
       return { ok: true, account_id: accountId };
     },
   });

@@ -59,6 +59,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
           });
           return a;
         });
+        await ctx.credentials.changed(userId);
         return shapeAccount(account);
       } catch (err) {
         if (isUniqueViolation(err)) throw slugTakenError();
@@ -132,6 +133,8 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
           });
           return after;
         });
+        // Resolved credentials carry the account's name and slug.
+        await ctx.credentials.changed('*');
         return shapeAccount(updated);
       } catch (err) {
         if (isUniqueViolation(err)) throw slugTakenError();
@@ -192,6 +195,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
         });
         return after;
       });
+      await ctx.credentials.changed(userId);
       return shapeMember(member);
     },
   });
@@ -230,6 +234,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
           before: shapeMember(before),
         });
       });
+      await ctx.credentials.changed(userId);
       return null;
     },
   });
