@@ -1,0 +1,621 @@
+// Thread CRUD benchmark: the app (`node bin/arkloop.js serve`, compiled from the working tree)
+// against a raw floor (bench/floor.ts: bare node:http + the same driver + the minimal SQL), both
+// running as child processes, both driven by the same closed-loop load generator
+// (bench/loadgen.ts) in this process, on PGlite and/or PostgreSQL, at several concurrencies.
+// Prints per-request and per-cycle p50/p99, cycles/s, requests/s, the 2xx rate, every figure as
+// a ratio app/floor, and PASS/FAIL against the issue's targets; writes bench/results/<ts>.json.
+//
+// Hand-written on purpose: a benchmark of this exact stateful cycle, with a same-run yardstick
+// on the same database and the project's own targets, is nothing a library provides.
+//
+//   npm run bench -- [--engine pglite|postgres|both] [--duration 30] [--clients 50,200]
+//                    [--target app|floor|both] [--warmup 3] [--cpu-prof] [--app-from build|dist|source]
+// See bench/README.md.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { OPS, OP_LABEL, runLoad, type LoadResult, type Op } from './loadgen.js';
+import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
+import {
+  Cleanup,
+  REPO_ROOT,
+  backendPids,
+  backendsCpuDelta,
+  buildAppInto,
+  cleanEnv,
+  createDatabase,
+  freePort,
+  hostCpu,
+  pgReachable,
+  processCpuSeconds,
+  sleep,
+  snapshotCpu,
+  spawnServer,
+  waitReady,
+  type Server,
+} from './servers.js';
+
+type Engine = 'pglite' | 'postgres';
+type Target = 'floor' | 'app';
+
+const ENGINE_LABEL: Record<Engine, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
+const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const HELP = `usage: npm run bench -- [options]
+
+  --engine pglite|postgres|both   database engine(s) (default both; postgres only when
+                                  ARKLOOP_BENCH_DATABASE_URL or ${DEFAULT_PG_URL} answers)
+  --duration <s>                  measured seconds per run (default 30)
+  --warmup <s>                    warm-up seconds before each measurement (default 3)
+  --clients <n,n,...>             concurrent closed-loop clients (default 50,200)
+  --target app|floor|both         what to measure (default both)
+  --cpu-prof                      write V8 CPU profiles of the servers and summarise them
+                                  (adds overhead: do not compare profiled figures)
+  --app-from build|dist|source    build: compile src/ into a temp dir and run its bin/arkloop.js
+                                  (default); dist: the repository's bin/arkloop.js + dist/ as they
+                                  are; source: node --import tsx src/cli/run.ts
+  --help`;
+
+interface Options {
+  engines: Engine[];
+  durationS: number;
+  warmupS: number;
+  clients: number[];
+  targets: Target[];
+  cpuProf: boolean;
+  appFrom: 'build' | 'dist' | 'source';
+  pgAdminUrl: string;
+}
+
+interface RunRecord {
+  engine: Engine;
+  target: Target;
+  clients: number;
+  /** Server process CPU during the window, % of one core (PostgreSQL's own backends excluded). */
+  serverCpuPct: number | null;
+  /** Server process CPU milliseconds per completed cycle. */
+  serverCpuMsPerCycle: number | null;
+  /** PostgreSQL backends of this target's database: CPU during the window, % of one core. */
+  dbCpuPct: number | null;
+  dbCpuMsPerCycle: number | null;
+  /** Whole-host CPU busy during the window, % of all cores (shows noise from other work). */
+  hostCpuPct: number | null;
+  loadavg1: number;
+  serverLogLines: number;
+  result: LoadResult;
+}
+
+interface TargetCheck {
+  engine: Engine;
+  name: string;
+  status: 'PASS' | 'FAIL' | 'n/a';
+  detail: string;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+async function parseOptions(): Promise<Options> {
+  const { values } = parseArgs({
+    options: {
+      engine: { type: 'string', default: 'both' },
+      duration: { type: 'string', default: '30' },
+      warmup: { type: 'string', default: '3' },
+      clients: { type: 'string', default: '50,200' },
+      target: { type: 'string', default: 'both' },
+      'cpu-prof': { type: 'boolean', default: false },
+      'app-from': { type: 'string', default: 'build' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    process.exit(0);
+  }
+  const durationS = Number(values.duration);
+  const warmupS = Number(values.warmup);
+  if (!(durationS > 0) || durationS > 3600) fail('--duration must be 0 < s ≤ 3600');
+  if (!(warmupS >= 0) || warmupS > 600) fail('--warmup must be 0 ≤ s ≤ 600');
+  const clients = values.clients.split(',').map((s) => Number(s.trim()));
+  if (!clients.length || clients.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) fail('--clients must be integers 1..5000, e.g. 50,200');
+  if (!['app', 'floor', 'both'].includes(values.target)) fail('--target must be app, floor or both');
+  const targets: Target[] = values.target === 'both' ? ['floor', 'app'] : [values.target as Target];
+  if (!['build', 'dist', 'source'].includes(values['app-from'])) fail('--app-from must be build, dist or source');
+  if (!['pglite', 'postgres', 'both'].includes(values.engine)) fail('--engine must be pglite, postgres or both');
+
+  const explicitUrl = process.env.ARKLOOP_BENCH_DATABASE_URL;
+  const pgAdminUrl = explicitUrl || DEFAULT_PG_URL;
+  let engines: Engine[];
+  if (values.engine === 'both') {
+    engines = ['pglite'];
+    if (await pgReachable(pgAdminUrl)) engines.push('postgres');
+    else process.stdout.write(`note: PostgreSQL at ${redact(pgAdminUrl)} is not reachable; running PGlite only\n`);
+  } else {
+    engines = [values.engine as Engine];
+    if (values.engine === 'postgres' && !(await pgReachable(pgAdminUrl))) {
+      fail(`PostgreSQL at ${redact(pgAdminUrl)} is not reachable (set ARKLOOP_BENCH_DATABASE_URL)`);
+    }
+  }
+  return { engines, durationS, warmupS, clients, targets, cpuProf: values['cpu-prof'], appFrom: values['app-from'] as Options['appFrom'], pgAdminUrl };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting the two servers of one engine.
+
+interface Started {
+  server: Server;
+  token: string;
+  /** PostgreSQL database name (postgres engine only). */
+  dbName: string | null;
+  stop: () => Promise<void>;
+}
+
+async function startFloor(cleanup: Cleanup, opts: Options, engine: Engine, tmpRoot: string, runTag: string, profDir: string | null): Promise<Started> {
+  const port = await freePort();
+  const token = randomBytes(24).toString('base64url');
+  const env: Record<string, string> = {
+    BENCH_FLOOR_PORT: String(port),
+    BENCH_FLOOR_TOKEN: token,
+    BENCH_FLOOR_ENGINE: engine,
+    BENCH_FLOOR_POOL_SIZE: '20',
+  };
+  const releases: Array<() => Promise<void>> = [];
+  const dbName = engine === 'postgres' ? `arkloop_bench_${runTag}_floor` : null;
+  if (dbName) {
+    const db = await createDatabase(cleanup, opts.pgAdminUrl, dbName);
+    env.BENCH_FLOOR_DATABASE_URL = db.url;
+    releases.push(db.drop);
+  } else {
+    const dir = path.join(tmpRoot, `floor-${engine}`);
+    env.BENCH_FLOOR_DATA_DIR = dir;
+    releases.push(cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true })));
+  }
+  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=floor-${engine}.cpuprofile`] : [];
+  const server = spawnServer(`floor (${engine})`, [...prof, '--import', 'tsx', path.join(REPO_ROOT, 'bench', 'floor.ts')], {
+    env: cleanEnv(env),
+    cwd: REPO_ROOT,
+    origin: `http://127.0.0.1:${port}`,
+  });
+  // The process goes before its database and directory (registered later = released first).
+  releases.unshift(cleanup.add(`stop ${server.name}`, async () => void (await server.stop())));
+  await waitReady(server);
+  return { server, token, dbName, stop: async () => { for (const r of releases) await r(); } };
+}
+
+async function startApp(
+  cleanup: Cleanup,
+  opts: Options,
+  engine: Engine,
+  tmpRoot: string,
+  runTag: string,
+  entryArgs: string[],
+  profDir: string | null,
+): Promise<Started & { skip: string | null }> {
+  const port = await freePort();
+  const dataDir = path.join(tmpRoot, `app-${engine}`);
+  const env: Record<string, string> = {
+    ARKLOOP_API_ADDR: `127.0.0.1:${port}`,
+    ARKLOOP_DATA_DIR: dataDir,
+    ARKLOOP_LOG_LEVEL: 'warn',
+    // A long bench must not outlive its access token (default 900 s); nothing else changes.
+    ARKLOOP_AUTH_ACCESS_TOKEN_TTL_SECONDS: '86400',
+  };
+  const releases: Array<() => Promise<void>> = [];
+  releases.push(cleanup.add(`remove ${dataDir}`, () => rmSync(dataDir, { recursive: true, force: true })));
+  const dbName = engine === 'postgres' ? `arkloop_bench_${runTag}_app` : null;
+  if (dbName) {
+    const db = await createDatabase(cleanup, opts.pgAdminUrl, dbName);
+    releases.unshift(db.drop);
+    env.ARKLOOP_DATABASE_URL = db.url;
+    env.ARKLOOP_AUTH_JWT_SECRET = randomBytes(48).toString('base64');
+    env.ARKLOOP_ENCRYPTION_KEY = randomBytes(32).toString('hex');
+  }
+  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=app-${engine}.cpuprofile`] : [];
+  const server = spawnServer(`app (${engine})`, [...prof, ...entryArgs, 'serve'], {
+    env: cleanEnv(env),
+    cwd: tmpRoot,
+    origin: `http://127.0.0.1:${port}`,
+  });
+  releases.unshift(cleanup.add(`stop ${server.name}`, async () => void (await server.stop())));
+  const stop = async () => { for (const r of releases) await r(); };
+  await waitReady(server);
+
+  // The first user becomes platform admin; the bench acts as an ordinary second user.
+  const register = async (login: string) => {
+    const res = await fetch(`${server.origin}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ login, password: 'bench-password-1', email: `${login}@example.com` }),
+    });
+    const body = (await res.json().catch(() => ({}))) as { access_token?: string };
+    if (res.status !== 201 || !body.access_token) throw new Error(`POST /v1/auth/register answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+    return body.access_token;
+  };
+  await register('benchadmin');
+  const token = await register('benchuser');
+
+  // Probe one cycle: are the endpoints there, and do they answer as the load generator expects?
+  const auth = { authorization: `Bearer ${token}` };
+  const created = await fetch(`${server.origin}/v1/threads`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'probe' }),
+  });
+  const createdBody = (await created.json().catch(() => null)) as { id?: string; code?: string } | null;
+  if (created.status === 404) {
+    return { server, token, dbName, stop, skip: `POST /v1/threads answers 404 (${createdBody?.code ?? '?'}): the threads endpoints are not implemented yet` };
+  }
+  if (created.status !== 201 || !createdBody?.id) {
+    process.stdout.write(`warning: probe POST /v1/threads answered ${created.status}: ${JSON.stringify(createdBody).slice(0, 300)}\n`);
+  } else {
+    const p = `${server.origin}/v1/threads/${createdBody.id}`;
+    const steps: Array<[string, RequestInit, number]> = [
+      ['GET', { headers: auth }, 200],
+      ['PATCH', { method: 'PATCH', headers: { ...auth, 'content-type': 'application/json' }, body: '{"title":"probe 2"}' }, 200],
+      ['DELETE', { method: 'DELETE', headers: auth }, 204],
+    ];
+    for (const [label, init, want] of steps) {
+      const res = await fetch(p, init);
+      const text = await res.text();
+      if (res.status !== want) process.stdout.write(`warning: probe ${label} /v1/threads/{id} answered ${res.status} (want ${want}): ${text.slice(0, 300)}\n`);
+    }
+  }
+  return { server, token, dbName, stop, skip: null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting.
+
+function ms(v: number): string {
+  if (!Number.isFinite(v)) return '—';
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+function ratio(a: number, b: number): string {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '—';
+}
+function pct(v: number): string {
+  return v >= 0.99995 ? '100%' : `${(v * 100).toFixed(2)}%`;
+}
+function num(v: number | null, digits = 0): string {
+  return v === null || !Number.isFinite(v) ? '—' : v.toFixed(digits);
+}
+
+function table(header: string[], rows: string[][], leftCols = 2): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < leftCols ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function oneLine(r: RunRecord): string {
+  const x = r.result;
+  return (
+    `${num(x.cyclesPerS)} cycles/s, ${num(x.requestsPerS)} req/s, 2xx ${pct(x.okRate)} (non-2xx ${x.non2xx}, errors ${x.errors}, invalid ${x.invalid}), ` +
+    `cycle p50 ${ms(x.latencyMs.cycle.p50)} ms p99 ${ms(x.latencyMs.cycle.p99)} ms, server CPU ${num(r.serverCpuPct)}%, host CPU ${num(r.hostCpuPct)}%`
+  );
+}
+
+function report(opts: Options, records: RunRecord[], skipped: Map<Engine, string>): string {
+  const out: string[] = [];
+  const opHeads = OPS.map((o) => `${OP_LABEL[o]} p50/p99`);
+  const header = ['clients', 'target', 'cycles/s', 'req/s', '2xx', 'non-2xx', 'errors', 'invalid', 'cycle p50', 'cycle p99', ...opHeads, 'srv CPU%', 'srv ms/cyc', 'db CPU%', 'db ms/cyc', 'gen CPU%', 'host CPU%'];
+  const find = (e: Engine, t: Target, c: number) => records.find((r) => r.engine === e && r.target === t && r.clients === c);
+  for (const engine of opts.engines) {
+    const rows: string[][] = [];
+    for (const c of opts.clients) {
+      for (const t of opts.targets) {
+        const r = find(engine, t, c);
+        if (!r) continue;
+        const x = r.result;
+        rows.push([
+          String(c),
+          t,
+          num(x.cyclesPerS),
+          num(x.requestsPerS),
+          pct(x.okRate),
+          String(x.non2xx),
+          String(x.errors),
+          String(x.invalid),
+          ms(x.latencyMs.cycle.p50),
+          ms(x.latencyMs.cycle.p99),
+          ...OPS.map((o: Op) => `${ms(x.latencyMs[o].p50)}/${ms(x.latencyMs[o].p99)}`),
+          num(r.serverCpuPct),
+          num(r.serverCpuMsPerCycle, 2),
+          num(r.dbCpuPct),
+          num(r.dbCpuMsPerCycle, 2),
+          num(x.loadgenCpuPct),
+          num(r.hostCpuPct),
+        ]);
+      }
+      const a = find(engine, 'app', c);
+      const f = find(engine, 'floor', c);
+      if (a && f) {
+        const A = a.result;
+        const F = f.result;
+        rows.push([
+          String(c),
+          'app/floor',
+          ratio(A.cyclesPerS, F.cyclesPerS),
+          ratio(A.requestsPerS, F.requestsPerS),
+          '',
+          '',
+          '',
+          '',
+          ratio(A.latencyMs.cycle.p50, F.latencyMs.cycle.p50),
+          ratio(A.latencyMs.cycle.p99, F.latencyMs.cycle.p99),
+          ...OPS.map((o: Op) => `${ratio(A.latencyMs[o].p50, F.latencyMs[o].p50)}/${ratio(A.latencyMs[o].p99, F.latencyMs[o].p99)}`),
+          a.serverCpuPct !== null && f.serverCpuPct !== null ? ratio(a.serverCpuPct, f.serverCpuPct) : '—',
+          a.serverCpuMsPerCycle !== null && f.serverCpuMsPerCycle !== null ? ratio(a.serverCpuMsPerCycle, f.serverCpuMsPerCycle) : '—',
+          a.dbCpuPct !== null && f.dbCpuPct !== null ? ratio(a.dbCpuPct, f.dbCpuPct) : '—',
+          a.dbCpuMsPerCycle !== null && f.dbCpuMsPerCycle !== null ? ratio(a.dbCpuMsPerCycle, f.dbCpuMsPerCycle) : '—',
+          '',
+          '',
+        ]);
+      }
+    }
+    const driver = engine === 'postgres' ? 'pg.Pool max 20' : 'embedded, on disk';
+    out.push(`${ENGINE_LABEL[engine]} (${driver}) — ${opts.durationS} s measured after ${opts.warmupS} s warm-up; latencies in ms`);
+    if (skipped.has(engine)) out.push(`  app not measured: ${skipped.get(engine)}`);
+    out.push(rows.length ? table(header, rows) : '  (no runs)');
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function checkTargets(opts: Options, records: RunRecord[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const find = (e: Engine, t: Target, c: number) => records.find((r) => r.engine === e && r.target === t && r.clients === c);
+  const all2xx = (r: RunRecord) => r.result.requests > 0 && r.result.non2xx === 0 && r.result.errors === 0 && r.result.invalid === 0;
+  const okDetail = (r: RunRecord) =>
+    `${r.result.ok2xx - r.result.invalid}/${r.result.requests} valid 2xx (non-2xx ${r.result.non2xx}, errors ${r.result.errors}, invalid ${r.result.invalid})`;
+  for (const engine of opts.engines) {
+    for (const c of opts.clients) {
+      const a = find(engine, 'app', c);
+      checks.push({
+        engine,
+        name: `app 100% 2xx @ ${c} clients`,
+        status: a ? (all2xx(a) ? 'PASS' : 'FAIL') : 'n/a',
+        detail: a ? okDetail(a) : 'app not measured',
+      });
+    }
+    const throughputAt = engine === 'postgres' ? opts.clients.filter((c) => c === 200) : opts.clients;
+    if (engine === 'postgres' && !throughputAt.length) {
+      checks.push({ engine, name: 'app cycles/s @ 200 clients ≥ 0.5 × floor (aim 0.6)', status: 'n/a', detail: '200 clients not measured' });
+    }
+    for (const c of throughputAt) {
+      const a = find(engine, 'app', c);
+      const f = find(engine, 'floor', c);
+      const name = `app cycles/s @ ${c} clients ≥ 0.5 × floor${engine === 'postgres' ? ' (aim 0.6)' : ''}`;
+      if (!a || !f || !(f.result.cyclesPerS > 0)) {
+        checks.push({ engine, name, status: 'n/a', detail: 'needs app and floor' });
+        continue;
+      }
+      const q = a.result.cyclesPerS / f.result.cyclesPerS;
+      const aim = engine === 'postgres' ? (q >= 0.6 ? ', aim 0.6 met' : ', aim 0.6 not met') : '';
+      checks.push({
+        engine,
+        name,
+        status: q >= 0.5 ? 'PASS' : 'FAIL',
+        detail: `${q.toFixed(2)}× (app ${num(a.result.cyclesPerS)} / floor ${num(f.result.cyclesPerS)} cycles/s${aim})`,
+      });
+    }
+    if (engine === 'postgres') {
+      const a = find(engine, 'app', 50);
+      const f = find(engine, 'floor', 50);
+      const name = 'app cycle p99 @ 50 clients ≤ 50 ms';
+      if (!a) checks.push({ engine, name, status: 'n/a', detail: '50 clients not measured for the app' });
+      else {
+        const p99 = a.result.latencyMs.cycle.p99;
+        checks.push({
+          engine,
+          name,
+          status: p99 <= 50 ? 'PASS' : 'FAIL',
+          detail: `${ms(p99)} ms${f ? ` (floor ${ms(f.result.latencyMs.cycle.p99)} ms)` : ''}`,
+        });
+      }
+    }
+    for (const c of opts.clients) {
+      const f = find(engine, 'floor', c);
+      if (f && !all2xx(f)) checks.push({ engine, name: `floor sanity @ ${c} clients`, status: 'FAIL', detail: okDetail(f) });
+    }
+  }
+  return checks;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const opts = await parseOptions();
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const runTag = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const cleanup = new Cleanup();
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\nbench: ${sig} — stopping servers, dropping databases, removing temp dirs…\n`);
+    cleanup.runAll().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+
+  const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
+  const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'arkloop-bench-'));
+  cleanup.add(`remove ${tmpRoot}`, () => rmSync(tmpRoot, { recursive: true, force: true }));
+  const profDir = opts.cpuProf ? path.join(resultsDir, `${stamp}-profiles`) : null;
+  if (profDir) mkdirSync(profDir, { recursive: true });
+
+  const records: RunRecord[] = [];
+  const skipped = new Map<Engine, string>();
+  const profiles: Array<{ label: string; summary: ProfileSummary }> = [];
+  let buildWarnings = '';
+
+  try {
+    process.stdout.write(
+      `thread CRUD bench: engines ${opts.engines.join(', ')}; targets ${opts.targets.join(', ')}; clients ${opts.clients.join(', ')}; ` +
+        `${opts.warmupS} s warm-up + ${opts.durationS} s each; ${os.cpus().length} CPUs, node ${process.version}, load ${os.loadavg()[0].toFixed(2)}\n`,
+    );
+    let entryArgs: string[] = [];
+    if (opts.targets.includes('app')) {
+      if (opts.appFrom === 'build') {
+        process.stdout.write('building the app from src/ into a temp dir…\n');
+        const built = await buildAppInto(path.join(tmpRoot, 'build'));
+        buildWarnings = built.warnings;
+        if (built.warnings) process.stdout.write(`warning: tsc reported errors (the app was still emitted):\n${built.warnings.split('\n').slice(0, 15).join('\n')}\n`);
+        entryArgs = [built.entry];
+      } else if (opts.appFrom === 'dist') entryArgs = [path.join(REPO_ROOT, 'bin', 'arkloop.js')];
+      else entryArgs = ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'run.ts')];
+    }
+
+    for (const engine of opts.engines) {
+      const servers = new Map<Target, Started>();
+      try {
+        if (opts.targets.includes('floor')) {
+          process.stdout.write(`[${ENGINE_LABEL[engine]}] starting the floor…\n`);
+          servers.set('floor', await startFloor(cleanup, opts, engine, tmpRoot, runTag, profDir));
+        }
+        if (opts.targets.includes('app')) {
+          process.stdout.write(`[${ENGINE_LABEL[engine]}] starting the app…\n`);
+          const app = await startApp(cleanup, opts, engine, tmpRoot, runTag, entryArgs, profDir);
+          if (app.skip) {
+            skipped.set(engine, app.skip);
+            process.stdout.write(`[${ENGINE_LABEL[engine]}] app skipped: ${app.skip}\n`);
+            await app.stop();
+          } else servers.set('app', app);
+        }
+        for (const clients of opts.clients) {
+          for (const target of opts.targets) {
+            const s = servers.get(target);
+            if (!s) continue;
+            process.stdout.write(`[${ENGINE_LABEL[engine]}] ${target} @ ${clients} clients: ${opts.warmupS} s warm-up + ${opts.durationS} s… `);
+            const pid = s.server.proc.pid;
+            let cpu0: number | null = null;
+            let host0: ReturnType<typeof hostCpu> = null;
+            let serverCpu: number | null = null;
+            let hostPct: number | null = null;
+            let db0: Promise<Map<number, number>> | null = null;
+            let db1: Promise<Map<number, number>> | null = null;
+            const linesBefore = s.server.lines();
+            const loadavg1 = os.loadavg()[0];
+            const result = await runLoad({
+              origin: s.server.origin,
+              token: s.token,
+              clients,
+              warmupMs: opts.warmupS * 1000,
+              durationMs: opts.durationS * 1000,
+              onWindowStart: () => {
+                cpu0 = processCpuSeconds(pid);
+                host0 = hostCpu();
+                if (s.dbName) db0 = backendPids(opts.pgAdminUrl, s.dbName).then(snapshotCpu);
+              },
+              onWindowEnd: () => {
+                const cpu1 = processCpuSeconds(pid);
+                const host1 = hostCpu();
+                if (cpu0 !== null && cpu1 !== null) serverCpu = cpu1 - cpu0;
+                if (host0 && host1 && host1.total > host0.total) hostPct = ((host1.busy - host0.busy) / (host1.total - host0.total)) * 100;
+                if (s.dbName) db1 = backendPids(opts.pgAdminUrl, s.dbName).then(snapshotCpu);
+              },
+            });
+            const cpuS = serverCpu as number | null;
+            const dbBefore = await (db0 as Promise<Map<number, number>> | null);
+            const dbAfter = await (db1 as Promise<Map<number, number>> | null);
+            const dbS = dbBefore && dbAfter && dbAfter.size ? backendsCpuDelta(dbBefore, dbAfter) : null;
+            const rec: RunRecord = {
+              engine,
+              target,
+              clients,
+              serverCpuPct: cpuS === null ? null : (cpuS / opts.durationS) * 100,
+              serverCpuMsPerCycle: cpuS === null || result.cycles === 0 ? null : (cpuS * 1000) / result.cycles,
+              dbCpuPct: dbS === null ? null : (dbS / opts.durationS) * 100,
+              dbCpuMsPerCycle: dbS === null || result.cycles === 0 ? null : (dbS * 1000) / result.cycles,
+              hostCpuPct: hostPct,
+              loadavg1,
+              serverLogLines: s.server.lines() - linesBefore,
+              result,
+            };
+            records.push(rec);
+            process.stdout.write(oneLine(rec) + '\n');
+            if (result.connections > clients) process.stdout.write(`  note: ${result.connections} connections opened for ${clients} clients (keep-alive broken or errors)\n`);
+            if (result.samples.length) process.stdout.write(`  unexpected answers, first ones:\n    ${result.samples.join('\n    ')}\n`);
+            if (rec.serverLogLines) process.stdout.write(`  the ${target} wrote ${rec.serverLogLines} log lines; last ones:\n${s.server.tail()}\n`);
+            if (s.server.proc.exitCode !== null) throw new Error(`${s.server.name} exited during the run:\n${s.server.tail()}`);
+            await sleep(1_000);
+          }
+        }
+      } finally {
+        for (const [, s] of servers) await s.stop();
+      }
+      if (profDir) {
+        for (const t of opts.targets) {
+          const file = path.join(profDir, `${t}-${engine}.cpuprofile`);
+          try {
+            profiles.push({ label: `${t} on ${ENGINE_LABEL[engine]}`, summary: summarizeProfile(file, 30) });
+          } catch {
+            /* target skipped, or no profile written */
+          }
+        }
+      }
+    }
+
+    // ---- report
+    const text: string[] = [''];
+    text.push(report(opts, records, skipped));
+    const checks = checkTargets(opts, records);
+    text.push('Targets');
+    text.push(
+      table(
+        ['engine', 'target', 'result', 'measured'],
+        checks.map((c) => [ENGINE_LABEL[c.engine], c.name, c.status, c.detail]),
+        4,
+      ),
+    );
+    text.push('');
+    text.push(
+      'cycles/s: completed POST→GET→PATCH→DELETE cycles per second; req/s: requests started per second; 2xx: share of 2xx answers; ' +
+        'invalid: 2xx with a wrong status or body; latencies p50/p99 in ms; srv: the server process; db: the PostgreSQL backends of its database; ' +
+        'gen: this load generator; CPU% of one core, ms/cyc = CPU ms per completed cycle; host CPU%: all cores, all processes (noise from other work shows here).',
+    );
+    if (opts.cpuProf) text.push('note: servers ran under --cpu-prof, which slows them: use the figures above for the profile only.');
+    process.stdout.write(text.join('\n') + '\n');
+    for (const p of profiles) process.stdout.write('\n' + formatProfile(p.summary, p.label) + '\n');
+
+    mkdirSync(resultsDir, { recursive: true });
+    const file = path.join(resultsDir, `${stamp}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          startedAt: started.toISOString(),
+          finishedAt: new Date().toISOString(),
+          options: { ...opts, pgAdminUrl: redact(opts.pgAdminUrl) },
+          host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}`, totalMemMB: Math.round(os.totalmem() / 2 ** 20) },
+          appSkipped: Object.fromEntries(skipped),
+          buildWarnings: buildWarnings || null,
+          runs: records,
+          targets: checks,
+          profiles: profiles.map((p) => ({ label: p.label, ...p.summary })),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    process.stdout.write(`\nresults written to ${path.relative(process.cwd(), file)}\n`);
+  } finally {
+    if (!interrupted) await cleanup.runAll();
+  }
+}
+
+main().catch(async (err: Error) => {
+  process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
