@@ -1,0 +1,61 @@
+// Messages (api.md §7): the SQL of the messages module. A message is only read or written
+// through a thread the caller can see (§1.4), checked by the same statement.
+import { sql, type Kysely } from 'kysely';
+import type { DB } from '../../db/schema.js';
+import { threadVisible, type Viewer } from '../projects/visibility.js';
+
+export interface MessageRow {
+  id: string;
+  org_id: string;
+  thread_id: string;
+  created_by_user_id: string | null;
+  role: 'user' | 'assistant';
+  content: string;
+  run_id: string | null;
+  created_at: Date;
+}
+
+const COLUMNS = sql.raw('m.id, m.org_id, m.thread_id, m.created_by_user_id, m.role, m.content, m.run_id, m.created_at');
+
+/** Appends a user message to a visible thread and bumps the thread's `updated_at`; null when not visible. */
+export async function addUserMessage(db: Kysely<DB>, v: Viewer, threadId: string, msg: { id: string; content: string }): Promise<MessageRow | null> {
+  const res = await sql<MessageRow>`
+    WITH th AS (SELECT t.id FROM threads t WHERE t.id = ${threadId} AND ${threadVisible('t', v)}),
+    m AS (
+      INSERT INTO messages (id, org_id, thread_id, created_by_user_id, role, content)
+      SELECT ${msg.id}::uuid, ${v.accountId}::uuid, th.id, ${v.userId}::uuid, 'user', ${msg.content}::text FROM th
+      RETURNING *
+    ),
+    touch AS (UPDATE threads t SET updated_at = now() FROM m WHERE t.id = m.thread_id)
+    SELECT ${COLUMNS} FROM m`.execute(db);
+  return res.rows[0] ?? null;
+}
+
+/**
+ * The newest `limit` messages of a visible thread (older than `before`), newest first. An
+ * invisible thread or a `before` naming no message of the thread gives an empty page;
+ * callers tell those apart with `messagePageProblem` when the page is empty.
+ */
+export async function listMessages(db: Kysely<DB>, v: Viewer, threadId: string, page: { limit: number; before: string | null }): Promise<MessageRow[]> {
+  const cursor = page.before
+    ? sql` AND (m.created_at, m.id) < (SELECT c.created_at, c.id FROM messages c WHERE c.id = ${page.before} AND c.thread_id = ${threadId})`
+    : sql``;
+  const res = await sql<MessageRow>`
+    SELECT ${COLUMNS} FROM messages m
+     WHERE m.thread_id = ${threadId}
+       AND EXISTS (SELECT 1 FROM threads t WHERE t.id = ${threadId} AND ${threadVisible('t', v)})${cursor}
+     ORDER BY m.created_at DESC, m.id DESC
+     LIMIT ${page.limit}`.execute(db);
+  return res.rows;
+}
+
+/** Why a message page came back empty: the thread is not visible, the cursor is foreign, or neither. */
+export async function messagePageProblem(db: Kysely<DB>, v: Viewer, threadId: string, before: string | null): Promise<'thread' | 'cursor' | null> {
+  const res = await sql<{ visible: boolean; cursor_ok: boolean }>`
+    SELECT EXISTS (SELECT 1 FROM threads t WHERE t.id = ${threadId} AND ${threadVisible('t', v)}) AS visible,
+           EXISTS (SELECT 1 FROM messages c WHERE c.id = ${before} AND c.thread_id = ${threadId}) AS cursor_ok`.execute(db);
+  const row = res.rows[0];
+  if (!row.visible) return 'thread';
+  if (before && !row.cursor_ok) return 'cursor';
+  return null;
+}

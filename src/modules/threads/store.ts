@@ -1,0 +1,242 @@
+// Threads (api.md §6): the SQL of the threads module. Each endpoint is one statement: the
+// thread is read together with the visibility and editing rights (§1.4) and the caller's
+// star, and a change is written together with its audit row (data-modifying CTEs).
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { DB } from '../../db/schema.js';
+import { auditInsertFrom, isoSql, type AuditCtx } from '../projects/audit-sql.js';
+import { editableBy, projectVisible, threadVisible, type ChangeResult, type Viewer } from '../projects/visibility.js';
+
+export interface ThreadRow {
+  id: string;
+  org_id: string;
+  created_by_user_id: string;
+  title: string | null;
+  project_id: string | null;
+  is_private: boolean;
+  active_run_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+  starred: boolean;
+}
+
+function columns(alias: string): RawBuilder<unknown> {
+  const a = alias;
+  return sql.raw(
+    `${a}.id, ${a}.org_id, ${a}.created_by_user_id, ${a}.title, ${a}.project_id, ${a}.is_private, ${a}.active_run_id, ${a}.created_at, ${a}.updated_at`,
+  );
+}
+
+function starredBy(alias: string, v: Viewer): RawBuilder<boolean> {
+  return sql<boolean>`EXISTS (SELECT 1 FROM thread_stars s WHERE s.user_id = ${v.userId} AND s.thread_id = ${sql.raw(alias)}.id)`;
+}
+
+/** The thread as audit before/after state: the Thread shape without the caller's `starred`. */
+function threadState(alias: string): RawBuilder<unknown> {
+  const a = (c: string) => sql.raw(`${alias}.${c}`);
+  return sql`jsonb_build_object('id', ${a('id')}, 'org_id', ${a('org_id')}, 'created_by_user_id', ${a('created_by_user_id')},
+    'title', ${a('title')}, 'project_id', ${a('project_id')}, 'is_private', ${a('is_private')}, 'active_run_id', ${a('active_run_id')},
+    'created_at', ${isoSql(a('created_at'))}, 'updated_at', ${isoSql(a('updated_at'))})`;
+}
+
+/** A visible project of the account named by a thread, locked against a concurrent delete. */
+function visibleProjectCte(projectId: string, v: Viewer): RawBuilder<unknown> {
+  return sql`SELECT p.id FROM projects p WHERE p.id = ${projectId} AND ${projectVisible('p', v)} FOR SHARE OF p`;
+}
+
+export interface NewThread {
+  id: string;
+  title: string | null;
+  projectId: string | null;
+  isPrivate: boolean;
+}
+
+/** Creates the thread and its audit row; null when `projectId` names no visible project. */
+export async function createThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, t: NewThread): Promise<ThreadRow | null> {
+  const source = t.projectId
+    ? sql`SELECT ${t.id}::uuid, ${v.accountId}::uuid, ${v.userId}::uuid, ${t.title}::text, proj.id, ${t.isPrivate}::boolean FROM proj`
+    : sql`VALUES (${t.id}::uuid, ${v.accountId}::uuid, ${v.userId}::uuid, ${t.title}::text, NULL::uuid, ${t.isPrivate}::boolean)`;
+  const res = await sql<ThreadRow>`
+    WITH ${t.projectId ? sql`proj AS (${visibleProjectCte(t.projectId, v)}),` : sql``}
+    ins AS (
+      INSERT INTO threads (id, org_id, created_by_user_id, title, project_id, is_private) ${source}
+      RETURNING *
+    ),
+    aud AS (${auditInsertFrom(audit.origin, {
+      orgId: v.accountId,
+      actorUserId: v.userId,
+      action: 'thread.create',
+      targetType: 'thread',
+      metadata: { ...audit.metadata, title: t.title, project_id: t.projectId, is_private: t.isPrivate },
+      targetId: sql`ins.id`,
+      after: threadState('ins'),
+      from: sql`ins`,
+    })})
+    SELECT ${columns('ins')}, FALSE AS starred FROM ins`.execute(db);
+  return res.rows[0] ?? null;
+}
+
+export async function findVisibleThread(db: Kysely<DB>, v: Viewer, id: string): Promise<ThreadRow | undefined> {
+  const res = await sql<ThreadRow>`
+    SELECT ${columns('t')}, ${starredBy('t', v)} AS starred
+      FROM threads t
+     WHERE t.id = ${id} AND ${threadVisible('t', v)}`.execute(db);
+  return res.rows[0];
+}
+
+export interface ThreadPatch {
+  title?: string | null;
+  projectId?: string | null;
+  isPrivate?: boolean;
+}
+
+interface PatchOutcome extends Omit<ThreadRow, 'id'> {
+  id: string | null;
+  editable: boolean;
+  ref_ok: boolean;
+}
+
+/**
+ * Updates a visible thread the viewer may edit and writes `thread.update` with before/after
+ * state, in one statement. The thread row is locked first so the before state is current.
+ */
+export async function updateThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, id: string, patch: ThreadPatch): Promise<ChangeResult<ThreadRow>> {
+  const sets: RawBuilder<unknown>[] = [];
+  if (patch.title !== undefined) sets.push(sql`title = ${patch.title}`);
+  if (patch.projectId !== undefined) sets.push(sql`project_id = ${patch.projectId}::uuid`);
+  if (patch.isPrivate !== undefined) sets.push(sql`is_private = ${patch.isPrivate}`);
+  sets.push(sql`updated_at = now()`);
+  const namesProject = typeof patch.projectId === 'string';
+
+  const res = await sql<PatchOutcome>`
+    WITH cur AS (
+      SELECT t.*, ${editableBy('t', v)} AS editable
+        FROM threads t
+       WHERE t.id = ${id} AND ${threadVisible('t', v)}
+         FOR UPDATE OF t
+    ),
+    ${namesProject ? sql`proj AS (${visibleProjectCte(patch.projectId!, v)}),` : sql``}
+    upd AS (
+      UPDATE threads u SET ${sql.join(sets)}
+        FROM cur
+       WHERE u.id = cur.id AND cur.editable${namesProject ? sql` AND EXISTS (SELECT 1 FROM proj)` : sql``}
+      RETURNING u.*
+    ),
+    aud AS (${auditInsertFrom(audit.origin, {
+      orgId: v.accountId,
+      actorUserId: v.userId,
+      action: 'thread.update',
+      targetType: 'thread',
+      metadata: audit.metadata,
+      targetId: sql`upd.id`,
+      before: threadState('cur'),
+      after: threadState('upd'),
+      from: sql`upd JOIN cur ON cur.id = upd.id`,
+    })})
+    SELECT ${columns('upd')}, cur.editable, ${namesProject ? sql`EXISTS (SELECT 1 FROM proj)` : sql`TRUE`} AS ref_ok,
+           ${starredBy('cur', v)} AS starred
+      FROM cur LEFT JOIN upd ON upd.id = cur.id`.execute(db);
+  const row = res.rows[0];
+  if (!row) return { kind: 'not_found' };
+  if (!row.ref_ok) return { kind: 'ref_not_found' };
+  if (!row.editable) return { kind: 'forbidden' };
+  const { editable: _e, ref_ok: _r, ...thread } = row;
+  return { kind: 'ok', row: thread as ThreadRow };
+}
+
+/** Soft-deletes a visible thread the viewer may edit, with its `thread.delete` audit row. */
+export async function deleteThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, id: string): Promise<'ok' | 'not_found' | 'forbidden'> {
+  const res = await sql<{ editable: boolean }>`
+    WITH cur AS (
+      SELECT t.*, ${editableBy('t', v)} AS editable
+        FROM threads t
+       WHERE t.id = ${id} AND ${threadVisible('t', v)}
+         FOR UPDATE OF t
+    ),
+    del AS (
+      UPDATE threads d SET deleted_at = now() FROM cur WHERE d.id = cur.id AND cur.editable RETURNING d.id
+    ),
+    aud AS (${auditInsertFrom(audit.origin, {
+      orgId: v.accountId,
+      actorUserId: v.userId,
+      action: 'thread.delete',
+      targetType: 'thread',
+      metadata: audit.metadata,
+      targetId: sql`cur.id`,
+      before: threadState('cur'),
+      from: sql`cur JOIN del ON del.id = cur.id`,
+    })})
+    SELECT cur.editable FROM cur`.execute(db);
+  const row = res.rows[0];
+  if (!row) return 'not_found';
+  return row.editable ? 'ok' : 'forbidden';
+}
+
+/** Stars or unstars a visible thread for the viewer (idempotent); false when not visible. */
+export async function setStar(db: Kysely<DB>, v: Viewer, id: string, starred: boolean): Promise<boolean> {
+  const change = starred
+    ? sql`INSERT INTO thread_stars (user_id, thread_id) SELECT ${v.userId}::uuid, th.id FROM th ON CONFLICT DO NOTHING`
+    : sql`DELETE FROM thread_stars s USING th WHERE s.user_id = ${v.userId} AND s.thread_id = th.id`;
+  const res = await sql<{ id: string }>`
+    WITH th AS (SELECT t.id FROM threads t WHERE t.id = ${id} AND ${threadVisible('t', v)}),
+    change AS (${change})
+    SELECT th.id FROM th`.execute(db);
+  return res.rows.length === 1;
+}
+
+export type ThreadList =
+  | { kind: 'own' }
+  | { kind: 'project'; projectId: string }
+  | { kind: 'starred' }
+  | { kind: 'search'; q: string };
+
+/** `%`, `_` (and the escape character itself) are literal in searches (§6.3). */
+export function likePattern(q: string): string {
+  return '%' + q.replace(/[!%_]/g, '!$&') + '%';
+}
+
+/** Membership of thread `alias` in a list; `withDeleted` for checking cursors (§1.7). */
+function inList(alias: string, v: Viewer, list: ThreadList, withDeleted: boolean): RawBuilder<boolean> {
+  const t = sql.raw(alias);
+  switch (list.kind) {
+    case 'own':
+      return sql<boolean>`(${t}.org_id = ${v.accountId} AND ${t}.created_by_user_id = ${v.userId}${withDeleted ? sql`` : sql` AND ${t}.deleted_at IS NULL`})`;
+    case 'project':
+      return sql<boolean>`(${t}.project_id = ${list.projectId} AND ${threadVisible(alias, v, { withDeleted })}
+        AND EXISTS (SELECT 1 FROM projects lp WHERE lp.id = ${list.projectId} AND ${projectVisible('lp', v)}))`;
+    case 'starred':
+      return sql<boolean>`(${starredBy(alias, v)} AND ${threadVisible(alias, v, { withDeleted })})`;
+    case 'search': {
+      const pattern = likePattern(list.q);
+      return sql<boolean>`(${threadVisible(alias, v, { withDeleted })} AND (${t}.title ILIKE ${pattern} ESCAPE '!' OR EXISTS (
+        SELECT 1 FROM messages m WHERE m.thread_id = ${t}.id AND m.content ILIKE ${pattern} ESCAPE '!')))`;
+    }
+  }
+}
+
+export interface Page {
+  limit: number;
+  before: string | null;
+}
+
+/**
+ * A page of a thread list, newest first. A `before` that names no item of the list gives an
+ * empty page; callers tell that apart with `isThreadListCursor` when the page is empty.
+ */
+export async function listThreads(db: Kysely<DB>, v: Viewer, list: ThreadList, page: Page): Promise<ThreadRow[]> {
+  const cursor = page.before
+    ? sql` AND (t.created_at, t.id) < (SELECT c.created_at, c.id FROM threads c WHERE c.id = ${page.before} AND ${inList('c', v, list, true)})`
+    : sql``;
+  const res = await sql<ThreadRow>`
+    SELECT ${columns('t')}, ${starredBy('t', v)} AS starred
+      FROM threads t
+     WHERE ${inList('t', v, list, false)}${cursor}
+     ORDER BY t.created_at DESC, t.id DESC
+     LIMIT ${page.limit}`.execute(db);
+  return res.rows;
+}
+
+/** Does `id` name an item of the list (soft-deleted items count, §1.7)? */
+export async function isThreadListCursor(db: Kysely<DB>, v: Viewer, list: ThreadList, id: string): Promise<boolean> {
+  const res = await sql`SELECT 1 FROM threads c WHERE c.id = ${id} AND ${inList('c', v, list, true)}`.execute(db);
+  return res.rows.length > 0;
+}
