@@ -9,6 +9,7 @@ import {
   auditRows,
   createWorkspace,
   removeMember,
+  setRole,
   setUserStatus,
   startIdentityApp,
   type IdentityApp,
@@ -357,7 +358,7 @@ describe('API keys', () => {
       await addMember(t, ws, u.id, 'admin');
       const k = await createKey(u, { name: 'k' }, ws_());
       assert.equal((await t.get('/v1/_probe/secrets', { token: k.key })).status, 200);
-      await t.ctx.db.updateTable('account_memberships').set({ role: 'member' }).where('account_id', '=', ws).where('user_id', '=', u.id).execute();
+      await setRole(t, ws, u.id, 'member');
       expectError(await t.get('/v1/_probe/secrets', { token: k.key }), 403, 'auth.forbidden');
     });
 

@@ -116,16 +116,26 @@ export async function createWorkspace(t: TestApp, ownerUserId: string, name = 'W
   return id;
 }
 
+// Direct changes to credentials-related rows tell the app, as the real endpoints do, so a
+// credential cache never serves what the database no longer says.
 export async function addMember(t: TestApp, accountId: string, userId: string, role: 'owner' | 'admin' | 'member'): Promise<void> {
   await t.ctx.db.insertInto('account_memberships').values({ account_id: accountId, user_id: userId, role }).execute();
+  await t.ctx.credentials.changed(userId);
+}
+
+export async function setRole(t: TestApp, accountId: string, userId: string, role: 'owner' | 'admin' | 'member'): Promise<void> {
+  await t.ctx.db.updateTable('account_memberships').set({ role }).where('account_id', '=', accountId).where('user_id', '=', userId).execute();
+  await t.ctx.credentials.changed(userId);
 }
 
 export async function removeMember(t: TestApp, accountId: string, userId: string): Promise<void> {
   await t.ctx.db.deleteFrom('account_memberships').where('account_id', '=', accountId).where('user_id', '=', userId).execute();
+  await t.ctx.credentials.changed(userId);
 }
 
 export async function setUserStatus(t: TestApp, userId: string, status: 'active' | 'suspended' | 'deleted'): Promise<void> {
   await t.ctx.db.updateTable('users').set({ status }).where('id', '=', userId).execute();
+  await t.ctx.credentials.changed(userId);
 }
 
 /** Stores a platform setting as the admin endpoint would, and drops the settings cache. */

@@ -121,11 +121,11 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req) => {
       const userId = req.principal!.user.id;
       const account = req.account!;
-      await ctx.db.transaction().execute(async (trx) => {
+      const revokedFor = await ctx.db.transaction().execute(async (trx) => {
         const key = await findApiKey(trx, account.id, req.params.id);
         // Another member's key is invisible to a plain member: 404, not 403.
         if (!key || (key.user_id !== userId && !isManagerRole(account.role))) throw notFound('api_keys.not_found', 'API key');
-        if (!(await revokeApiKey(trx, account.id, key.id))) return;
+        if (!(await revokeApiKey(trx, account.id, key.id))) return null;
         await recordAudit(trx, auditOrigin(req as FastifyRequest), {
           orgId: account.id,
           actorUserId: userId,
@@ -134,7 +134,10 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
           targetId: key.id,
           metadata: { name: key.name, key_prefix: key.key_prefix, owner_user_id: key.user_id },
         });
+        return key.user_id;
       });
+      // After commit: cached credentials of the key stop working in every process.
+      if (revokedFor) await ctx.credentials.changed(revokedFor);
       return null;
     },
   });

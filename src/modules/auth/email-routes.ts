@@ -10,7 +10,7 @@ import { findPersonalAccount } from '../accounts/store.js';
 import { findUserByEmail, findUserById, findUserByLoginOrEmail, updateUser, type UserRow } from '../users/store.js';
 import { requireCaptcha } from './captcha.js';
 import { consumeOtp, consumeVerificationToken, issueOtp, issueVerificationToken, maskEmail } from './email-codes.js';
-import { checkLoginFailures, limitMail, limitPerIp, recordLoginFailure } from './limits.js';
+import { checkLoginFailures, failureSubject, limitMail, limitPerIp, recordLoginFailure } from './limits.js';
 import { Email, TokenResponse, auditLoginFailure, signIn } from './routes.js';
 
 export async function sendVerificationMail(ctx: AppContext, user: Pick<UserRow, 'id' | 'email'>): Promise<void> {
@@ -69,6 +69,7 @@ export function emailRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req) => {
       const userId = await consumeVerificationToken(ctx.db, req.body.token);
       if (!userId) throw new AppError('auth.token_invalid', 'token is unknown, used or expired');
+      await ctx.credentials.changed(userId);
       const personal = await findPersonalAccount(ctx.db, userId);
       await recordAudit(ctx.db, auditOrigin(req as FastifyRequest), {
         orgId: personal?.id ?? null,
@@ -100,18 +101,21 @@ export function emailRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   const verifyOtp = async (req: FastifyRequest, reply: Parameters<Parameters<typeof registerRoute>[2]['handler']>[1], ident: string, otp: string, user: UserRow | undefined) => {
-    await checkLoginFailures(ctx, ident, req.clientIp);
+    const subject = failureSubject(ident, user);
+    await checkLoginFailures(ctx, subject, req.clientIp);
     const ok = user ? await consumeOtp(ctx.db, ctx.jwtKey, user.id, otp) : false;
     if (!user || !ok) {
-      await recordLoginFailure(ctx, ident, req.clientIp);
+      await recordLoginFailure(ctx, subject, req.clientIp);
       await auditLoginFailure(ctx, req, ident, user, 'otp');
       throw new AppError('auth.otp_invalid', 'code is wrong, expired or used');
     }
     if (user.status !== 'active') throw new AppError('auth.user_suspended', 'this user is suspended');
-    return ctx.db.transaction().execute(async (trx) => {
+    const tokens = await ctx.db.transaction().execute(async (trx) => {
       const verified = user.email_verified ? user : await updateUser(trx, user.id, { email_verified: true });
       return signIn(ctx, trx, req, reply, verified, 'otp');
     });
+    if (!user.email_verified) await ctx.credentials.changed(user.id);
+    return tokens;
   };
 
   registerRoute(app, ctx, {

@@ -6,25 +6,33 @@ const FAIL_WINDOW = 15 * 60;
 const FAIL_PER_LOGIN = 10;
 const FAIL_PER_IP = 30;
 
-/** Refuses a sign-in attempt when recent failures for this login or IP reached the limit. */
-export async function checkLoginFailures(ctx: AppContext, login: string, ip: string): Promise<void> {
+/**
+ * What failed sign-ins are counted against: the user when the identifier names one (so a
+ * login and its email share one allowance), else the identifier as typed.
+ */
+export function failureSubject(ident: string, user: { id: string } | undefined): string {
+  return user ? `user:${user.id}` : `ident:${ident.trim().toLowerCase()}`;
+}
+
+/** Refuses a sign-in attempt when recent failures for this subject or IP reached the limit. */
+export async function checkLoginFailures(ctx: AppContext, subject: string, ip: string): Promise<void> {
   const [byLogin, byIp] = await Promise.all([
-    ctx.counters.get(`fail:login:${login.trim().toLowerCase()}`, FAIL_WINDOW),
+    ctx.counters.get(`fail:login:${subject}`, FAIL_WINDOW),
     ctx.counters.get(`fail:ip:${ip}`, FAIL_WINDOW),
   ]);
   if (byLogin.count >= FAIL_PER_LOGIN) throw rateLimited(byLogin.resetIn);
   if (byIp.count >= FAIL_PER_IP) throw rateLimited(byIp.resetIn);
 }
 
-export async function recordLoginFailure(ctx: AppContext, login: string, ip: string): Promise<void> {
+export async function recordLoginFailure(ctx: AppContext, subject: string, ip: string): Promise<void> {
   await Promise.all([
-    ctx.counters.incr(`fail:login:${login.trim().toLowerCase()}`, FAIL_WINDOW),
+    ctx.counters.incr(`fail:login:${subject}`, FAIL_WINDOW),
     ctx.counters.incr(`fail:ip:${ip}`, FAIL_WINDOW),
   ]);
 }
 
-export async function clearLoginFailures(ctx: AppContext, login: string): Promise<void> {
-  await ctx.counters.reset(`fail:login:${login.trim().toLowerCase()}`);
+export async function clearLoginFailures(ctx: AppContext, subject: string): Promise<void> {
+  await ctx.counters.reset(`fail:login:${subject}`);
 }
 
 /** 30 requests per client IP per minute (check, resolve). */

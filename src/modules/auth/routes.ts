@@ -23,7 +23,7 @@ import {
   type UserRow,
 } from '../users/store.js';
 import { captchaConfig, requireCaptcha } from './captcha.js';
-import { checkLoginFailures, clearLoginFailures, limitPerIp, recordLoginFailure } from './limits.js';
+import { checkLoginFailures, clearLoginFailures, failureSubject, limitPerIp, recordLoginFailure } from './limits.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { createSession, revokeSession, rotateRefreshToken } from './sessions.js';
 import { signAccessToken } from './tokens.js';
@@ -273,16 +273,17 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req, reply) => {
       const { login, password } = req.body;
       await requireCaptcha(ctx, req.body.cf_turnstile_token, req.clientIp);
-      await checkLoginFailures(ctx, login, req.clientIp);
       const user = await findUserByLoginOrEmail(ctx.db, login);
+      const subject = failureSubject(login, user);
+      await checkLoginFailures(ctx, subject, req.clientIp);
       const ok = await verifyPassword(user?.password_hash ?? null, password);
       if (!user || !ok) {
-        await recordLoginFailure(ctx, login, req.clientIp);
+        await recordLoginFailure(ctx, subject, req.clientIp);
         await auditLoginFailure(ctx, req as FastifyRequest, login, user, 'password');
         throw new AppError('auth.invalid_credentials', 'invalid login or password');
       }
       if (user.status !== 'active') throw new AppError('auth.user_suspended', 'this user is suspended');
-      await clearLoginFailures(ctx, login);
+      await clearLoginFailures(ctx, subject);
       return ctx.db.transaction().execute((trx) => signIn(ctx, trx, req as FastifyRequest, reply, user, 'password'));
     },
   });
@@ -303,7 +304,11 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
       };
       if (!token) throw fail();
       const res = await rotateRefreshToken(ctx.db, token, ctx.config.refreshTokenTtlSeconds);
-      if (!res.ok) throw fail();
+      if (!res.ok) {
+        // Reuse revoked the whole session: its access tokens must stop working everywhere.
+        if (res.reason === 'reused') await ctx.credentials.changed(res.userId);
+        throw fail();
+      }
       setRefreshCookie(ctx, req as FastifyRequest, reply, res.refreshToken);
       return tokenResponse(ctx, res.userId, res.sessionId);
     },
@@ -330,6 +335,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
           targetId: p.user.id,
         });
       });
+      await ctx.credentials.changed(p.user.id);
       clearRefreshCookie(req as FastifyRequest, reply);
       return { ok: true };
     },

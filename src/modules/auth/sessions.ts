@@ -32,7 +32,8 @@ export async function createSession(
 
 export type RotateResult =
   | { ok: true; userId: string; sessionId: string; refreshToken: string }
-  | { ok: false; reason: 'unknown' | 'reused' | 'expired' | 'revoked' | 'inactive_user' };
+  | { ok: false; reason: 'unknown' | 'expired' | 'revoked' | 'inactive_user' }
+  | { ok: false; reason: 'reused'; userId: string };
 
 export async function rotateRefreshToken(db: Kysely<DB>, token: string, refreshTtlSeconds: number): Promise<RotateResult> {
   return db.transaction().execute(async (trx) => {
@@ -54,7 +55,7 @@ export async function rotateRefreshToken(db: Kysely<DB>, token: string, refreshT
       .executeTakeFirst();
     if (row.rotated_at || Number(claimed.numUpdatedRows) !== 1) {
       await trx.updateTable('sessions').set({ revoked_at: new Date() }).where('id', '=', row.session_id).execute();
-      return { ok: false, reason: 'reused' } as const;
+      return { ok: false, reason: 'reused', userId: row.user_id } as const;
     }
     if (row.expires_at.getTime() <= Date.now()) return { ok: false, reason: 'expired' } as const;
     if (row.status !== 'active') return { ok: false, reason: 'inactive_user' } as const;

@@ -159,6 +159,7 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
         });
         return after;
       });
+      await ctx.credentials.changed(userId);
       return shapeMe(ctx, updated, req.account!);
     },
   });
