@@ -34,6 +34,8 @@ export interface ProfileEntry {
   where: string;
   selfMs: number;
   pct: number;
+  /** For functions of Node itself or native code: the nearest JS caller outside Node, by share. */
+  callers?: Array<{ name: string; pct: number }>;
 }
 
 export interface ProfileSummary {
@@ -42,7 +44,14 @@ export interface ProfileSummary {
   /** Time not idle: everything except "(idle)". */
   busyMs: number;
   functions: ProfileEntry[];
+  /**
+   * Self time charged to the nearest frame outside Node's own code: a native writev called by
+   * node:net called by fastify's reply counts for that fastify function.
+   */
+  owners: ProfileEntry[];
   areas: ProfileEntry[];
+  /** Like `areas`, with Node internals and native code charged to the package that called them. */
+  ownerAreas: ProfileEntry[];
   /** Inclusive (self + callees) time per area, counting each sample once per area on its stack. */
   inclusiveAreas: ProfileEntry[];
 }
@@ -105,21 +114,46 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     selfUs.set(prof.samples[i], (selfUs.get(prof.samples[i]) ?? 0) + dt);
     total += dt;
   }
-  const fn = new Map<string, { name: string; where: string; us: number }>();
+  const label = (f: CallFrame) => {
+    const where = shortWhere(f.url, f.lineNumber);
+    return { key: `${f.functionName}@${where}`, name: f.functionName || '(anonymous)', where };
+  };
+  const isUserland = (f: CallFrame) => f.url !== '' && !f.url.startsWith('node:');
+  /** Nearest ancestor-or-self frame outside Node internals/native code. */
+  const ownerOf = (id: number): CallFrame | null => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)!.callFrame;
+      if (isUserland(f)) return f;
+    }
+    return null;
+  };
+  const fn = new Map<string, { name: string; where: string; us: number; callers: Map<string, number> }>();
+  const owners = new Map<string, { name: string; where: string; us: number }>();
   const area = new Map<string, number>();
+  const ownerArea = new Map<string, number>();
   const inclusive = new Map<string, number>();
   let idle = 0;
   for (const [id, us] of selfUs) {
     const node = byId.get(id)!;
     const f = node.callFrame;
     if (f.functionName === '(idle)') idle += us;
-    const where = shortWhere(f.url, f.lineNumber);
-    const key = `${f.functionName}@${where}`;
-    const e = fn.get(key) ?? { name: f.functionName || '(anonymous)', where, us: 0 };
+    const l = label(f);
+    const e = fn.get(l.key) ?? { name: l.name, where: l.where, us: 0, callers: new Map<string, number>() };
     e.us += us;
-    fn.set(key, e);
+    fn.set(l.key, e);
+    const ownerFrame = ownerOf(id);
+    const o = ownerFrame ? label(ownerFrame) : { key: l.key, name: l.name, where: l.where };
+    const oe = owners.get(o.key) ?? { name: o.name, where: o.where, us: 0 };
+    oe.us += us;
+    owners.set(o.key, oe);
+    if (ownerFrame !== f) {
+      const ck = `${o.name} ${o.where}`;
+      e.callers.set(ck, (e.callers.get(ck) ?? 0) + us);
+    }
     const a = areaOf(f);
     area.set(a, (area.get(a) ?? 0) + us);
+    const oa = ownerFrame ? areaOf(ownerFrame) : a;
+    ownerArea.set(oa, (ownerArea.get(oa) ?? 0) + us);
     // Inclusive per area: walk the stack once, each area counted once per sample.
     const seen = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
@@ -145,8 +179,27 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       .filter((e) => e.name !== '(idle)')
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
+      .map((e) => ({
+        name: e.name,
+        where: e.where,
+        selfMs: e.us / 1000,
+        pct: pct(e.us),
+        ...(e.callers.size
+          ? {
+              callers: [...e.callers.entries()]
+                .sort((a, b) => b[1] - a[1])
+                .slice(0, 3)
+                .map(([name, us]) => ({ name, pct: (us / e.us) * 100 })),
+            }
+          : {}),
+      })),
+    owners: [...owners.values()]
+      .filter((e) => e.name !== '(idle)')
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
       .map((e) => ({ name: e.name, where: e.where, selfMs: e.us / 1000, pct: pct(e.us) })),
     areas: entries(area),
+    ownerAreas: entries(ownerArea),
     inclusiveAreas: entries(inclusive),
   };
 }
@@ -154,10 +207,17 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
 export function formatProfile(s: ProfileSummary, label: string): string {
   const lines: string[] = [];
   lines.push(`CPU profile — ${label}: ${(s.busyMs / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s sampled (${s.file})`);
-  lines.push('  top self time (% of busy time):');
-  for (const e of s.functions) lines.push(`    ${e.pct.toFixed(1).padStart(5)}%  ${e.name}  ${e.where}`);
-  lines.push('  self time by package/area:');
+  lines.push('  top self time (% of busy time; ← nearest caller outside Node for Node/native functions):');
+  for (const e of s.functions) {
+    const by = e.callers?.length ? `  ← ${e.callers.map((c) => `${c.name} (${c.pct.toFixed(0)}%)`).join(', ')}` : '';
+    lines.push(`    ${e.pct.toFixed(1).padStart(5)}%  ${e.name}  ${e.where}${by}`);
+  }
+  lines.push('  self time with Node internals/native charged to the nearest JS caller outside Node:');
+  for (const e of s.owners) lines.push(`    ${e.pct.toFixed(1).padStart(5)}%  ${e.name}  ${e.where}`);
+  lines.push('  self time by package/area (raw):');
   for (const e of s.areas.slice(0, 15)) lines.push(`    ${e.pct.toFixed(1).padStart(5)}%  ${e.name}`);
+  lines.push('  self time by package/area, Node internals/native charged to their caller:');
+  for (const e of s.ownerAreas.slice(0, 15)) lines.push(`    ${e.pct.toFixed(1).padStart(5)}%  ${e.name}`);
   lines.push('  inclusive time by package/area (a sample counts once per area on its stack):');
   for (const e of s.inclusiveAreas.slice(0, 15)) lines.push(`    ${e.pct.toFixed(1).padStart(5)}%  ${e.name}`);
   return lines.join('\n');

@@ -11,7 +11,7 @@
 //   npm run bench -- [--engine pglite|postgres|both] [--duration 30] [--clients 50,200]
 //                    [--target app|floor|both] [--warmup 3] [--cpu-prof] [--app-from build|dist|source]
 // See bench/README.md.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +26,7 @@ import {
   buildAppInto,
   cleanEnv,
   createDatabase,
+  dbStats,
   freePort,
   hostCpu,
   pgReachable,
@@ -34,6 +35,7 @@ import {
   snapshotCpu,
   spawnServer,
   waitReady,
+  type DbStats,
   type Server,
 } from './servers.js';
 
@@ -80,6 +82,8 @@ interface RunRecord {
   /** PostgreSQL backends of this target's database: CPU during the window, % of one core. */
   dbCpuPct: number | null;
   dbCpuMsPerCycle: number | null;
+  /** PostgreSQL work per completed cycle, from pg_stat_database deltas over the window (approximate). */
+  dbPerCycle: { transactions: number; rowsInserted: number; rowsUpdated: number; rowsFetched: number } | null;
   /** Whole-host CPU busy during the window, % of all cores (shows noise from other work). */
   hostCpuPct: number | null;
   loadavg1: number;
@@ -179,7 +183,7 @@ async function startFloor(cleanup: Cleanup, opts: Options, engine: Engine, tmpRo
     env.BENCH_FLOOR_DATA_DIR = dir;
     releases.push(cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true })));
   }
-  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=floor-${engine}.cpuprofile`] : [];
+  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `floor-${engine}`)}`] : [];
   const server = spawnServer(`floor (${engine})`, [...prof, '--import', 'tsx', path.join(REPO_ROOT, 'bench', 'floor.ts')], {
     env: cleanEnv(env),
     cwd: REPO_ROOT,
@@ -219,7 +223,7 @@ async function startApp(
     env.ARKLOOP_AUTH_JWT_SECRET = randomBytes(48).toString('base64');
     env.ARKLOOP_ENCRYPTION_KEY = randomBytes(32).toString('hex');
   }
-  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=app-${engine}.cpuprofile`] : [];
+  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `app-${engine}`)}`] : [];
   const server = spawnServer(`app (${engine})`, [...prof, ...entryArgs, 'serve'], {
     env: cleanEnv(env),
     cwd: tmpRoot,
@@ -365,6 +369,19 @@ function report(opts: Options, records: RunRecord[], skipped: Map<Engine, string
     out.push(`${ENGINE_LABEL[engine]} (${driver}) — ${opts.durationS} s measured after ${opts.warmupS} s warm-up; latencies in ms`);
     if (skipped.has(engine)) out.push(`  app not measured: ${skipped.get(engine)}`);
     out.push(rows.length ? table(header, rows) : '  (no runs)');
+    const dbRows = records
+      .filter((r) => r.engine === engine && r.dbPerCycle)
+      .map((r) => [String(r.clients), r.target, num(r.dbPerCycle!.transactions, 1), num(r.dbPerCycle!.rowsInserted, 1), num(r.dbPerCycle!.rowsUpdated, 1), num(r.dbPerCycle!.rowsFetched, 1)]);
+    if (dbRows.length) {
+      out.push('');
+      out.push('  database work per completed cycle (pg_stat_database deltas, approximate):');
+      out.push(
+        table(['clients', 'target', 'transactions', 'rows inserted', 'rows updated', 'rows fetched'], dbRows)
+          .split('\n')
+          .map((l) => '  ' + l)
+          .join('\n'),
+      );
+    }
     out.push('');
   }
   return out.join('\n');
@@ -505,6 +522,8 @@ async function main(): Promise<void> {
             let hostPct: number | null = null;
             let db0: Promise<Map<number, number>> | null = null;
             let db1: Promise<Map<number, number>> | null = null;
+            let st0: Promise<DbStats | null> | null = null;
+            let st1: Promise<DbStats | null> | null = null;
             const linesBefore = s.server.lines();
             const loadavg1 = os.loadavg()[0];
             const result = await runLoad({
@@ -516,20 +535,29 @@ async function main(): Promise<void> {
               onWindowStart: () => {
                 cpu0 = processCpuSeconds(pid);
                 host0 = hostCpu();
-                if (s.dbName) db0 = backendPids(opts.pgAdminUrl, s.dbName).then(snapshotCpu);
+                if (s.dbName) {
+                  db0 = backendPids(opts.pgAdminUrl, s.dbName).then(snapshotCpu);
+                  st0 = dbStats(opts.pgAdminUrl, s.dbName);
+                }
               },
               onWindowEnd: () => {
                 const cpu1 = processCpuSeconds(pid);
                 const host1 = hostCpu();
                 if (cpu0 !== null && cpu1 !== null) serverCpu = cpu1 - cpu0;
                 if (host0 && host1 && host1.total > host0.total) hostPct = ((host1.busy - host0.busy) / (host1.total - host0.total)) * 100;
-                if (s.dbName) db1 = backendPids(opts.pgAdminUrl, s.dbName).then(snapshotCpu);
+                if (s.dbName) {
+                  db1 = backendPids(opts.pgAdminUrl, s.dbName).then(snapshotCpu);
+                  st1 = dbStats(opts.pgAdminUrl, s.dbName);
+                }
               },
             });
             const cpuS = serverCpu as number | null;
             const dbBefore = await (db0 as Promise<Map<number, number>> | null);
             const dbAfter = await (db1 as Promise<Map<number, number>> | null);
             const dbS = dbBefore && dbAfter && dbAfter.size ? backendsCpuDelta(dbBefore, dbAfter) : null;
+            const stats0 = await (st0 as Promise<DbStats | null> | null);
+            const stats1 = await (st1 as Promise<DbStats | null> | null);
+            const perCycle = (k: keyof DbStats) => (stats0 && stats1 && result.cycles ? (stats1[k] - stats0[k]) / result.cycles : NaN);
             const rec: RunRecord = {
               engine,
               target,
@@ -538,6 +566,15 @@ async function main(): Promise<void> {
               serverCpuMsPerCycle: cpuS === null || result.cycles === 0 ? null : (cpuS * 1000) / result.cycles,
               dbCpuPct: dbS === null ? null : (dbS / opts.durationS) * 100,
               dbCpuMsPerCycle: dbS === null || result.cycles === 0 ? null : (dbS * 1000) / result.cycles,
+              dbPerCycle:
+                stats0 && stats1 && result.cycles
+                  ? {
+                      transactions: perCycle('xact_commit') + perCycle('xact_rollback'),
+                      rowsInserted: perCycle('tup_inserted'),
+                      rowsUpdated: perCycle('tup_updated'),
+                      rowsFetched: perCycle('tup_fetched'),
+                    }
+                  : null,
               hostCpuPct: hostPct,
               loadavg1,
               serverLogLines: s.server.lines() - linesBefore,
@@ -557,12 +594,15 @@ async function main(): Promise<void> {
       }
       if (profDir) {
         for (const t of opts.targets) {
-          const file = path.join(profDir, `${t}-${engine}.cpuprofile`);
-          try {
-            profiles.push({ label: `${t} on ${ENGINE_LABEL[engine]}`, summary: summarizeProfile(file, 30) });
-          } catch {
-            /* target skipped, or no profile written */
+          // One file per thread (the tsx loader of the floor runs in a worker): keep the busiest.
+          const dir = path.join(profDir, `${t}-${engine}`);
+          let best: ProfileSummary | null = null;
+          for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+            if (!f.endsWith('.cpuprofile')) continue;
+            const sum = summarizeProfile(path.join(dir, f), 30);
+            if (!best || sum.busyMs > best.busyMs) best = sum;
           }
+          if (best) profiles.push({ label: `${t} on ${ENGINE_LABEL[engine]}`, summary: best });
         }
       }
     }

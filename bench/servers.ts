@@ -285,3 +285,34 @@ export function snapshotCpu(pids: number[]): Map<number, number> {
   }
   return m;
 }
+
+export interface DbStats {
+  xact_commit: number;
+  xact_rollback: number;
+  tup_returned: number;
+  tup_fetched: number;
+  tup_inserted: number;
+  tup_updated: number;
+  tup_deleted: number;
+}
+
+/** Cumulative counters of one database (PostgreSQL flushes them lazily, about once a second). */
+export async function dbStats(adminUrl: string, dbName: string): Promise<DbStats | null> {
+  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2_000 });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    const r = await c.query(
+      `SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted
+         FROM pg_stat_database WHERE datname = $1`,
+      [dbName],
+    );
+    if (!r.rows[0]) return null;
+    const row = r.rows[0] as Record<string, string | number>;
+    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)])) as unknown as DbStats;
+  } catch {
+    return null;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
