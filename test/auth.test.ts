@@ -387,6 +387,15 @@ describe('auth', () => {
       expectError(await t.post('/v1/auth/refresh', undefined, { headers: refreshCookieHeader(u.refreshCookie) }), 401, 'auth.refresh_token_invalid');
     });
 
+    it('marks the cookie Secure when the client came over HTTPS through the trusted gateway', async () => {
+      const u = await registerUser(t);
+      const res = await t.post('/v1/auth/refresh', undefined, { headers: { ...refreshCookieHeader(u.refreshCookie), 'x-forwarded-proto': 'https' } });
+      assert.equal(res.status, 200);
+      assert.ok(setCookieLine(res, REFRESH_COOKIE)!.split(';').map((s) => s.trim()).includes('Secure'));
+      const out = await t.post('/v1/auth/logout', undefined, { token: res.body.access_token, headers: { 'x-forwarded-proto': 'https' } });
+      assert.ok(setCookieLine(out, REFRESH_COOKIE)!.includes('Secure'));
+    });
+
     it('ignores an Authorization header (the refresh token is the credential)', async () => {
       const u = await registerUser(t);
       const res = await t.post('/v1/auth/refresh', undefined, { token: 'garbage', headers: refreshCookieHeader(u.refreshCookie) });
@@ -721,10 +730,11 @@ describe('auth: registration forced by environment (invite_only) and invite code
   });
 });
 
-describe('auth: registration disabled by environment, token lifetimes from environment', () => {
+describe('auth: registration disabled by environment, token lifetimes from environment, no trusted proxy', () => {
   let t: IdentityApp;
   before(async () => {
     t = await startIdentityApp({
+      ARKLOOP_TRUST_X_FORWARDED_FOR: '0',
       ARKLOOP_REGISTRATION_MODE: 'disabled',
       ARKLOOP_AUTH_ACCESS_TOKEN_TTL_SECONDS: '120',
       ARKLOOP_AUTH_REFRESH_TOKEN_TTL_SECONDS: '3600',
@@ -749,7 +759,8 @@ describe('auth: registration disabled by environment, token lifetimes from envir
       403,
       'auth.registration_disabled',
     );
-    const refreshed = await t.post('/v1/auth/refresh', { refresh_token: cookieValue(firstRes, REFRESH_COOKIE) });
+    // Without a trusted gateway, X-Forwarded-Proto is the client's word: no Secure from it.
+    const refreshed = await t.post('/v1/auth/refresh', { refresh_token: cookieValue(firstRes, REFRESH_COOKIE) }, { headers: { 'x-forwarded-proto': 'https' } });
     assert.equal(refreshed.body.expires_in, 120);
     assertRefreshCookie(refreshed, 3600);
   });

@@ -191,6 +191,14 @@ describe('me', () => {
       assert.equal(res.body.username, 'Alice A.');
     });
 
+    it('stores time zones in their canonical spelling, aliases as sent', async () => {
+      for (const [sent, stored] of [['europe/paris', 'Europe/Paris'], ['utc', 'UTC'], ['Asia/Kolkata', 'Asia/Kolkata'], ['US/Pacific', 'US/Pacific'], ['Etc/GMT+5', 'Etc/GMT+5']]) {
+        const res = await t.patch('/v1/me', { timezone: sent }, { token: wsAdmin.token });
+        assert.equal(res.status, 200, res.text);
+        assert.equal(res.body.timezone, stored, sent);
+      }
+    });
+
     it('PUT is PATCH', async () => {
       const res = await t.put('/v1/me', { username: 'Via Put' }, { token: a.token });
       assert.equal(res.status, 200, res.text);
@@ -442,6 +450,15 @@ describe('me', () => {
       assert.deepEqual((await t.get('/v1/me/invite-code', { token: u.token })).body, res.body);
       // The same in every account: it belongs to the user.
       assert.deepEqual((await t.get('/v1/me/invite-code', { token: b.token, headers: inWs })).body, (await t.get('/v1/me/invite-code', { token: b.token })).body);
+    });
+
+    it('concurrent first calls create a single code', async () => {
+      const u = await registerUser(t);
+      const results = await Promise.all(Array.from({ length: 5 }, () => t.get('/v1/me/invite-code', { token: u.token })));
+      assert.ok(results.every((r) => r.status === 200));
+      assert.equal(new Set(results.map((r) => r.body.code)).size, 1);
+      const rows = await t.ctx.db.selectFrom('invite_codes').select('id').where('user_id', '=', u.id).execute();
+      assert.equal(rows.length, 1);
     });
 
     it('reset replaces it with a fresh one; the old one stops working', async () => {

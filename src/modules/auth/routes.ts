@@ -40,8 +40,16 @@ export const TokenResponse = T.Object({
   user_id: T.String({ format: 'uuid' }),
 });
 
-function isHttps(req: FastifyRequest): boolean {
-  return req.protocol === 'https';
+/**
+ * Did the client's request arrive over HTTPS? Behind the gateway (which the API trusts when
+ * ARKLOOP_TRUST_X_FORWARDED_FOR=1) the TLS hop ends there, and X-Forwarded-Proto tells.
+ */
+function isHttps(ctx: AppContext, req: FastifyRequest): boolean {
+  if (req.protocol === 'https') return true;
+  if (!ctx.config.trustXForwardedFor) return false;
+  const proto = req.headers['x-forwarded-proto'];
+  const first = (Array.isArray(proto) ? proto[0] : proto)?.split(',')[0]?.trim().toLowerCase();
+  return first === 'https';
 }
 
 export function setRefreshCookie(ctx: AppContext, req: FastifyRequest, reply: FastifyReply, token: string): void {
@@ -50,12 +58,12 @@ export function setRefreshCookie(ctx: AppContext, req: FastifyRequest, reply: Fa
     sameSite: 'lax',
     path: '/v1/auth',
     maxAge: ctx.config.refreshTokenTtlSeconds,
-    secure: isHttps(req),
+    secure: isHttps(ctx, req),
   });
 }
 
-export function clearRefreshCookie(req: FastifyRequest, reply: FastifyReply): void {
-  reply.setCookie(REFRESH_COOKIE, '', { httpOnly: true, sameSite: 'lax', path: '/v1/auth', maxAge: 0, secure: isHttps(req) });
+export function clearRefreshCookie(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): void {
+  reply.setCookie(REFRESH_COOKIE, '', { httpOnly: true, sameSite: 'lax', path: '/v1/auth', maxAge: 0, secure: isHttps(ctx, req) });
 }
 
 export async function tokenResponse(ctx: AppContext, userId: string, sessionId: string) {
@@ -299,7 +307,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req, reply) => {
       const token = req.cookies?.[REFRESH_COOKIE] || req.body.refresh_token || null;
       const fail = () => {
-        clearRefreshCookie(req as FastifyRequest, reply);
+        clearRefreshCookie(ctx, req as FastifyRequest, reply);
         return new AppError('auth.refresh_token_invalid', 'refresh token is missing, expired or revoked');
       };
       if (!token) throw fail();
@@ -336,7 +344,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
         });
       });
       await ctx.credentials.changed(p.user.id);
-      clearRefreshCookie(req as FastifyRequest, reply);
+      clearRefreshCookie(ctx, req as FastifyRequest, reply);
       return { ok: true };
     },
   });

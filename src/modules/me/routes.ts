@@ -59,13 +59,19 @@ const CreditTransactionSchema = T.Object({
   created_at: DateTime(),
 });
 
-function isValidTimezone(tz: string): boolean {
+/**
+ * The IANA name to store, or null when the zone is unknown. Names are matched
+ * case-insensitively and stored in their canonical spelling ("europe/paris" → "Europe/Paris");
+ * a valid alias ("Asia/Kolkata", "US/Pacific") is kept as sent.
+ */
+function timezoneName(tz: string): string | null {
+  let resolved: string;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
+    resolved = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return null;
   }
+  return resolved.toLowerCase() === tz.toLowerCase() ? resolved : tz;
 }
 
 export async function shapeMe(ctx: AppContext, user: UserRow, account: CurrentAccount) {
@@ -128,8 +134,9 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (b.username !== undefined) patch.username = b.username;
       if (b.locale !== undefined) patch.locale = b.locale;
       if (b.timezone !== undefined) {
-        if (b.timezone !== null && !isValidTimezone(b.timezone)) throw fieldError('timezone', 'must be an IANA time zone name');
-        patch.timezone = b.timezone;
+        const name = b.timezone === null ? null : timezoneName(b.timezone);
+        if (b.timezone !== null && name === null) throw fieldError('timezone', 'must be an IANA time zone name');
+        patch.timezone = name;
       }
       if (b.avatar_url !== undefined) {
         if (b.avatar_url !== null) {
@@ -240,7 +247,8 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
     response: InviteCodeSchema,
     handler: async (req) => {
       const maxUses = await ctx.settings.int('invite.default_max_uses');
-      return shapeInviteCode(await currentInviteCode(ctx.db, req.principal!.user.id, maxUses));
+      const code = await ctx.db.transaction().execute((trx) => currentInviteCode(trx, req.principal!.user.id, maxUses));
+      return shapeInviteCode(code);
     },
   });
 

@@ -44,9 +44,18 @@ async function insertCode(db: Kysely<DB>, userId: string, maxUses: number): Prom
   }
 }
 
-/** The user's newest active code, created on first use. */
-export async function currentInviteCode(db: Kysely<DB>, userId: string, maxUses: number): Promise<InviteCodeRow> {
-  const existing = await db
+/**
+ * Serialises the creation and reset of one user's codes for the rest of the transaction, so
+ * concurrent first calls cannot create two codes (nor a reset race past the active limit).
+ */
+async function lockUserCodes(trx: Kysely<DB>, userId: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtext(${`invite_codes:${userId}`}))`.execute(trx);
+}
+
+/** The user's newest active code, created on first use. Call inside a transaction. */
+export async function currentInviteCode(trx: Kysely<DB>, userId: string, maxUses: number): Promise<InviteCodeRow> {
+  await lockUserCodes(trx, userId);
+  const existing = await trx
     .selectFrom('invite_codes')
     .selectAll()
     .where('user_id', '=', userId)
@@ -54,11 +63,12 @@ export async function currentInviteCode(db: Kysely<DB>, userId: string, maxUses:
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .executeTakeFirst();
-  return existing ?? insertCode(db, userId, maxUses);
+  return existing ?? insertCode(trx, userId, maxUses);
 }
 
-/** A fresh code; the newest active one is deactivated, and at most `maxActive` stay active. */
+/** A fresh code; the newest active one is deactivated, and at most `maxActive` stay active. Call inside a transaction. */
 export async function resetInviteCode(db: Kysely<DB>, userId: string, maxUses: number, maxActive: number): Promise<InviteCodeRow> {
+  await lockUserCodes(db, userId);
   const active = await db
     .selectFrom('invite_codes')
     .select('id')
