@@ -209,8 +209,10 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
         user = await ctx.db.transaction().execute(async (trx) => {
           // Registrations queue here so "the very first user" is decided exactly once.
           await sql`SELECT pg_advisory_xact_lock(7244113902)`.execute(trx);
+          // Decided again under the lock: of two concurrent "first" registrations only one is.
           const isFirst = (await countUsers(trx)) === 0;
-          if (!isFirst && !firstUser && mode === 'disabled') throw new AppError('auth.registration_disabled', 'registration is disabled');
+          if (!isFirst && mode === 'disabled') throw new AppError('auth.registration_disabled', 'registration is disabled');
+          if (!isFirst && mode === 'invite_only' && !code) throw new AppError('auth.invite_code_required', 'an invite code is required');
           const namedByBootstrap = bootstrap ? matchesIdentifier({ id: userId, login: body.login, email: body.email }, bootstrap) : false;
           const isAdmin = namedByBootstrap || (isFirst && !bootstrap);
           const u = await insertUser(trx, {
