@@ -66,13 +66,15 @@ function assertCookieCleared(res: { headers: Record<string, unknown> }): void {
   assert.ok(line.includes('Path=/v1/auth'), line);
 }
 
-async function signWith(claims: Record<string, unknown>, opts: { alg?: string; key?: Uint8Array; exp?: number; iat?: number } = {}): Promise<string> {
+async function signWith(
+  claims: Record<string, unknown>,
+  opts: { alg?: string; key?: Uint8Array; exp?: number | null; iat?: number | null } = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: opts.alg ?? 'HS256', typ: 'JWT' })
-    .setIssuedAt(opts.iat ?? now)
-    .setExpirationTime(opts.exp ?? now + 600)
-    .sign(opts.key ?? JWT_KEY);
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: opts.alg ?? 'HS256', typ: 'JWT' });
+  if (opts.iat !== null) jwt.setIssuedAt(opts.iat ?? now);
+  if (opts.exp !== null) jwt.setExpirationTime(opts.exp ?? now + 600);
+  return jwt.sign(opts.key ?? JWT_KEY);
 }
 
 describe('auth', () => {
@@ -492,6 +494,8 @@ describe('auth', () => {
         await signWith({ sid, sub: first.id, typ: 'access' }), // another user's id with alice's session
         await signWith({ sid: jwtPayload(first.token).sid, sub, typ: 'access' }),
         await signWith({ sid, sub, typ: 'access' }, { iat: now - 3600, exp: now - 1 }),
+        await signWith({ sid, sub, typ: 'access' }, { exp: null }), // would never expire
+        await signWith({ sid, sub, typ: 'access' }, { iat: null }),
         await signWith({ sid, sub, typ: 'access' }, { key: new TextEncoder().encode('x'.repeat(48)) }),
       ]) {
         expectError(await me(token), 401, 'auth.unauthorized');

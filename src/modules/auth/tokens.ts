@@ -15,10 +15,13 @@ export async function signAccessToken(key: Uint8Array, userId: string, sessionId
     .sign(key);
 }
 
-/** Verifies signature (HS256 only: `none` and every other alg are refused), expiry and type. */
+/**
+ * Verifies signature (HS256 only: `none` and every other alg are refused), expiry and type.
+ * `exp` is required: a token that never expires is refused even if correctly signed.
+ */
 export async function verifyAccessToken(key: Uint8Array, token: string): Promise<AccessClaims | null> {
   try {
-    const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'] });
+    const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'sub'] });
     if (payload.typ !== 'access' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return null;
     return { sub: payload.sub, sid: payload.sid };
   } catch {
