@@ -448,6 +448,7 @@ describe('API keys', () => {
       // Older than a minute: the next use writes again.
       const old = new Date(Date.now() - 120_000);
       await t.ctx.db.updateTable('api_keys').set({ last_used_at: old }).where('id', '=', k.id).execute();
+      await t.ctx.credentials.changed(owner.id);
       await t.get('/v1/_probe/read', { token: k.key });
       assert.ok((await lastUsed())!.getTime() > old.getTime() + 60_000);
     });
