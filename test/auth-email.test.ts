@@ -312,6 +312,13 @@ describe('email flows over SMTP', () => {
       expectError(await t.post('/v1/auth/resolve/otp/send', { login: u.login }), 429, 'rate_limit');
     });
 
+    it('a suspended user’s code answers 403', async () => {
+      const { u } = await registerWithMail();
+      const mail = await nextMail(u.email, () => t.post('/v1/auth/resolve/otp/send', { login: u.login }));
+      await setUserStatus(t, u.id, 'suspended');
+      expectError(await t.post('/v1/auth/resolve/otp/verify', { login: u.login, otp: otpOf(mail) }), 403, 'auth.user_suspended');
+    });
+
     it('answers ok for unknown logins and refuses their codes', async () => {
       const ghost = uniq('ghost');
       const since = smtp.messages.length;

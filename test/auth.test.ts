@@ -190,6 +190,9 @@ describe('auth', () => {
       expectError(await raw('[]'), 422, 'validation.error');
       expectError(await raw('"text"'), 422, 'validation.error');
       expectError(await raw('login=x', 'text/plain'), 422, 'validation.error');
+      const huge = await raw(JSON.stringify({ login: 'big', email: 'big@example.com', password: 'x'.repeat(1024 * 1024 + 10) }));
+      expectError(huge, 413, 'validation.error');
+      assert.equal(huge.body.details.max_bytes, 1024 * 1024);
       // An empty body counts as {}: the required fields are missing.
       expectFieldError(await raw(''), 'login');
       // None of these created a user.
