@@ -64,7 +64,6 @@ export async function createProject(db: Kysely<DB>, v: Viewer, audit: AuditCtx, 
       targetType: 'project',
       metadata: { ...audit.metadata, name: p.name, team_id: p.teamId, visibility: p.visibility },
       targetId: sql`ins.id`,
-      after: projectState('ins'),
       from: sql`ins`,
     })})
     SELECT ${columns('ins')} FROM ins`.execute(db);

@@ -68,7 +68,6 @@ export async function createThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, t
       targetType: 'thread',
       metadata: { ...audit.metadata, title: t.title, project_id: t.projectId, is_private: t.isPrivate },
       targetId: sql`ins.id`,
-      after: threadState('ins'),
       from: sql`ins`,
     })})
     SELECT ${columns('ins')}, FALSE AS starred FROM ins`.execute(db);
@@ -143,17 +142,18 @@ export async function updateThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, i
   return { kind: 'ok', row: thread as ThreadRow };
 }
 
-/** Soft-deletes a visible thread the viewer may edit, with its `thread.delete` audit row. */
+/**
+ * Soft-deletes a visible thread the viewer may edit, with its `thread.delete` audit row, in
+ * one UPDATE: its conditions are rechecked on the latest row version under concurrency, and
+ * the returned row (all but `deleted_at` unchanged) is the before state. Only when nothing
+ * was deleted does a second read tell "not visible" (404) from "not editable" (403).
+ */
 export async function deleteThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, id: string): Promise<'ok' | 'not_found' | 'forbidden'> {
-  const res = await sql<{ editable: boolean }>`
-    WITH cur AS (
-      SELECT t.*, ${editableBy('t', v)} AS editable
-        FROM threads t
-       WHERE t.id = ${id} AND ${threadVisible('t', v)}
-         FOR UPDATE OF t
-    ),
-    del AS (
-      UPDATE threads d SET deleted_at = now() FROM cur WHERE d.id = cur.id AND cur.editable RETURNING d.id
+  const res = await sql<{ id: string }>`
+    WITH del AS (
+      UPDATE threads t SET deleted_at = now()
+       WHERE t.id = ${id} AND ${threadVisible('t', v)} AND ${editableBy('t', v)}
+      RETURNING t.*
     ),
     aud AS (${auditInsertFrom(audit.origin, {
       orgId: v.accountId,
@@ -161,14 +161,13 @@ export async function deleteThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, i
       action: 'thread.delete',
       targetType: 'thread',
       metadata: audit.metadata,
-      targetId: sql`cur.id`,
-      before: threadState('cur'),
-      from: sql`cur JOIN del ON del.id = cur.id`,
+      targetId: sql`del.id`,
+      before: threadState('del'),
+      from: sql`del`,
     })})
-    SELECT cur.editable FROM cur`.execute(db);
-  const row = res.rows[0];
-  if (!row) return 'not_found';
-  return row.editable ? 'ok' : 'forbidden';
+    SELECT del.id FROM del`.execute(db);
+  if (res.rows.length) return 'ok';
+  return (await findVisibleThread(db, v, id)) ? 'forbidden' : 'not_found';
 }
 
 /** Stars or unstars a visible thread for the viewer (idempotent); false when not visible. */
