@@ -264,8 +264,9 @@ describe('auth', () => {
     });
 
     it('answers unknown users and wrong passwords identically, and audits the failures', async () => {
+      const ghostLogin = uniq('no-such-user-');
       const wrong = await login({ login: 'alice', password: 'not-her-password' });
-      const unknown = await login({ login: 'no-such-user-x', password: 'whatever1' });
+      const unknown = await login({ login: ghostLogin, password: 'whatever1' });
       expectError(wrong, 401, 'auth.invalid_credentials');
       expectError(unknown, 401, 'auth.invalid_credentials');
       assert.equal(wrong.body.message, unknown.body.message);
@@ -278,7 +279,7 @@ describe('auth', () => {
       assert.equal(known.org_id, alice.personalAccountId);
       assert.equal((known.metadata as Record<string, unknown>).login, 'alice');
       assert.equal(known.trace_id, wrong.headers['x-trace-id']);
-      const anon = (await auditRows(t, { action: 'user.login_failed' })).find((r) => (r.metadata as Record<string, unknown>).login === 'no-such-user-x')!;
+      const anon = (await auditRows(t, { action: 'user.login_failed' })).find((r) => (r.metadata as Record<string, unknown>).login === ghostLogin)!;
       assert.ok(anon);
       assert.equal(anon.actor_user_id, null);
       assert.equal(anon.target_id, null);
@@ -820,6 +821,7 @@ describe('auth: captcha (Cloudflare Turnstile)', () => {
   let t: IdentityApp;
   let server: Server;
   const seen: Array<Record<string, string>> = [];
+  const capt = uniq('capt');
 
   before(async () => {
     // Answers like Cloudflare's siteverify: form-encoded request, {success, hostname, ...} back.
@@ -862,7 +864,7 @@ describe('auth: captcha (Cloudflare Turnstile)', () => {
   });
 
   it('guards register, login and both OTP sends', async () => {
-    const reg = (token?: unknown) => t.post('/v1/auth/register', { login: 'capt', email: 'capt@example.com', password: 'password123', ...(token !== undefined ? { cf_turnstile_token: token } : {}) });
+    const reg = (token?: unknown) => t.post('/v1/auth/register', { login: capt, email: `${capt}@example.com`, password: 'password123', ...(token !== undefined ? { cf_turnstile_token: token } : {}) });
     expectError(await reg(), 400, 'auth.captcha_required');
     expectError(await reg(null), 400, 'auth.captcha_required');
     expectError(await reg(''), 400, 'auth.captcha_required');
@@ -877,14 +879,14 @@ describe('auth: captcha (Cloudflare Turnstile)', () => {
     assert.equal(verified.remoteip, t.ip);
     assert.match(verified.type, /application\/x-www-form-urlencoded/);
 
-    const login = (token?: string) => t.post('/v1/auth/login', { login: 'capt', password: 'password123', ...(token ? { cf_turnstile_token: token } : {}) });
+    const login = (token?: string) => t.post('/v1/auth/login', { login: capt, password: 'password123', ...(token ? { cf_turnstile_token: token } : {}) });
     expectError(await login(), 400, 'auth.captcha_required');
     expectError(await login('bad-token'), 403, 'auth.captcha_failed');
     assert.equal((await login('good-token')).status, 200);
 
     for (const [path, body] of [
-      ['/v1/auth/email/otp/send', { email: 'capt@example.com' }],
-      ['/v1/auth/resolve/otp/send', { login: 'capt' }],
+      ['/v1/auth/email/otp/send', { email: `${capt}@example.com` }],
+      ['/v1/auth/resolve/otp/send', { login: capt }],
     ] as const) {
       expectError(await t.post(path, body), 400, 'auth.captcha_required');
       expectError(await t.post(path, { ...body, cf_turnstile_token: 'bad-token' }), 403, 'auth.captcha_failed');
@@ -893,13 +895,13 @@ describe('auth: captcha (Cloudflare Turnstile)', () => {
     }
     // Refresh, check and resolve do not ask for it.
     assert.equal((await t.post('/v1/auth/refresh', { refresh_token: cookieValue(ok, REFRESH_COOKIE) })).status, 200);
-    assert.equal((await t.post('/v1/auth/check', { login: 'capt' })).status, 200);
-    assert.equal((await t.post('/v1/auth/resolve', { login: 'capt' })).status, 200);
+    assert.equal((await t.post('/v1/auth/check', { login: capt })).status, 200);
+    assert.equal((await t.post('/v1/auth/resolve', { login: capt })).status, 200);
   });
 
   it('checks the hostname when turnstile.allowed_host is set', async () => {
     await setSetting(t, 'turnstile.allowed_host', 'app.test');
-    const login = (token: string) => t.post('/v1/auth/login', { login: 'capt', password: 'password123', cf_turnstile_token: token });
+    const login = (token: string) => t.post('/v1/auth/login', { login: capt, password: 'password123', cf_turnstile_token: token });
     expectError(await login('other-host'), 403, 'auth.captcha_failed');
     assert.equal((await login('good-token')).status, 200);
     await deleteSetting(t, 'turnstile.allowed_host');
@@ -909,8 +911,8 @@ describe('auth: captcha (Cloudflare Turnstile)', () => {
   it('captcha failures do not count as failed sign-ins', async () => {
     const ip = { 'x-forwarded-for': randomIp() };
     for (let i = 0; i < 12; i++) {
-      expectError(await t.post('/v1/auth/login', { login: 'capt', password: 'password123', cf_turnstile_token: 'bad-token' }, { headers: ip }), 403, 'auth.captcha_failed');
+      expectError(await t.post('/v1/auth/login', { login: capt, password: 'password123', cf_turnstile_token: 'bad-token' }, { headers: ip }), 403, 'auth.captcha_failed');
     }
-    assert.equal((await t.post('/v1/auth/login', { login: 'capt', password: 'password123', cf_turnstile_token: 'good-token' }, { headers: ip })).status, 200);
+    assert.equal((await t.post('/v1/auth/login', { login: capt, password: 'password123', cf_turnstile_token: 'good-token' }, { headers: ip })).status, 200);
   });
 });
