@@ -86,6 +86,12 @@ export interface LoadResult {
   connections: number;
   /** CPU used by this (load generator) process during the window, % of one core. */
   loadgenCpuPct: number;
+  /**
+   * One entry per second of the window (by request start): requests answered as expected,
+   * requests that failed, and the slowest latency (ms). Shows whether a tail is steady queueing
+   * or a stall.
+   */
+  timeline: Array<{ ok: number; failed: number; maxMs: number }>;
 }
 
 /** A growable Float64Array of samples. */
@@ -142,6 +148,10 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   let cycles = 0;
   let failedCycles = 0;
   let connections = 0;
+  const seconds = Math.ceil(opts.durationMs / 1000);
+  const tlOk = new Uint32Array(seconds);
+  const tlFailed = new Uint32Array(seconds);
+  const tlMax = new Float64Array(seconds);
 
   const t0 = performance.now();
   const windowStart = t0 + opts.warmupMs;
@@ -166,7 +176,15 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     const start = performance.now();
     const counted = start >= windowStart && start < windowEnd;
     const stats = byOp[op];
+    const sec = Math.min(seconds - 1, Math.floor((start - windowStart) / 1000));
     if (counted) stats.requests++;
+    const mark = (ok: boolean) => {
+      if (!counted) return;
+      const d = performance.now() - start;
+      if (ok) tlOk[sec]++;
+      else tlFailed[sec]++;
+      if (d > tlMax[sec]) tlMax[sec] = d;
+    };
     try {
       const res = await client.request({
         method,
@@ -183,6 +201,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           statusCounts[k] = (statusCounts[k] ?? 0) + 1;
           note(`${k}: ${text.slice(0, 300)}`);
         }
+        mark(false);
         return { kind: 'non2xx' };
       }
       let json: unknown = null;
@@ -190,6 +209,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       else json = await res.body.json();
       const end = performance.now();
       const valid = status === EXPECTED_STATUS[op] && check(json);
+      mark(valid);
       if (counted) {
         stats.ok2xx++;
         if (valid) lat[op].push(end - start);
@@ -207,6 +227,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         errorKinds[k] = (errorKinds[k] ?? 0) + 1;
         note(`${OP_LABEL[op]} error ${k}: ${e.message ?? ''}`);
       }
+      mark(false);
       return { kind: 'error' };
     }
   }
@@ -322,5 +343,6 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     },
     connections,
     loadgenCpuPct: cpu ? ((cpu.user + cpu.system) / 1000 / opts.durationMs) * 100 : NaN,
+    timeline: Array.from({ length: seconds }, (_, i) => ({ ok: tlOk[i], failed: tlFailed[i], maxMs: Math.round(tlMax[i] * 10) / 10 })),
   };
 }

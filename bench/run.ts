@@ -51,6 +51,7 @@ const HELP = `usage: npm run bench -- [options]
                                   ARKLOOP_BENCH_DATABASE_URL or ${DEFAULT_PG_URL} answers)
   --duration <s>                  measured seconds per run (default 30)
   --warmup <s>                    warm-up seconds before each measurement (default 3)
+  --timeout <s>                   per-request timeout, counted as an error (default 10)
   --clients <n,n,...>             concurrent closed-loop clients (default 50,200)
   --target app|floor|both         what to measure (default both)
   --cpu-prof                      write V8 CPU profiles of the servers and summarise them
@@ -58,16 +59,21 @@ const HELP = `usage: npm run bench -- [options]
   --app-from build|dist|source    build: compile src/ into a temp dir and run its bin/arkloop.js
                                   (default); dist: the repository's bin/arkloop.js + dist/ as they
                                   are; source: node --import tsx src/cli/run.ts
+  --app-ref <git ref>             build that commit (git archive) instead of the working tree
   --help`;
 
 interface Options {
   engines: Engine[];
   durationS: number;
   warmupS: number;
+  /** Per-request timeout; a request over it is an error. */
+  timeoutS: number;
   clients: number[];
   targets: Target[];
   cpuProf: boolean;
   appFrom: 'build' | 'dist' | 'source';
+  /** Build this git revision instead of the working tree (implies --app-from build). */
+  appRef: string | null;
   pgAdminUrl: string;
 }
 
@@ -109,10 +115,12 @@ async function parseOptions(): Promise<Options> {
       engine: { type: 'string', default: 'both' },
       duration: { type: 'string', default: '30' },
       warmup: { type: 'string', default: '3' },
+      timeout: { type: 'string', default: '10' },
       clients: { type: 'string', default: '50,200' },
       target: { type: 'string', default: 'both' },
       'cpu-prof': { type: 'boolean', default: false },
       'app-from': { type: 'string', default: 'build' },
+      'app-ref': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -125,6 +133,8 @@ async function parseOptions(): Promise<Options> {
   const warmupS = Number(values.warmup);
   if (!(durationS > 0) || durationS > 3600) fail('--duration must be 0 < s ≤ 3600');
   if (!(warmupS >= 0) || warmupS > 600) fail('--warmup must be 0 ≤ s ≤ 600');
+  const timeoutS = Number(values.timeout);
+  if (!(timeoutS > 0) || timeoutS > 600) fail('--timeout must be 0 < s ≤ 600');
   const clients = values.clients.split(',').map((s) => Number(s.trim()));
   if (!clients.length || clients.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) fail('--clients must be integers 1..5000, e.g. 50,200');
   if (!['app', 'floor', 'both'].includes(values.target)) fail('--target must be app, floor or both');
@@ -145,7 +155,23 @@ async function parseOptions(): Promise<Options> {
       fail(`PostgreSQL at ${redact(pgAdminUrl)} is not reachable (set ARKLOOP_BENCH_DATABASE_URL)`);
     }
   }
-  return { engines, durationS, warmupS, clients, targets, cpuProf: values['cpu-prof'], appFrom: values['app-from'] as Options['appFrom'], pgAdminUrl };
+  const appRef = values['app-ref'] ?? null;
+  if (appRef !== null && values['app-from'] !== 'build') fail('--app-ref needs --app-from build');
+  return { engines, durationS, warmupS, timeoutS, clients, targets, cpuProf: values['cpu-prof'], appFrom: values['app-from'] as Options['appFrom'], appRef, pgAdminUrl };
+}
+
+/** HEAD and the files that differ from it, to record what a working-tree build measured. */
+async function gitState(): Promise<{ head: string; changed: string[] } | null> {
+  const { execFileSync } = await import('node:child_process');
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations', 'bin'], { cwd: REPO_ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
+    return { head, changed };
+  } catch {
+    return null;
+  }
 }
 
 function redact(url: string): string {
@@ -297,6 +323,19 @@ function table(header: string[], rows: string[][], leftCols = 2): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < leftCols ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Per-second spread of the window: steady queueing or stalls? */
+function timelineLine(x: LoadResult): string {
+  const t = x.timeline;
+  if (!t.length) return '';
+  const ok = t.map((s) => s.ok).sort((a, b) => a - b);
+  let worst = 0;
+  for (let i = 1; i < t.length; i++) if (t[i].maxMs > t[worst].maxMs) worst = i;
+  return (
+    `  per second: answered min ${ok[0]} / median ${ok[Math.floor(ok.length / 2)]} / max ${ok[ok.length - 1]} requests; ` +
+    `slowest request ${ms(t[worst].maxMs)} ms, started in second ${worst + 1}`
+  );
 }
 
 function oneLine(r: RunRecord): string {
@@ -465,6 +504,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
+  // A closed stdout (e.g. `| head`) must not kill the run before it has cleaned up.
+  process.stdout.on('error', () => undefined);
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    if (interrupted) return;
+    interrupted = true;
+    cleanup.runAll().finally(() => process.exit(1));
+  });
 
   const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'arkloop-bench-'));
@@ -476,6 +523,7 @@ async function main(): Promise<void> {
   const skipped = new Map<Engine, string>();
   const profiles: Array<{ label: string; summary: ProfileSummary }> = [];
   let buildWarnings = '';
+  let appRevision: string | null = null;
 
   try {
     process.stdout.write(
@@ -485,9 +533,15 @@ async function main(): Promise<void> {
     let entryArgs: string[] = [];
     if (opts.targets.includes('app')) {
       if (opts.appFrom === 'build') {
-        process.stdout.write('building the app from src/ into a temp dir…\n');
-        const built = await buildAppInto(path.join(tmpRoot, 'build'));
+        process.stdout.write(`building the app from ${opts.appRef ? `git ${opts.appRef}` : 'the working tree'} into a temp dir…\n`);
+        const built = await buildAppInto(path.join(tmpRoot, 'build'), opts.appRef);
         buildWarnings = built.warnings;
+        appRevision = built.revision;
+        if (appRevision) process.stdout.write(`app revision ${appRevision}\n`);
+        else {
+          const g = await gitState();
+          if (g) process.stdout.write(`app = working tree at ${g.head.slice(0, 10)}${g.changed.length ? ` + ${g.changed.length} uncommitted file(s) under src/ migrations/ bin/` : ' (clean)'}\n`);
+        }
         if (built.warnings) process.stdout.write(`warning: tsc reported errors (the app was still emitted):\n${built.warnings.split('\n').slice(0, 15).join('\n')}\n`);
         entryArgs = [built.entry];
       } else if (opts.appFrom === 'dist') entryArgs = [path.join(REPO_ROOT, 'bin', 'arkloop.js')];
@@ -532,6 +586,7 @@ async function main(): Promise<void> {
               clients,
               warmupMs: opts.warmupS * 1000,
               durationMs: opts.durationS * 1000,
+              requestTimeoutMs: opts.timeoutS * 1000,
               onWindowStart: () => {
                 cpu0 = processCpuSeconds(pid);
                 host0 = hostCpu();
@@ -581,7 +636,7 @@ async function main(): Promise<void> {
               result,
             };
             records.push(rec);
-            process.stdout.write(oneLine(rec) + '\n');
+            process.stdout.write(oneLine(rec) + '\n' + timelineLine(result) + '\n');
             if (result.connections > clients) process.stdout.write(`  note: ${result.connections} connections opened for ${clients} clients (keep-alive broken or errors)\n`);
             if (result.samples.length) process.stdout.write(`  unexpected answers, first ones:\n    ${result.samples.join('\n    ')}\n`);
             if (rec.serverLogLines) process.stdout.write(`  the ${target} wrote ${rec.serverLogLines} log lines; last ones:\n${s.server.tail()}\n`);
@@ -639,6 +694,12 @@ async function main(): Promise<void> {
           finishedAt: new Date().toISOString(),
           options: { ...opts, pgAdminUrl: redact(opts.pgAdminUrl) },
           host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}`, totalMemMB: Math.round(os.totalmem() / 2 ** 20) },
+          app: {
+            from: opts.appFrom,
+            revision: appRevision,
+            // What the working tree differed by when it was built (the default build measures it).
+            workingTree: opts.appFrom !== 'dist' && !opts.appRef ? await gitState() : null,
+          },
           appSkipped: Object.fromEntries(skipped),
           buildWarnings: buildWarnings || null,
           runs: records,

@@ -152,29 +152,53 @@ export async function waitReady(server: Server, timeoutMs = 90_000): Promise<voi
 // (bin/, dist/, migrations/, node_modules/, package.json) so bin/arkloop.js and the migrator's
 // relative paths resolve exactly as in a checkout.
 
-export async function buildAppInto(root: string): Promise<{ entry: string; warnings: string }> {
-  mkdirSync(path.join(root, 'bin'), { recursive: true });
-  copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'));
-  copyFileSync(path.join(REPO_ROOT, 'bin', 'arkloop.js'), path.join(root, 'bin', 'arkloop.js'));
-  symlinkSync(path.join(REPO_ROOT, 'migrations'), path.join(root, 'migrations'), 'dir');
-  symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'), 'dir');
-  const outDir = path.join(root, 'dist');
-  const tsc = path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const args = [tsc, '-p', path.join(REPO_ROOT, 'tsconfig.json'), '--outDir', outDir, '--tsBuildInfoFile', path.join(root, 'tsbuildinfo')];
-  const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
-    const p = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(cmd: string, args: string[], cwd: string): Promise<{ code: number | null; text: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     p.stdout.on('data', (c: Buffer) => (text += c.toString()));
     p.stderr.on('data', (c: Buffer) => (text += c.toString()));
-    p.on('exit', (code) => resolve({ code, text }));
+    p.on('error', (err) => (text += err.message));
+    p.on('close', (code) => resolve({ code, text }));
   });
+}
+
+/**
+ * Compiles the app into `root`: the working tree's src/ by default, or, with `ref`, the
+ * committed tree of that git revision (src/, bin/, migrations/, tsconfig.json, package.json
+ * exported with `git archive`), so a measurement can name exactly what it measured.
+ */
+export async function buildAppInto(root: string, ref: string | null = null): Promise<{ entry: string; warnings: string; revision: string | null }> {
+  mkdirSync(path.join(root, 'bin'), { recursive: true });
+  let revision: string | null = null;
+  let project = REPO_ROOT;
+  if (ref) {
+    const rev = await run('git', ['rev-parse', '--verify', `${ref}^{commit}`], REPO_ROOT);
+    if (rev.code !== 0) throw new Error(`--app-ref ${ref}: ${rev.text.trim()}`);
+    revision = rev.text.trim();
+    const tarFile = path.join(root, 'src.tar');
+    const arch = await run('git', ['archive', '--format=tar', '-o', tarFile, revision, 'src', 'bin', 'migrations', 'tsconfig.json', 'package.json'], REPO_ROOT);
+    if (arch.code !== 0) throw new Error(`git archive ${ref} failed: ${arch.text.trim()}`);
+    const untar = await run('tar', ['-xf', tarFile, '-C', root], root);
+    if (untar.code !== 0) throw new Error(`extracting ${ref} failed: ${untar.text.trim()}`);
+    project = root;
+  } else {
+    copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'));
+    copyFileSync(path.join(REPO_ROOT, 'bin', 'arkloop.js'), path.join(root, 'bin', 'arkloop.js'));
+    symlinkSync(path.join(REPO_ROOT, 'migrations'), path.join(root, 'migrations'), 'dir');
+  }
+  symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'), 'dir');
+  const outDir = path.join(root, 'dist');
+  const tsc = path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const args = [tsc, '-p', path.join(project, 'tsconfig.json'), '--outDir', outDir, '--tsBuildInfoFile', path.join(root, 'tsbuildinfo')];
+  const out = await run(process.execPath, args, project);
   // tsc emits even with type errors (noEmitOnError is off); a half-edited file elsewhere in
   // the tree should not stop the bench, but it is reported.
   const entryTarget = readFileSync(path.join(root, 'bin', 'arkloop.js'), 'utf8').match(/['"]\.\.\/dist\/([^'"]+)['"]/)?.[1];
   if (!entryTarget || !existsSync(path.join(outDir, entryTarget))) {
     throw new Error(`building the app failed (tsc exit ${out.code}):\n${out.text.slice(0, 4000)}`);
   }
-  return { entry: path.join(root, 'bin', 'arkloop.js'), warnings: out.code === 0 ? '' : out.text.trim() };
+  return { entry: path.join(root, 'bin', 'arkloop.js'), warnings: out.code === 0 ? '' : out.text.trim(), revision };
 }
 
 // ---------------------------------------------------------------------------------------------
