@@ -291,10 +291,14 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   try {
     const loops = pool.map((c, i) => clientLoop(i, c));
     // Bounded drain: at most one request timeout past the end of the window.
+    let drainTimer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       Promise.all(loops).then(() => true),
-      sleep(Math.max(0, windowEnd - performance.now()) + timeout + 1_000).then(() => false),
+      new Promise<boolean>((resolve) => {
+        drainTimer = setTimeout(() => resolve(false), Math.max(0, windowEnd - performance.now()) + timeout + 1_000);
+      }),
     ]);
+    clearTimeout(drainTimer);
     if (!drained) errorKinds['undrained_clients'] = (errorKinds['undrained_clients'] ?? 0) + 1;
   } finally {
     clearTimeout(startTimer);
