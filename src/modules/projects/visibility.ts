@@ -24,33 +24,32 @@ export interface VisibilityOptions {
   withDeleted?: boolean;
 }
 
+const bool = (b: boolean) => sql.raw(b ? 'TRUE' : 'FALSE');
+
 /**
  * Project `alias` is visible: same account, not deleted, and private → its creator only;
  * shared without a team → every member; shared with a team → that team's members plus
- * owners/admins. The creator always sees their own project (decided: the contract names
- * the creator as editor, so they keep seeing it even outside the team).
+ * owners/admins. The creator always sees their own project (decided: the contract names the
+ * creator as editor, so they keep seeing it even outside the team). The rule itself is the
+ * SQL function `project_visible_to` (migrations/0003_content.sql).
  */
 export function projectVisible(alias: string, v: Viewer, opts: VisibilityOptions = {}): RawBuilder<boolean> {
   const p = sql.raw(alias);
   const deleted = opts.withDeleted ? sql`` : sql` AND ${p}.deleted_at IS NULL`;
-  const shared = v.manager
-    ? sql`${p}.visibility = 'shared'`
-    : sql`(${p}.visibility = 'shared' AND (${p}.team_id IS NULL OR EXISTS (
-          SELECT 1 FROM team_members tm WHERE tm.team_id = ${p}.team_id AND tm.user_id = ${v.userId})))`;
-  return sql<boolean>`(${p}.org_id = ${v.accountId}${deleted} AND (${p}.created_by_user_id = ${v.userId} OR ${shared}))`;
+  return sql<boolean>`(${p}.org_id = ${v.accountId}${deleted}
+    AND project_visible_to(${p}.created_by_user_id, ${p}.visibility, ${p}.team_id, ${v.userId}::uuid, ${bool(v.manager)}))`;
 }
 
 /**
  * Thread `alias` is visible: same account, not deleted, and either created by the viewer or
  * not private and in a shared project the viewer can see. A thread without a project is
- * personal to its creator.
+ * personal to its creator. The rule itself is the SQL function `thread_visible_to`.
  */
 export function threadVisible(alias: string, v: Viewer, opts: VisibilityOptions = {}): RawBuilder<boolean> {
   const t = sql.raw(alias);
   const deleted = opts.withDeleted ? sql`` : sql` AND ${t}.deleted_at IS NULL`;
-  return sql<boolean>`(${t}.org_id = ${v.accountId}${deleted} AND (${t}.created_by_user_id = ${v.userId} OR (
-      NOT ${t}.is_private AND EXISTS (
-        SELECT 1 FROM projects vp WHERE vp.id = ${t}.project_id AND vp.visibility = 'shared' AND ${projectVisible('vp', v)}))))`;
+  return sql<boolean>`(${t}.org_id = ${v.accountId}${deleted}
+    AND thread_visible_to(${t}.created_by_user_id, ${t}.is_private, ${t}.project_id, ${v.accountId}::uuid, ${v.userId}::uuid, ${bool(v.manager)}))`;
 }
 
 /**

@@ -27,7 +27,7 @@ function columns(alias: string): RawBuilder<unknown> {
 }
 
 function starredBy(alias: string, v: Viewer): RawBuilder<boolean> {
-  return sql<boolean>`EXISTS (SELECT 1 FROM thread_stars s WHERE s.user_id = ${v.userId} AND s.thread_id = ${sql.raw(alias)}.id)`;
+  return sql<boolean>`thread_starred_by(${sql.raw(alias)}.id, ${v.userId}::uuid)`;
 }
 
 /** The thread as audit before/after state: the Thread shape without the caller's `starred`. */
