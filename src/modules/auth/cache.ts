@@ -2,8 +2,8 @@
 // round trip (its own work) instead of two. Correctness does not rest on the TTL: every
 // change that can refuse or alter a credential (logout, session revocation, key revocation,
 // membership or role change, user status) calls `credentialsChanged`, which invalidates
-// here at once and in every other process through NOTIFY. A per-user generation counter
-// keeps a read that raced an invalidation from being cached.
+// here at once and in every other process through NOTIFY. An invalidation
+// counter keeps a read that raced an invalidation from being cached.
 import type { Database } from '../../db/database.js';
 
 const CHANNEL = 'arkloop_credentials';
@@ -17,8 +17,8 @@ interface Entry<T> {
 export class CredentialCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private readonly keysByUser = new Map<string, Set<string>>();
-  private readonly generations = new Map<string, number>();
-  private globalGeneration = 0;
+  /** Bumped by every invalidation: a read that overlapped one is not cached. */
+  private invalidations = 0;
 
   constructor(
     private readonly ttlMs = 5_000,
@@ -36,12 +36,12 @@ export class CredentialCache<T> {
   }
 
   /** A token to pass to `set`, taken before the database read. */
-  generation(userId: string | null): string {
-    return `${this.globalGeneration}:${userId ? this.generations.get(userId) ?? 0 : 0}`;
+  generation(): number {
+    return this.invalidations;
   }
 
-  set(key: string, userId: string, value: T, generation: string, maxAgeMs = this.ttlMs): void {
-    if (generation !== this.generation(userId)) return;
+  set(key: string, userId: string, value: T, generation: number, maxAgeMs = this.ttlMs): void {
+    if (generation !== this.invalidations || maxAgeMs <= 0) return;
     if (this.entries.size >= this.maxEntries) this.clear();
     this.entries.set(key, { value, userId, expiresAt: Date.now() + Math.min(this.ttlMs, maxAgeMs) });
     let keys = this.keysByUser.get(userId);
@@ -59,7 +59,7 @@ export class CredentialCache<T> {
   }
 
   invalidateUser(userId: string): void {
-    this.generations.set(userId, (this.generations.get(userId) ?? 0) + 1);
+    this.invalidations++;
     const keys = this.keysByUser.get(userId);
     if (!keys) return;
     for (const k of keys) this.entries.delete(k);
@@ -67,7 +67,7 @@ export class CredentialCache<T> {
   }
 
   clear(): void {
-    this.globalGeneration++;
+    this.invalidations++;
     this.entries.clear();
     this.keysByUser.clear();
   }

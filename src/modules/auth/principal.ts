@@ -1,6 +1,7 @@
 // Turns the request's credential into a Principal and its current account in one query.
 // This is the one read that joins identity tables across modules (users, sessions,
-// api_keys, accounts, memberships): it runs on every request, so it is a single round trip.
+// api_keys, accounts, memberships): it runs on every request, so it is a single round trip,
+// and its result is cached for a few seconds (see cache.ts for why that stays correct).
 import { sql } from 'kysely';
 import type { AccountRole } from '../../db/schema.js';
 import type { AppContext, CurrentAccount, Principal } from '../../http/context.js';
@@ -57,7 +58,23 @@ function toAccount(row: Row, isPlatformAdmin: boolean, scopes: string[] | null):
   };
 }
 
+interface Cached {
+  value: ResolvedCredential;
+  /** Access tokens: when the token (or its session) stops being valid, epoch ms. */
+  validUntil: number;
+  /** API keys: last_used_at as last written, epoch ms. */
+  lastUsed: number;
+}
+
+function cache(ctx: AppContext) {
+  return ctx.credentialCache as import('./cache.js').CredentialCache<Cached>;
+}
+
 export async function resolveAccessToken(ctx: AppContext, token: string, sel: AccountSelection): Promise<ResolvedCredential | null> {
+  const cacheKey = `t|${sel.kind === 'personal' ? '' : sel.id}|${token}`;
+  const hit = cache(ctx).get(cacheKey);
+  if (hit && hit.validUntil > Date.now()) return hit.value;
+  const generation = cache(ctx).generation();
   const claims = await verifyAccessToken(ctx.jwtKey, token);
   if (!claims || !isUuid(claims.sid) || !isUuid(claims.sub)) return null;
   const accountJoin =
@@ -76,7 +93,7 @@ export async function resolveAccessToken(ctx: AppContext, token: string, sel: Ac
   const row = res.rows[0];
   if (!row || row.revoked_at !== null || row.status !== 'active') return null;
   if (row.cred_expires_at && row.cred_expires_at.getTime() <= Date.now()) return null;
-  return {
+  const resolved: ResolvedCredential = {
     principal: {
       kind: 'user',
       user: {
@@ -93,9 +110,34 @@ export async function resolveAccessToken(ctx: AppContext, token: string, sel: Ac
     account: toAccount(row, row.is_platform_admin, null),
     keyAccountId: null,
   };
+  const validUntil = Math.min(claims.expMs, row.cred_expires_at?.getTime() ?? Infinity);
+  cache(ctx).set(cacheKey, row.user_id, { value: resolved, validUntil, lastUsed: 0 }, generation, validUntil - Date.now());
+  return resolved;
+}
+
+/** At most once a minute; the condition is repeated in SQL so concurrent requests write once. */
+async function touchApiKey(ctx: AppContext, keyId: string): Promise<void> {
+  await ctx.db
+    .updateTable('api_keys')
+    .set({ last_used_at: new Date() })
+    .where('id', '=', keyId)
+    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', new Date(Date.now() - 60_000))]))
+    .execute()
+    .catch((err: Error) => ctx.log.warn({ err: err.message }, 'api key last_used_at update failed'));
 }
 
 export async function resolveApiKey(ctx: AppContext, key: string): Promise<ResolvedCredential | null> {
+  const keyHash = hashToken(key);
+  const cacheKey = `k|${keyHash}`;
+  const hit = cache(ctx).get(cacheKey);
+  if (hit) {
+    if (Date.now() - hit.lastUsed >= 60_000) {
+      hit.lastUsed = Date.now();
+      await touchApiKey(ctx, hit.value.principal.apiKeyId!);
+    }
+    return hit.value;
+  }
+  const generation = cache(ctx).generation();
   const res = await sql<Row>`
     SELECT u.id AS user_id, u.login, u.username, u.email, u.email_verified, u.is_platform_admin, u.status,
            k.revoked_at, NULL::timestamptz AS cred_expires_at, k.id AS key_id, k.org_id AS key_org_id,
@@ -105,24 +147,18 @@ export async function resolveApiKey(ctx: AppContext, key: string): Promise<Resol
       JOIN users u ON u.id = k.user_id
       JOIN accounts a ON a.id = k.org_id
       LEFT JOIN account_memberships m ON m.account_id = k.org_id AND m.user_id = k.user_id
-     WHERE k.key_hash = ${hashToken(key)}`.execute(ctx.db);
+     WHERE k.key_hash = ${keyHash}`.execute(ctx.db);
   const row = res.rows[0];
   if (!row || row.revoked_at !== null || row.status !== 'active' || row.role === null) return null;
   const scopes = Array.isArray(row.scopes) ? row.scopes : [];
-  const lastUsed = row.last_used_at ? row.last_used_at.getTime() : 0;
+  let lastUsed = row.last_used_at ? row.last_used_at.getTime() : 0;
   if (Date.now() - lastUsed >= 60_000) {
-    // At most once a minute (the condition is repeated in SQL so concurrent requests write
-    // once). Awaited: a detached write could outlive the request (and the database on
-    // shutdown), and readers right after the request must see it.
-    await ctx.db
-      .updateTable('api_keys')
-      .set({ last_used_at: new Date() })
-      .where('id', '=', row.key_id!)
-      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', new Date(Date.now() - 60_000))]))
-      .execute()
-      .catch((err: Error) => ctx.log.warn({ err: err.message }, 'api key last_used_at update failed'));
+    // Awaited: a detached write could outlive the request (and the database on shutdown),
+    // and readers right after the request must see it.
+    lastUsed = Date.now();
+    await touchApiKey(ctx, row.key_id!);
   }
-  return {
+  const resolved: ResolvedCredential = {
     principal: {
       kind: 'api_key',
       user: {
@@ -139,4 +175,6 @@ export async function resolveApiKey(ctx: AppContext, key: string): Promise<Resol
     account: toAccount(row, false, scopes),
     keyAccountId: row.key_org_id!,
   };
+  cache(ctx).set(cacheKey, row.user_id, { value: resolved, validUntil: Infinity, lastUsed }, generation);
+  return resolved;
 }

@@ -4,6 +4,8 @@ import { SignJWT, jwtVerify } from 'jose';
 export interface AccessClaims {
   sub: string;
   sid: string;
+  /** Expiry, epoch milliseconds. */
+  expMs: number;
 }
 
 export async function signAccessToken(key: Uint8Array, userId: string, sessionId: string, ttlSeconds: number): Promise<string> {
@@ -23,7 +25,7 @@ export async function verifyAccessToken(key: Uint8Array, token: string): Promise
   try {
     const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'sub'] });
     if (payload.typ !== 'access' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return null;
-    return { sub: payload.sub, sid: payload.sid };
+    return { sub: payload.sub, sid: payload.sid, expMs: (payload.exp as number) * 1000 };
   } catch {
     return null;
   }
