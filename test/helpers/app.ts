@@ -82,8 +82,14 @@ export const TEST_SECRETS = {
   encryptionKey: '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
 };
 
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const db = await createTestDatabase();
+/**
+ * A fresh app on a fresh database; or, with `opts.database`, a second app (a second "process")
+ * on an existing one — that database is then not dropped by `close()`.
+ */
+export async function startTestApp(env: Record<string, string> = {}, opts: { database?: Database } = {}): Promise<TestApp> {
+  const db: TestDatabase = opts.database
+    ? { database: opts.database, url: null, drop: async () => undefined }
+    : await createTestDatabase();
   const config = loadConfig({ ARKLOOP_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ARKLOOP_DATA_DIR: '/tmp/arkloop-test-unused', ...env });
   const ctx = await createContext({
     config,
