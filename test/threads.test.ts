@@ -263,6 +263,37 @@ describe('threads', () => {
     });
   });
 
+  describe('concurrent edits', () => {
+    it('every update succeeds and the audit before/after states form one exact chain', async () => {
+      const th = await createThread(t, a, { title: 'start' });
+      const titles = Array.from({ length: 12 }, (_, i) => `concurrent ${i}`);
+      const results = await Promise.all(titles.map((title) => t.patch(`/v1/threads/${th.id}`, { title }, a)));
+      for (const r of results) assert.equal(r.status, 200, r.text);
+      const rows = await auditRows(t, 'thread.update', th.id);
+      assert.equal(rows.length, titles.length);
+      const next = new Map<string, string>();
+      for (const row of rows) {
+        const from = (row.before_state as { title: string }).title;
+        assert.ok(!next.has(from), `two updates started from ${from}`);
+        next.set(from, (row.after_state as { title: string }).title);
+      }
+      let cur = 'start';
+      for (let i = 0; i < titles.length; i++) cur = next.get(cur)!;
+      assert.equal((await t.get(`/v1/threads/${th.id}`, a)).body.title, cur);
+      // A delete racing with edits: the edits after it answer 404, nothing is written twice.
+      const th2 = await createThread(t, a, { title: 'race' });
+      const mixed = await Promise.all([
+        t.patch(`/v1/threads/${th2.id}`, { title: 'r1' }, a),
+        t.del(`/v1/threads/${th2.id}`, a),
+        t.patch(`/v1/threads/${th2.id}`, { title: 'r2' }, a),
+        t.del(`/v1/threads/${th2.id}`, a),
+      ]);
+      assert.deepEqual(mixed.filter((r) => r.status === 204).length, 1);
+      assert.ok(mixed.every((r) => [200, 204, 404].includes(r.status)), mixed.map((r) => r.status).join());
+      assert.equal((await auditRows(t, 'thread.delete', th2.id)).length, 1);
+    });
+  });
+
   describe('DELETE /v1/threads/{id}', () => {
     it('soft-deletes: 404 everywhere afterwards, out of every list, audited', async () => {
       const th = await createThread(t, a, { title: 'doomed-thread' });

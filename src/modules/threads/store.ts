@@ -1,6 +1,7 @@
-// Threads (api.md §6): the SQL of the threads module. Each endpoint is one statement: the
-// thread is read together with the visibility and editing rights (§1.4) and the caller's
-// star, and a change is written together with its audit row (data-modifying CTEs).
+// Threads (api.md §6): the SQL of the threads module. Each endpoint succeeds with one
+// statement: the thread is read together with the visibility and editing rights (§1.4) and
+// the caller's star, and a change is written together with its audit row (data-modifying
+// CTEs). Only some error answers (and empty list pages) take a second read.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { auditInsertFrom, isoSql, type AuditCtx } from '../projects/audit-sql.js';
@@ -88,17 +89,27 @@ export interface ThreadPatch {
   isPrivate?: boolean;
 }
 
-interface PatchOutcome extends Omit<ThreadRow, 'id'> {
-  id: string | null;
-  editable: boolean;
-  ref_ok: boolean;
-}
+/** Tries a thread update a few times when a concurrent change keeps winning the race. */
+const UPDATE_ATTEMPTS = 5;
 
 /**
  * Updates a visible thread the viewer may edit and writes `thread.update` with before/after
- * state, in one statement. The thread row is locked first so the before state is current.
+ * state, in one statement. The before state is the row joined as `o`; the update applies
+ * only if that is still the row being updated (same xmin), so a concurrent change makes it
+ * update nothing and it is tried again on the new row. When nothing was updated, a second
+ * read tells 404 / project 404 / 403 apart from such a race.
  */
 export async function updateThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, id: string, patch: ThreadPatch): Promise<ChangeResult<ThreadRow>> {
+  for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+    const row = await tryUpdateThread(db, v, audit, id, patch);
+    if (row) return { kind: 'ok', row };
+    const refused = await whyNotUpdated(db, v, id, patch.projectId);
+    if (refused) return { kind: refused };
+  }
+  throw new Error(`thread ${id} kept changing during ${UPDATE_ATTEMPTS} update attempts`);
+}
+
+async function tryUpdateThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, id: string, patch: ThreadPatch): Promise<ThreadRow | undefined> {
   const sets: RawBuilder<unknown>[] = [];
   if (patch.title !== undefined) sets.push(sql`title = ${patch.title}`);
   if (patch.projectId !== undefined) sets.push(sql`project_id = ${patch.projectId}::uuid`);
@@ -106,19 +117,14 @@ export async function updateThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, i
   sets.push(sql`updated_at = now()`);
   const namesProject = typeof patch.projectId === 'string';
 
-  const res = await sql<PatchOutcome>`
-    WITH cur AS (
-      SELECT t.*, ${editableBy('t', v)} AS editable
-        FROM threads t
-       WHERE t.id = ${id} AND ${threadVisible('t', v)}
-         FOR UPDATE OF t
-    ),
-    ${namesProject ? sql`proj AS (${visibleProjectCte(patch.projectId!, v)}),` : sql``}
+  const res = await sql<ThreadRow>`
+    WITH ${namesProject ? sql`proj AS (${visibleProjectCte(patch.projectId!, v)}),` : sql``}
     upd AS (
       UPDATE threads u SET ${sql.join(sets)}
-        FROM cur
-       WHERE u.id = cur.id AND cur.editable${namesProject ? sql` AND EXISTS (SELECT 1 FROM proj)` : sql``}
-      RETURNING u.*
+        FROM threads o
+       WHERE u.id = ${id} AND o.id = u.id AND u.xmin = o.xmin
+         AND ${threadVisible('u', v)} AND ${editableBy('u', v)}${namesProject ? sql` AND EXISTS (SELECT 1 FROM proj)` : sql``}
+      RETURNING u.*, ${threadState('o')} AS before_state
     ),
     aud AS (${auditInsertFrom(audit.origin, {
       orgId: v.accountId,
@@ -127,19 +133,27 @@ export async function updateThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, i
       targetType: 'thread',
       metadata: audit.metadata,
       targetId: sql`upd.id`,
-      before: threadState('cur'),
+      before: sql`upd.before_state`,
       after: threadState('upd'),
-      from: sql`upd JOIN cur ON cur.id = upd.id`,
+      from: sql`upd`,
     })})
-    SELECT ${columns('upd')}, cur.editable, ${namesProject ? sql`EXISTS (SELECT 1 FROM proj)` : sql`TRUE`} AS ref_ok,
-           ${starredBy('cur', v)} AS starred
-      FROM cur LEFT JOIN upd ON upd.id = cur.id`.execute(db);
+    SELECT ${columns('upd')}, ${starredBy('upd', v)} AS starred FROM upd`.execute(db);
+  return res.rows[0];
+}
+
+/** Why a thread update changed nothing, in the order of §1.5; null when it should be retried. */
+async function whyNotUpdated(db: Kysely<DB>, v: Viewer, id: string, projectId: string | null | undefined) {
+  const projectOk = typeof projectId === 'string'
+    ? sql`EXISTS (SELECT 1 FROM projects p WHERE p.id = ${projectId} AND ${projectVisible('p', v)})`
+    : sql`TRUE`;
+  const res = await sql<{ editable: boolean; project_ok: boolean }>`
+    SELECT ${editableBy('t', v)} AS editable, ${projectOk} AS project_ok
+      FROM threads t WHERE t.id = ${id} AND ${threadVisible('t', v)}`.execute(db);
   const row = res.rows[0];
-  if (!row) return { kind: 'not_found' };
-  if (!row.ref_ok) return { kind: 'ref_not_found' };
-  if (!row.editable) return { kind: 'forbidden' };
-  const { editable: _e, ref_ok: _r, ...thread } = row;
-  return { kind: 'ok', row: thread as ThreadRow };
+  if (!row) return 'not_found' as const;
+  if (!row.project_ok) return 'ref_not_found' as const;
+  if (!row.editable) return 'forbidden' as const;
+  return null;
 }
 
 /**
@@ -203,7 +217,9 @@ function inList(alias: string, v: Viewer, list: ThreadList, withDeleted: boolean
       return sql<boolean>`(${t}.project_id = ${list.projectId} AND ${threadVisible(alias, v, { withDeleted })}
         AND EXISTS (SELECT 1 FROM projects lp WHERE lp.id = ${list.projectId} AND ${projectVisible('lp', v)}))`;
     case 'starred':
-      return sql<boolean>`(${starredBy(alias, v)} AND ${threadVisible(alias, v, { withDeleted })})`;
+      // A plain IN (not the starred function) lets the planner start from the caller's stars.
+      return sql<boolean>`(${t}.id IN (SELECT s.thread_id FROM thread_stars s WHERE s.user_id = ${v.userId})
+        AND ${threadVisible(alias, v, { withDeleted })})`;
     case 'search': {
       const pattern = likePattern(list.q);
       return sql<boolean>`(${threadVisible(alias, v, { withDeleted })} AND (${t}.title ILIKE ${pattern} ESCAPE '!' OR EXISTS (
