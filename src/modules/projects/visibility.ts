@@ -1,6 +1,7 @@
-// The visibility and editing rules of api.md §1.4, in one place, as SQL predicates so that a
-// resource and the right to see it are read by the same statement. Threads and messages use
-// these too.
+// The visibility and editing rules of api.md §1.4 as SQL predicates, so that a resource and
+// the right to see it are read by the same statement. Threads and messages use these too.
+// The visibility rules proper are the SQL functions of migrations/0003_content.sql (planned
+// once per session); these wrappers add the account and soft-delete conditions.
 import type { FastifyRequest } from 'fastify';
 import { sql, type RawBuilder } from 'kysely';
 import { isManagerRole } from '../accounts/store.js';
