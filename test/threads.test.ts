@@ -266,7 +266,7 @@ describe('threads', () => {
   describe('concurrent edits', () => {
     it('every update succeeds and the audit before/after states form one exact chain', async () => {
       const th = await createThread(t, a, { title: 'start' });
-      const titles = Array.from({ length: 12 }, (_, i) => `concurrent ${i}`);
+      const titles = Array.from({ length: 30 }, (_, i) => `concurrent ${i}`);
       const results = await Promise.all(titles.map((title) => t.patch(`/v1/threads/${th.id}`, { title }, a)));
       for (const r of results) assert.equal(r.status, 200, r.text);
       const rows = await auditRows(t, 'thread.update', th.id);

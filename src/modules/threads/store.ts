@@ -89,24 +89,27 @@ export interface ThreadPatch {
   isPrivate?: boolean;
 }
 
-/** Tries a thread update a few times when a concurrent change keeps winning the race. */
-const UPDATE_ATTEMPTS = 5;
-
 /**
  * Updates a visible thread the viewer may edit and writes `thread.update` with before/after
  * state, in one statement. The before state is the row joined as `o`; the update applies
  * only if that is still the row being updated (same xmin), so a concurrent change makes it
- * update nothing and it is tried again on the new row. When nothing was updated, a second
- * read tells 404 / project 404 / 403 apart from such a race.
+ * update nothing rather than record a stale before state. When nothing was updated, a second
+ * read tells 404 / project 404 / 403 apart from such a lost race, which is then replayed
+ * with the row locked, where it cannot lose again.
  */
 export async function updateThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, id: string, patch: ThreadPatch): Promise<ChangeResult<ThreadRow>> {
-  for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-    const row = await tryUpdateThread(db, v, audit, id, patch);
-    if (row) return { kind: 'ok', row };
-    const refused = await whyNotUpdated(db, v, id, patch.projectId);
-    if (refused) return { kind: refused };
-  }
-  throw new Error(`thread ${id} kept changing during ${UPDATE_ATTEMPTS} update attempts`);
+  const row = await tryUpdateThread(db, v, audit, id, patch);
+  if (row) return { kind: 'ok', row };
+  const refused = await whyNotUpdated(db, v, id, patch.projectId);
+  if (refused) return { kind: refused };
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT 1 FROM threads WHERE id = ${id} FOR UPDATE`.execute(trx);
+    const locked = await tryUpdateThread(trx, v, audit, id, patch);
+    if (locked) return { kind: 'ok', row: locked } as const;
+    const why = await whyNotUpdated(trx, v, id, patch.projectId);
+    if (!why) throw new Error(`thread ${id}: update refused without a reason while locked`);
+    return { kind: why } as const;
+  });
 }
 
 async function tryUpdateThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, id: string, patch: ThreadPatch): Promise<ThreadRow | undefined> {
