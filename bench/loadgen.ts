@@ -9,7 +9,7 @@
 // Model: N clients, each an undici Client holding exactly one keep-alive connection
 // (pipelining 1), each running cycles back to back (closed loop: a client sends its next request
 // only when the previous answer has been read). The run is one timeline:
-//   [warm-up] → [measurement window] → abandon.
+//   [connect: one GET /healthz per client] → [warm-up] → [measurement window] → abandon.
 // A request belongs to the window when it *starts* inside it; a cycle counts when it starts
 // inside the window and completes. At the end of the window clients stop issuing requests
 // (an unfinished cycle is abandoned, not counted), in-flight requests are drained for a
@@ -84,14 +84,20 @@ export interface LoadResult {
   latencyMs: Record<Op | 'cycle', LatencySummary>;
   /** TCP connections opened during the whole run (1 per client when keep-alive holds). */
   connections: number;
+  /** Connections lost inside the window, by reason (none when keep-alive holds). */
+  disconnects: Record<string, number>;
+  /** Time to open every client's connection (one GET /healthz each) before the warm-up. */
+  connectMs: number;
+  /** Clients whose GET /healthz failed in the connect phase (they still run, reconnecting). */
+  connectFailures: number;
   /** CPU used by this (load generator) process during the window, % of one core. */
   loadgenCpuPct: number;
   /**
    * One entry per second of the window (by request start): requests answered as expected,
-   * requests that failed, and the slowest latency (ms). Shows whether a tail is steady queueing
+   * requests that failed, the slowest latency (ms), and connections opened in that second. Shows whether a tail is steady queueing
    * or a stall.
    */
-  timeline: Array<{ ok: number; failed: number; maxMs: number }>;
+  timeline: Array<{ ok: number; failed: number; maxMs: number; connects: number }>;
 }
 
 /** A growable Float64Array of samples. */
@@ -144,6 +150,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const byOp = Object.fromEntries(OPS.map((o) => [o, { requests: 0, ok2xx: 0, non2xx: 0, errors: 0, invalid: 0 }])) as LoadResult['byOp'];
   const statusCounts: Record<string, number> = {};
   const errorKinds: Record<string, number> = {};
+  /** Why connections ended inside the window (undici 'disconnect' reasons). */
+  const disconnects: Record<string, number> = {};
   const samples: string[] = [];
   let cycles = 0;
   let failedCycles = 0;
@@ -152,32 +160,39 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const tlOk = new Uint32Array(seconds);
   const tlFailed = new Uint32Array(seconds);
   const tlMax = new Float64Array(seconds);
+  const tlConnects = new Uint32Array(seconds);
 
-  const t0 = performance.now();
-  const windowStart = t0 + opts.warmupMs;
-  const windowEnd = windowStart + opts.durationMs;
+  // Set once every client is connected (see the connect phase below).
+  let windowStart = Infinity;
+  let windowEnd = Infinity;
   let cpuAtStart: NodeJS.CpuUsage | null = null;
   let cpuDelta: NodeJS.CpuUsage | null = null;
-  const startTimer = setTimeout(() => {
-    cpuAtStart = process.cpuUsage();
-    opts.onWindowStart?.();
-  }, Math.max(0, windowStart - performance.now()));
-  const endTimer = setTimeout(() => {
-    if (cpuAtStart) cpuDelta = process.cpuUsage(cpuAtStart);
-    opts.onWindowEnd?.();
-  }, Math.max(0, windowEnd - performance.now()));
+  let startTimer: NodeJS.Timeout | undefined;
+  let endTimer: NodeJS.Timeout | undefined;
 
   const note = (line: string) => {
     if (samples.length < 8) samples.push(line);
   };
 
+  /** Requests sent on each client's current connection (1 = the first after a (re)connect). */
+  const onConnection = new Uint32Array(opts.clients);
+
   /** One request; records it when it started inside the window. */
-  async function call(client: Client, op: Op, method: 'POST' | 'GET' | 'PATCH' | 'DELETE', path: string, body: string | null, check: (json: unknown) => boolean): Promise<Outcome> {
+  async function call(idx: number, client: Client, op: Op, method: 'POST' | 'GET' | 'PATCH' | 'DELETE', path: string, body: string | null, check: (json: unknown) => boolean): Promise<Outcome> {
     const start = performance.now();
     const counted = start >= windowStart && start < windowEnd;
     const stats = byOp[op];
     const sec = Math.min(seconds - 1, Math.floor((start - windowStart) / 1000));
     if (counted) stats.requests++;
+    onConnection[idx]++;
+    // Our own deadline, one timer per request (undici's own headers/body timers are off, see
+    // below): a request over it is aborted, which also closes its connection.
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, timeout);
     const mark = (ok: boolean) => {
       if (!counted) return;
       const d = performance.now() - start;
@@ -191,6 +206,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         path,
         headers: body === null ? plainHeaders : jsonHeaders,
         body: body ?? undefined,
+        signal: ac.signal,
       });
       const status = res.statusCode;
       if (status < 200 || status > 299) {
@@ -223,12 +239,14 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       if (counted) {
         stats.errors++;
         const e = err as { code?: string; name?: string; message?: string };
-        const k = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError ? 'timeout' : (e.code ?? e.name ?? 'error');
+        const k = timedOut || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError ? 'timeout' : (e.code ?? e.name ?? 'error');
         errorKinds[k] = (errorKinds[k] ?? 0) + 1;
-        note(`${OP_LABEL[op]} error ${k}: ${e.message ?? ''}`);
+        note(`${OP_LABEL[op]} error ${k} after ${Math.round(performance.now() - start)} ms (request #${onConnection[idx]} on its connection): ${e.message ?? ''}`);
       }
       mark(false);
       return { kind: 'error' };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -239,7 +257,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       const cycleStart = performance.now();
       const counted = cycleStart >= windowStart && cycleStart < windowEnd;
       const title = `bench c${idx} #${seq}`;
-      const created = await call(client, 'create', 'POST', '/v1/threads', JSON.stringify({ title }), (j) => {
+      const created = await call(idx, client, 'create', 'POST', '/v1/threads', JSON.stringify({ title }), (j) => {
         const t = j as { id?: unknown; title?: unknown };
         return typeof t?.id === 'string' && t.title === title;
       });
@@ -249,9 +267,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         const path = `/v1/threads/${id}`;
         const renamed = `renamed c${idx} #${seq}`;
         const steps: Array<() => Promise<Outcome>> = [
-          () => call(client, 'get', 'GET', path, null, (j) => (j as { id?: unknown })?.id === id),
-          () => call(client, 'update', 'PATCH', path, JSON.stringify({ title: renamed }), (j) => (j as { title?: unknown })?.title === renamed),
-          () => call(client, 'delete', 'DELETE', path, null, () => true),
+          () => call(idx, client, 'get', 'GET', path, null, (j) => (j as { id?: unknown })?.id === id),
+          () => call(idx, client, 'update', 'PATCH', path, JSON.stringify({ title: renamed }), (j) => (j as { title?: unknown })?.title === renamed),
+          () => call(idx, client, 'delete', 'DELETE', path, null, () => true),
         ];
         for (const step of steps) {
           if (performance.now() >= windowEnd) return; // abandon: the window is over
@@ -279,16 +297,55 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       pipelining: 1,
       keepAliveTimeout: 60_000,
       keepAliveMaxTimeout: 600_000,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
+      // Off: the per-request deadline in call() replaces them (one clock for every request).
+      headersTimeout: 0,
+      bodyTimeout: 0,
       connectTimeout: 10_000,
     });
     c.on('connect', () => {
       connections++;
+      onConnection[i] = 1; // the request that made the client connect is #1
+      const now = performance.now();
+      if (now >= windowStart && now < windowEnd) tlConnects[Math.min(seconds - 1, Math.floor((now - windowStart) / 1000))]++;
+    });
+    c.on('disconnect', (_origin: URL, _targets: unknown, err: Error & { code?: string }) => {
+      const now = performance.now();
+      if (now < windowStart || now >= windowEnd) return;
+      const k = `disconnect: ${err?.code ?? err?.name ?? '?'} ${err?.message ?? ''}`.trim();
+      disconnects[k] = (disconnects[k] ?? 0) + 1;
     });
     pool.push(c);
   }
+  let connectMs = NaN;
+  let connectFailures = 0;
   try {
+    // Connect phase: every client opens its connection with one GET /healthz before any load,
+    // so the measurement is about serving requests, not about accepting 200 sockets at once.
+    const c0 = performance.now();
+    const connectMsMax = Math.max(timeout, 30_000);
+    const connected = await Promise.all(
+      pool.map((c) =>
+        c
+          .request({ method: 'GET', path: '/healthz', signal: AbortSignal.timeout(connectMsMax) })
+          .then((r) => r.body.dump().then(() => r.statusCode === 200))
+          .catch(() => false),
+      ),
+    );
+    connectFailures = connected.filter((ok) => !ok).length;
+    connectMs = performance.now() - c0;
+
+    const t0 = performance.now();
+    windowStart = t0 + opts.warmupMs;
+    windowEnd = windowStart + opts.durationMs;
+    startTimer = setTimeout(() => {
+      cpuAtStart = process.cpuUsage();
+      opts.onWindowStart?.();
+    }, Math.max(0, windowStart - performance.now()));
+    endTimer = setTimeout(() => {
+      if (cpuAtStart) cpuDelta = process.cpuUsage(cpuAtStart);
+      opts.onWindowEnd?.();
+    }, Math.max(0, windowEnd - performance.now()));
+
     const loops = pool.map((c, i) => clientLoop(i, c));
     // Bounded drain: at most one request timeout past the end of the window.
     let drainTimer: NodeJS.Timeout | undefined;
@@ -346,7 +403,10 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       cycle: lat.cycle.summary(),
     },
     connections,
+    disconnects,
+    connectMs,
+    connectFailures,
     loadgenCpuPct: cpu ? ((cpu.user + cpu.system) / 1000 / opts.durationMs) * 100 : NaN,
-    timeline: Array.from({ length: seconds }, (_, i) => ({ ok: tlOk[i], failed: tlFailed[i], maxMs: Math.round(tlMax[i] * 10) / 10 })),
+    timeline: Array.from({ length: seconds }, (_, i) => ({ ok: tlOk[i], failed: tlFailed[i], maxMs: Math.round(tlMax[i] * 10) / 10, connects: tlConnects[i] })),
   };
 }

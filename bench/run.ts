@@ -60,6 +60,7 @@ const HELP = `usage: npm run bench -- [options]
                                   (default); dist: the repository's bin/arkloop.js + dist/ as they
                                   are; source: node --import tsx src/cli/run.ts
   --app-ref <git ref>             build that commit (git archive) instead of the working tree
+  --app-node-args="<flags>"       extra node flags for the app process, e.g. --app-node-args="--max-semi-space-size=64"
   --help`;
 
 interface Options {
@@ -74,6 +75,8 @@ interface Options {
   appFrom: 'build' | 'dist' | 'source';
   /** Build this git revision instead of the working tree (implies --app-from build). */
   appRef: string | null;
+  /** Extra node flags for the app process (e.g. --max-semi-space-size=64, --import ./hook.mjs). */
+  appNodeArgs: string[];
   pgAdminUrl: string;
 }
 
@@ -121,6 +124,7 @@ async function parseOptions(): Promise<Options> {
       'cpu-prof': { type: 'boolean', default: false },
       'app-from': { type: 'string', default: 'build' },
       'app-ref': { type: 'string' },
+      'app-node-args': { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -157,7 +161,8 @@ async function parseOptions(): Promise<Options> {
   }
   const appRef = values['app-ref'] ?? null;
   if (appRef !== null && values['app-from'] !== 'build') fail('--app-ref needs --app-from build');
-  return { engines, durationS, warmupS, timeoutS, clients, targets, cpuProf: values['cpu-prof'], appFrom: values['app-from'] as Options['appFrom'], appRef, pgAdminUrl };
+  return { engines, durationS, warmupS, timeoutS, clients, targets, cpuProf: values['cpu-prof'], appFrom: values['app-from'] as Options['appFrom'], appRef,
+    appNodeArgs: values['app-node-args'].split(/\s+/).filter(Boolean), pgAdminUrl };
 }
 
 /** HEAD and the files that differ from it, to record what a working-tree build measured. */
@@ -250,7 +255,7 @@ async function startApp(
     env.ARKLOOP_ENCRYPTION_KEY = randomBytes(32).toString('hex');
   }
   const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `app-${engine}`)}`] : [];
-  const server = spawnServer(`app (${engine})`, [...prof, ...entryArgs, 'serve'], {
+  const server = spawnServer(`app (${engine})`, [...prof, ...opts.appNodeArgs, ...entryArgs, 'serve'], {
     env: cleanEnv(env),
     cwd: tmpRoot,
     origin: `http://127.0.0.1:${port}`,
@@ -637,7 +642,13 @@ async function main(): Promise<void> {
             };
             records.push(rec);
             process.stdout.write(oneLine(rec) + '\n' + timelineLine(result) + '\n');
-            if (result.connections > clients) process.stdout.write(`  note: ${result.connections} connections opened for ${clients} clients (keep-alive broken or errors)\n`);
+            if (result.connectFailures || result.connectMs > 2_000) {
+              process.stdout.write(`  note: connecting the ${clients} clients took ${ms(result.connectMs)} ms (${result.connectFailures} failed)\n`);
+            }
+            if (result.connections > clients) {
+              const why = Object.entries(result.disconnects).map(([k, n]) => `${n}× ${k}`).join('; ');
+              process.stdout.write(`  note: ${result.connections} connections opened for ${clients} clients${why ? ` — in the window: ${why}` : ''}\n`);
+            }
             if (result.samples.length) process.stdout.write(`  unexpected answers, first ones:\n    ${result.samples.join('\n    ')}\n`);
             if (rec.serverLogLines) process.stdout.write(`  the ${target} wrote ${rec.serverLogLines} log lines; last ones:\n${s.server.tail()}\n`);
             if (s.server.proc.exitCode !== null) throw new Error(`${s.server.name} exited during the run:\n${s.server.tail()}`);
