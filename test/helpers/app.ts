@@ -99,9 +99,13 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { dat
   });
   const app = await buildApp(ctx);
   await app.ready();
+  return testClient(app, ctx, db);
+}
 
+/** The request helpers over `app.inject`, with headers every request carries unless it sets them. */
+export function testClient(app: FastifyInstance, ctx: AppContext, db: TestDatabase, defaultHeaders: Record<string, string> = {}): TestApp {
   const request = async (method: string, path: string, body?: unknown, opts: ReqOpts = {}): Promise<Res> => {
-    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const headers: Record<string, string> = { ...defaultHeaders, ...(opts.headers ?? {}) };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     let payload: string | Buffer | undefined;
     if (opts.raw !== undefined) payload = opts.raw;
@@ -126,6 +130,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { dat
     del: (p, o) => request('DELETE', p, undefined, o),
     close: async () => {
       await app.close();
+      await ctx.credentials.close().catch(() => undefined);
       await ctx.counters.close();
       await db.drop();
     },

@@ -14,7 +14,7 @@ import { registerRoute } from '../../src/http/route.js';
 import { newId } from '../../src/lib/ids.js';
 import { permissionList } from '../../src/modules/accounts/permissions.js';
 import { createContext } from '../../src/server.js';
-import { createTestDatabase, TEST_SECRETS, type ReqOpts, type Res, type TestApp } from './app.js';
+import { createTestDatabase, testClient, TEST_SECRETS, type Res, type TestApp } from './app.js';
 
 export interface IdentityApp extends TestApp {
   /** The client IP every request carries unless it sets X-Forwarded-For itself. */
@@ -72,37 +72,7 @@ export async function startIdentityApp(env: Record<string, string> = {}, opts: {
   await app.ready();
   const ip = randomIp();
 
-  const request = async (method: string, path: string, body?: unknown, o: ReqOpts = {}): Promise<Res> => {
-    const headers: Record<string, string> = { 'x-forwarded-for': ip, ...(o.headers ?? {}) };
-    if (o.token) headers.authorization = `Bearer ${o.token}`;
-    let payload: string | Buffer | undefined;
-    if (o.raw !== undefined) payload = o.raw;
-    else if (body !== undefined) {
-      payload = JSON.stringify(body);
-      headers['content-type'] ??= 'application/json';
-    }
-    const res = await app.inject({ method: method as 'GET', url: path, headers, payload, query: o.query as Record<string, string> });
-    let parsed: unknown = undefined;
-    if (res.body && String(res.headers['content-type'] ?? '').includes('json')) parsed = JSON.parse(res.body);
-    return { status: res.statusCode, body: parsed, headers: res.headers as Res['headers'], text: res.body };
-  };
-  return {
-    app,
-    ctx,
-    db,
-    ip,
-    request,
-    get: (p, o) => request('GET', p, undefined, o),
-    post: (p, b, o) => request('POST', p, b, o),
-    patch: (p, b, o) => request('PATCH', p, b, o),
-    put: (p, b, o) => request('PUT', p, b, o),
-    del: (p, o) => request('DELETE', p, undefined, o),
-    close: async () => {
-      await app.close();
-      await ctx.counters.close();
-      await db.drop();
-    },
-  };
+  return { ...testClient(app, ctx, db, { 'x-forwarded-for': ip }), ip };
 }
 
 /** A workspace account created directly in the database (the accounts endpoints live elsewhere). */

@@ -4,7 +4,7 @@
 // and its result is cached for a few seconds (see cache.ts for why that stays correct).
 import { sql } from 'kysely';
 import type { AccountRole } from '../../db/schema.js';
-import type { AppContext, CurrentAccount, Principal } from '../../http/context.js';
+import type { AppContext, CurrentAccount, Principal, PrincipalUser } from '../../http/context.js';
 import { hashToken } from '../../lib/crypto.js';
 import { isUuid } from '../../lib/ids.js';
 import { keyPoints, pointsForRole } from '../accounts/permissions.js';
@@ -40,6 +40,17 @@ interface Row {
   key_id?: string;
   key_org_id?: string;
   last_used_at?: Date | null;
+}
+
+function toUser(row: Row): PrincipalUser {
+  return {
+    id: row.user_id,
+    login: row.login,
+    username: row.username,
+    email: row.email,
+    emailVerified: row.email_verified,
+    isPlatformAdmin: row.is_platform_admin,
+  };
 }
 
 function toAccount(row: Row, isPlatformAdmin: boolean, scopes: string[] | null): CurrentAccount | null {
@@ -96,14 +107,7 @@ export async function resolveAccessToken(ctx: AppContext, token: string, sel: Ac
   const resolved: ResolvedCredential = {
     principal: {
       kind: 'user',
-      user: {
-        id: row.user_id,
-        login: row.login,
-        username: row.username,
-        email: row.email,
-        emailVerified: row.email_verified,
-        isPlatformAdmin: row.is_platform_admin,
-      },
+      user: toUser(row),
       sessionId: claims.sid,
       apiKeyId: null,
     },
@@ -161,14 +165,7 @@ export async function resolveApiKey(ctx: AppContext, key: string): Promise<Resol
   const resolved: ResolvedCredential = {
     principal: {
       kind: 'api_key',
-      user: {
-        id: row.user_id,
-        login: row.login,
-        username: row.username,
-        email: row.email,
-        emailVerified: row.email_verified,
-        isPlatformAdmin: row.is_platform_admin,
-      },
+      user: toUser(row),
       sessionId: null,
       apiKeyId: row.key_id!,
     },

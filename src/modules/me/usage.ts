@@ -53,6 +53,19 @@ export function dayRange(q: { start: string; end: string }): { start: Date; end:
   return { start, end: new Date(end.getTime() + 86400000) };
 }
 
+function aggregates() {
+  return [
+    sql<number>`sum(input_tokens)::bigint`.as('input_tokens'),
+    sql<number>`sum(output_tokens)::bigint`.as('output_tokens'),
+    sql<number>`sum(cost_usd)::numeric`.as('cost_usd'),
+    sql<number>`count(*)::int`.as('record_count'),
+  ];
+}
+
+function numeric<R extends { input_tokens: number; output_tokens: number; cost_usd: number }>(rows: R[]): R[] {
+  return rows.map((r) => ({ ...r, input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens), cost_usd: Number(r.cost_usd) }));
+}
+
 function monthBounds(year: number, month: number): [Date, Date] {
   return [new Date(Date.UTC(year, month - 1, 1)), new Date(Date.UTC(year, month, 1))];
 }
@@ -89,17 +102,13 @@ export async function usageDaily(db: Kysely<DB>, orgId: string, userId: string |
     .selectFrom('usage_records')
     .select([
       sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`.as('date'),
-      sql<number>`sum(input_tokens)::bigint`.as('input_tokens'),
-      sql<number>`sum(output_tokens)::bigint`.as('output_tokens'),
-      sql<number>`sum(cost_usd)::numeric`.as('cost_usd'),
-      sql<number>`count(*)::int`.as('record_count'),
+      ...aggregates(),
     ])
     .where('org_id', '=', orgId)
     .where('created_at', '>=', from)
     .where('created_at', '<', to);
   if (userId) q = q.where('user_id', '=', userId);
-  const rows = await q.groupBy(sql`1`).orderBy(sql`1`).execute();
-  return rows.map((r) => ({ ...r, input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens), cost_usd: Number(r.cost_usd) }));
+  return numeric(await q.groupBy(sql`1`).orderBy(sql`1`).execute());
 }
 
 export async function usageByModel(db: Kysely<DB>, orgId: string, userId: string | null, year: number, month: number) {
@@ -108,15 +117,11 @@ export async function usageByModel(db: Kysely<DB>, orgId: string, userId: string
     .selectFrom('usage_records')
     .select([
       'model',
-      sql<number>`sum(input_tokens)::bigint`.as('input_tokens'),
-      sql<number>`sum(output_tokens)::bigint`.as('output_tokens'),
-      sql<number>`sum(cost_usd)::numeric`.as('cost_usd'),
-      sql<number>`count(*)::int`.as('record_count'),
+      ...aggregates(),
     ])
     .where('org_id', '=', orgId)
     .where('created_at', '>=', from)
     .where('created_at', '<', to);
   if (userId) q = q.where('user_id', '=', userId);
-  const rows = await q.groupBy('model').orderBy(sql`sum(cost_usd)`, 'desc').orderBy('model').execute();
-  return rows.map((r) => ({ ...r, input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens), cost_usd: Number(r.cost_usd) }));
+  return numeric(await q.groupBy('model').orderBy(sql`sum(cost_usd)`, 'desc').orderBy('model').execute());
 }
