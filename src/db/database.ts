@@ -1,5 +1,6 @@
 // The one storage module: PostgreSQL (node-postgres pool) or embedded PGlite behind the
 // same Kysely instance. Nothing above this file knows which engine runs.
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -61,6 +62,41 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return opts.databaseUrl ? openPostgres(opts) : openPglite(opts.dataDir);
 }
 
+// Statements with parameters run as named prepared statements, so PostgreSQL parses and plans
+// each distinct text once per connection instead of on every execution (the hot endpoints
+// are one statement each; planning was a large share of their database time). Distinct
+// texts are bounded by the code, and the cap below keeps a connection's cache bounded even
+// if some text embedded values.
+const MAX_PREPARED_PER_CONNECTION = 1000;
+const preparedNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = preparedNames.get(text);
+  if (!name) {
+    name = 'ark_' + createHash('sha1').update(text).digest('hex').slice(0, 24);
+    if (preparedNames.size < 10_000) preparedNames.set(text, name);
+  }
+  return name;
+}
+
+type PoolClientWithCache = pg.PoolClient & { arkPrepared?: Set<string> };
+
+function usePreparedStatements(client: PoolClientWithCache): void {
+  if (client.arkPrepared) return;
+  const prepared = (client.arkPrepared = new Set<string>());
+  const original = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (text: unknown, values?: unknown, cb?: unknown) => {
+    if (typeof text === 'string' && Array.isArray(values) && cb === undefined) {
+      const name = statementName(text);
+      if (prepared.has(name) || prepared.size < MAX_PREPARED_PER_CONNECTION) {
+        prepared.add(name);
+        return original({ name, text, values });
+      }
+    }
+    return original(text, values, cb);
+  };
+}
+
 async function openPostgres(opts: DatabaseOptions): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: opts.databaseUrl!,
@@ -71,6 +107,7 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
   pool.on('error', () => {
     /* idle client errors surface on the next query */
   });
+  pool.on('connect', (client) => usePreparedStatements(client as PoolClientWithCache));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   // One LISTEN connection per process, shared by every channel. If it drops, it is
   // re-established with backoff and every channel re-LISTENed; `onReconnect` callbacks run

@@ -49,7 +49,9 @@ export class PglitePool {
 
   private releaseLock(): void {
     const next = this.queue.shift();
-    if (next) next();
+    // Hand over on the next macrotask: PGlite's work chains through microtasks, and without
+    // a turn of the event loop between holders, sockets (new connections) starve under load.
+    if (next) setImmediate(next);
     else this.busy = false;
   }
 

@@ -6,7 +6,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { AppError, errorBody, validationError } from './errors.js';
 import type { AppContext } from './context.js';
 import { routeModules } from './routes.js';
@@ -76,7 +76,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
         const incoming = req.headers['x-trace-id'];
         if (typeof incoming === 'string' && TRACE_RE.test(incoming)) return incoming;
       }
-      return randomBytes(16).toString('hex');
+      return randomUUID().replace(/-/g, '');
     },
     rewriteUrl: (req) => {
       const url = req.url ?? '/';
@@ -133,7 +133,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     req.clientIp = clientIpOf(req, config.trustXForwardedFor);
   });
 
+  const debugLogging = ctx.log.isLevelEnabled('debug');
   app.addHook('onResponse', async (req, reply) => {
+    if (reply.statusCode < 500 && !debugLogging) return;
     const line = {
       method: req.method,
       url: sanitizeUrl(req.url),

@@ -37,8 +37,10 @@ const bool = (b: boolean) => sql.raw(b ? 'TRUE' : 'FALSE');
 export function projectVisible(alias: string, v: Viewer, opts: VisibilityOptions = {}): RawBuilder<boolean> {
   const p = sql.raw(alias);
   const deleted = opts.withDeleted ? sql`` : sql` AND ${p}.deleted_at IS NULL`;
+  // The creator test is repeated inline so the common case never calls the function.
   return sql<boolean>`(${p}.org_id = ${v.accountId}${deleted}
-    AND project_visible_to(${p}.created_by_user_id, ${p}.visibility, ${p}.team_id, ${v.userId}::uuid, ${bool(v.manager)}))`;
+    AND (${p}.created_by_user_id = ${v.userId}
+         OR project_visible_to(${p}.created_by_user_id, ${p}.visibility, ${p}.team_id, ${v.userId}::uuid, ${bool(v.manager)})))`;
 }
 
 /**
@@ -49,8 +51,10 @@ export function projectVisible(alias: string, v: Viewer, opts: VisibilityOptions
 export function threadVisible(alias: string, v: Viewer, opts: VisibilityOptions = {}): RawBuilder<boolean> {
   const t = sql.raw(alias);
   const deleted = opts.withDeleted ? sql`` : sql` AND ${t}.deleted_at IS NULL`;
+  // The creator test is repeated inline so the common case never calls the function.
   return sql<boolean>`(${t}.org_id = ${v.accountId}${deleted}
-    AND thread_visible_to(${t}.created_by_user_id, ${t}.is_private, ${t}.project_id, ${v.accountId}::uuid, ${v.userId}::uuid, ${bool(v.manager)}))`;
+    AND (${t}.created_by_user_id = ${v.userId}
+         OR thread_visible_to(${t}.created_by_user_id, ${t}.is_private, ${t}.project_id, ${v.accountId}::uuid, ${v.userId}::uuid, ${bool(v.manager)})))`;
 }
 
 /**
