@@ -14,6 +14,7 @@ import { Mailer } from './mail/mailer.js';
 import { SettingsService } from './modules/settings/service.js';
 import { applyBootstrapAdmin } from './modules/users/store.js';
 import { CredentialCache, createInvalidator } from './modules/auth/cache.js';
+import { Engine } from './engine/engine.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
@@ -56,6 +57,8 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
   const credentialCache = new CredentialCache<unknown>();
   const credentials = await createInvalidator(database, credentialCache);
   database.onReconnect(() => credentialCache.clear());
+  const engine = new Engine(database, log);
+  await engine.start().catch((err: Error) => log.warn({ err: err.message }, 'event listener not started; retrying in background'));
   const ctx: AppContext = {
     config,
     secrets,
@@ -69,12 +72,14 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     schemaVersion: expectedSchemaVersion(),
     credentialCache,
     credentials,
+    engine,
   };
   if (config.bootstrapPlatformAdmin) await applyBootstrapAdmin(ctx.db, config.bootstrapPlatformAdmin);
   return ctx;
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
+  await ctx.engine.close().catch(() => undefined);
   await ctx.credentials.close().catch(() => undefined);
   await ctx.counters.close();
   await ctx.database.close();

@@ -338,3 +338,72 @@ export interface NotificationsTable {
 export interface DB {
   notifications: NotificationsTable;
 }
+
+export type RunStatus = 'running' | 'waiting_for_input' | 'completed' | 'failed' | 'cancelled';
+
+export interface RunsTable {
+  id: string;
+  org_id: string;
+  thread_id: string;
+  created_by_user_id: string;
+  status: RunStatus;
+  persona_id: string | null;
+  route_id: string | null;
+  requested_model: string | null;
+  model: string | null;
+  provider_kind: string | null;
+  credential_name: string | null;
+  persona_model: string | null;
+  trace_id: string;
+  error_class: string | null;
+  error_message: string | null;
+  total_input_tokens: Generated<number>;
+  total_output_tokens: Generated<number>;
+  total_cache_read_tokens: Generated<number>;
+  total_cache_write_tokens: Generated<number>;
+  total_cost_usd: Generated<number>;
+  credits_used: Generated<number>;
+  last_seq: Generated<number>;
+  cancel_requested: Generated<boolean>;
+  cancel_reason: string | null;
+  cancel_requested_by: string | null;
+  running_ms: Generated<number>;
+  running_since: NullableTimestamp;
+  waiting_since: NullableTimestamp;
+  output_emitted: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  completed_at: NullableTimestamp;
+  failed_at: NullableTimestamp;
+  cancelled_at: NullableTimestamp;
+}
+
+export interface RunEventsTable {
+  run_id: string;
+  seq: number;
+  id: string;
+  type: string;
+  data: Json<Record<string, unknown>>;
+  created_at: Timestamp;
+}
+
+export interface JobsTable {
+  id: string;
+  type: string;
+  payload: Json<Record<string, unknown>>;
+  state: Generated<'queued' | 'leased' | 'done' | 'failed'>;
+  run_at: Timestamp;
+  attempts: Generated<number>;
+  max_attempts: Generated<number>;
+  lease_expires_at: NullableTimestamp;
+  leased_by: string | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface DB {
+  runs: RunsTable;
+  run_events: RunEventsTable;
+  jobs: JobsTable;
+}

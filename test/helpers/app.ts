@@ -131,6 +131,7 @@ export function testClient(app: FastifyInstance, ctx: AppContext, db: TestDataba
     close: async () => {
       await app.close();
       await ctx.credentials.close().catch(() => undefined);
+      await ctx.engine.close().catch(() => undefined);
       await ctx.counters.close();
       await db.drop();
     },

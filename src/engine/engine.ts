@@ -1,0 +1,86 @@
+// The engine shared by the API and the worker: the run event hub and the job wake-up.
+// On PostgreSQL both travel through NOTIFY (written in the same statements as the events
+// and jobs, so they are delivered at commit, to every process); on the embedded engine they
+// are published in process right after commit.
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.js';
+import type { DB } from '../db/schema.js';
+import { appendRunEvent, type RunEvent } from './events.js';
+import { RunEventHub } from './hub.js';
+import { JOBS_CHANNEL, enqueueJob, type NewJob } from './jobs.js';
+
+/** What a transaction of the run engine may do: append events, enqueue jobs. */
+export interface RunTx {
+  db: Kysely<DB>;
+  append(runId: string, type: string, data: Record<string, unknown>, opts?: { outputEmitted?: boolean }): Promise<RunEvent>;
+  enqueue(job: NewJob): Promise<string>;
+}
+
+export class Engine {
+  readonly hub: RunEventHub;
+  readonly viaNotify: boolean;
+  private readonly jobListeners = new Set<() => void>();
+  private unlistenJobs: (() => Promise<void>) | null = null;
+
+  constructor(
+    private readonly database: Database,
+    private readonly log: Logger,
+  ) {
+    this.hub = new RunEventHub(database.db, log);
+    this.viaNotify = database.engine === 'postgres';
+  }
+
+  async start(): Promise<void> {
+    if (!this.viaNotify) return;
+    await this.hub.listen(this.database);
+    this.unlistenJobs = await this.database.listen(JOBS_CHANNEL, () => this.wakeWorkers());
+    this.database.onReconnect(() => this.wakeWorkers());
+  }
+
+  /** Workers register here to be woken when jobs may be ready. */
+  onJobsAvailable(fn: () => void): () => void {
+    this.jobListeners.add(fn);
+    return () => this.jobListeners.delete(fn);
+  }
+
+  wakeWorkers(): void {
+    for (const fn of this.jobListeners) fn();
+  }
+
+  /**
+   * Runs `fn` in one transaction; its events and jobs are published once it commits. Use the
+   * given `tx.db` for every query inside.
+   */
+  async transaction<T>(db: Kysely<DB>, fn: (tx: RunTx) => Promise<T>): Promise<T> {
+    const events: RunEvent[] = [];
+    let jobs = 0;
+    const result = await db.transaction().execute((trx) =>
+      fn({
+        db: trx,
+        append: async (runId, type, data, opts) => {
+          const e = await appendRunEvent(trx, runId, type, data, { notify: this.viaNotify, outputEmitted: opts?.outputEmitted });
+          if (!e) throw new Error(`run ${runId} not found while appending ${type}`);
+          events.push(e);
+          return e;
+        },
+        enqueue: async (job) => {
+          jobs++;
+          return enqueueJob(trx, job, { notify: this.viaNotify });
+        },
+      }),
+    );
+    if (!this.viaNotify) {
+      for (const e of events) this.hub.publish(e);
+      if (jobs) this.wakeWorkers();
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.jobListeners.clear();
+    await this.hub.close();
+    if (this.unlistenJobs) await this.unlistenJobs().catch(() => undefined);
+    void this.log;
+  }
+}

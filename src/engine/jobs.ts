@@ -1,0 +1,102 @@
+// The job queue is a table (api.md §26.7): jobs are enqueued in the caller's transaction,
+// leased with FOR UPDATE SKIP LOCKED and a lease expiry renewed by heartbeats, retried with
+// exponential backoff stored as data. Workers are woken by NOTIFY (PostgreSQL) or an
+// in-process signal, with polling as a backstop.
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { DB, JobsTable } from '../db/schema.js';
+import { newId } from '../lib/ids.js';
+
+export const JOBS_CHANNEL = 'arkloop_jobs';
+
+export type JobRow = Selectable<JobsTable>;
+
+export interface NewJob {
+  type: string;
+  payload: Record<string, unknown>;
+  runAt?: Date;
+  maxAttempts?: number;
+}
+
+/** Inserts a job; `notify` also NOTIFYs workers in the same statement (PostgreSQL). */
+export async function enqueueJob(db: Kysely<DB>, job: NewJob, opts: { notify: boolean }): Promise<string> {
+  const id = newId();
+  const runAt = job.runAt ?? null;
+  await sql`
+    WITH ins AS (
+      INSERT INTO jobs (id, type, payload, run_at, max_attempts)
+      VALUES (${id}, ${job.type}, ${JSON.stringify(job.payload)}::jsonb, coalesce(${runAt}::timestamptz, now()), ${job.maxAttempts ?? 5})
+      RETURNING id
+    )
+    SELECT ins.id${opts.notify ? sql`, pg_notify(${JOBS_CHANNEL}, ${job.type})` : sql``} FROM ins`.execute(db);
+  return id;
+}
+
+/** Leases up to `limit` ready jobs (queued and due, or leased with an expired lease). */
+export async function leaseJobs(
+  db: Kysely<DB>,
+  workerId: string,
+  types: string[] | null,
+  limit: number,
+  leaseSeconds: number,
+): Promise<JobRow[]> {
+  if (limit <= 0) return [];
+  const typeFilter = types ? sql`AND type = ANY(${types}::text[])` : sql``;
+  const res = await sql<JobRow>`
+    UPDATE jobs SET state = 'leased', attempts = attempts + 1, leased_by = ${workerId},
+           lease_expires_at = now() + make_interval(secs => ${leaseSeconds}), updated_at = now()
+     WHERE id IN (
+       SELECT id FROM jobs
+        WHERE ((state = 'queued' AND run_at <= now()) OR (state = 'leased' AND lease_expires_at < now()))
+          ${typeFilter}
+        ORDER BY run_at
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+    RETURNING *`.execute(db);
+  return res.rows;
+}
+
+/** Extends the leases this worker still holds; returns the ids it no longer holds. */
+export async function heartbeatJobs(db: Kysely<DB>, workerId: string, ids: string[], leaseSeconds: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const res = await sql<{ id: string }>`
+    UPDATE jobs SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}), updated_at = now()
+     WHERE id = ANY(${ids}::uuid[]) AND state = 'leased' AND leased_by = ${workerId}
+    RETURNING id`.execute(db);
+  const held = new Set(res.rows.map((r) => r.id));
+  return ids.filter((id) => !held.has(id));
+}
+
+export async function completeJob(db: Kysely<DB>, workerId: string, id: string): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ state: 'done', lease_expires_at: null, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('leased_by', '=', workerId)
+    .execute();
+}
+
+/** Records a failure: retried after `baseDelayMs × 2^(attempts−1)` until max_attempts, then failed. */
+export async function failJob(db: Kysely<DB>, workerId: string, job: JobRow, error: string, baseDelayMs = 1000): Promise<void> {
+  const exhausted = job.attempts >= job.max_attempts;
+  const delay = Math.min(baseDelayMs * 2 ** Math.max(0, job.attempts - 1), 3_600_000);
+  await db
+    .updateTable('jobs')
+    .set({
+      state: exhausted ? 'failed' : 'queued',
+      run_at: new Date(Date.now() + delay),
+      lease_expires_at: null,
+      leased_by: null,
+      last_error: error.slice(0, 2000),
+      updated_at: new Date(),
+    })
+    .where('id', '=', job.id)
+    .where('leased_by', '=', workerId)
+    .execute();
+}
+
+/** Queue depth by type (for /metrics). */
+export async function queueDepth(db: Kysely<DB>): Promise<Array<{ type: string; state: string; n: number }>> {
+  const res = await sql<{ type: string; state: string; n: number }>`
+    SELECT type, state, count(*)::int AS n FROM jobs WHERE state IN ('queued', 'leased') GROUP BY type, state`.execute(db);
+  return res.rows;
+}
