@@ -8,6 +8,11 @@ export interface LlmToolCall {
   id: string;
   name: string;
   arguments: Record<string, unknown>;
+  /**
+   * Set only when the upstream arguments text was not a JSON object (then `arguments` is {}):
+   * the text as received, so the loop can answer `tool.invalid_arguments`.
+   */
+  rawArguments?: string;
 }
 
 export type LlmMessage =

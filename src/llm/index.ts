@@ -1,0 +1,58 @@
+// Provider construction: from a ProviderConfig (database or environment), plus the built-in stub.
+import { createAnthropicProvider } from './anthropic/provider.js';
+import { createOpenAiProvider } from './openai/provider.js';
+import { createStubProvider } from './stub.js';
+import type { LlmProvider, ProviderConfig } from './types.js';
+
+export * from './types.js';
+export { LlmError } from './types.js';
+export { abortError, isAbortError, parseRetryAfter } from './errors.js';
+
+export function createProvider(config: ProviderConfig): LlmProvider {
+  switch (config.kind) {
+    case 'openai':
+      return createOpenAiProvider(config);
+    case 'anthropic':
+      return createAnthropicProvider(config);
+    case 'stub':
+      return createStubProvider(config);
+    default:
+      throw new Error(`unknown provider kind: ${String((config as { kind: unknown }).kind)}`);
+  }
+}
+
+export interface EnvProvider {
+  config: ProviderConfig;
+  /** Upstream model name to use with it. */
+  model: string;
+}
+
+/**
+ * Environment providers (api.md §27.3 rule 5), OpenAI first: each is configured when its
+ * API key variable is set.
+ */
+export function envProviders(env: Record<string, string | undefined> = process.env): EnvProvider[] {
+  const out: EnvProvider[] = [];
+  const nonEmpty = (v: string | undefined) => (v && v.trim() !== '' ? v.trim() : null);
+  const openaiKey = nonEmpty(env.ARKLOOP_OPENAI_API_KEY);
+  if (openaiKey) {
+    out.push({
+      config: { kind: 'openai', name: 'openai', apiKey: openaiKey, baseUrl: nonEmpty(env.ARKLOOP_OPENAI_BASE_URL), openaiApiMode: 'auto' },
+      model: nonEmpty(env.ARKLOOP_OPENAI_MODEL) ?? 'gpt-4o-mini',
+    });
+  }
+  const anthropicKey = nonEmpty(env.ARKLOOP_ANTHROPIC_API_KEY);
+  if (anthropicKey) {
+    out.push({
+      config: { kind: 'anthropic', name: 'anthropic', apiKey: anthropicKey, baseUrl: nonEmpty(env.ARKLOOP_ANTHROPIC_BASE_URL) },
+      model: nonEmpty(env.ARKLOOP_ANTHROPIC_MODEL) ?? 'claude-sonnet-4-20250514',
+    });
+  }
+  return out;
+}
+
+/** The built-in stub (api.md §27.3 rule 5, when nothing else is configured). */
+export function builtinStub(): { provider: LlmProvider; config: ProviderConfig; model: string } {
+  const config: ProviderConfig = { kind: 'stub', name: 'stub', apiKey: null, baseUrl: null };
+  return { provider: createStubProvider(config), config, model: 'stub' };
+}

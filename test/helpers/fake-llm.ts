@@ -1,0 +1,206 @@
+// Local stand-ins for LLM upstreams: node:http servers on 127.0.0.1 that answer with the SSE
+// wire formats of OpenAI Chat Completions, OpenAI Responses and Anthropic Messages, byte for
+// byte as the real APIs frame them, scripted per request and recording what they received.
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { LlmChunk, LlmRequest } from '../../src/llm/types.js';
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: any;
+}
+
+/** One scripted answer. */
+export type FakeReply =
+  /** A non-streaming HTTP answer (errors): JSON body. */
+  | { status: number; headers?: Record<string, string>; json: unknown }
+  /**
+   * An SSE answer: `frames` are written one by one (each already framed, e.g. by `chatSse`),
+   * `frameDelayMs` apart. `cutAfter` destroys the socket after that many frames;
+   * `hangAfter` stops writing after that many frames and keeps the connection open.
+   */
+  | { sse: string[]; frameDelayMs?: number; cutAfter?: number; hangAfter?: number; headers?: Record<string, string> }
+  /** Never answers (headers are not sent) until the client goes away. */
+  | { hang: true };
+
+export interface FakeLlm {
+  baseUrl: string;
+  requests: ReceivedRequest[];
+  /** Queues answers for the next requests, in order. */
+  reply(...replies: FakeReply[]): void;
+  /** Resolves when the client side of the last request closed its connection. */
+  closedCount(): number;
+  close(): Promise<void>;
+}
+
+export async function startFakeLlm(): Promise<FakeLlm> {
+  const queue: FakeReply[] = [];
+  const requests: ReceivedRequest[] = [];
+  let closed = 0;
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(parts).toString('utf8');
+      let body: unknown = text;
+      try {
+        body = text ? JSON.parse(text) : null;
+      } catch {
+        // keep the text
+      }
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
+      res.on('close', () => closed++);
+      const reply = queue.shift();
+      if (!reply) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'fake-llm: no reply scripted', type: 'server_error' } }));
+        return;
+      }
+      void answer(res, reply);
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    requests,
+    reply: (...r) => queue.push(...r),
+    closedCount: () => closed,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function answer(res: ServerResponse, reply: FakeReply): Promise<void> {
+  if ('hang' in reply) return;
+  if ('json' in reply) {
+    res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+    res.end(JSON.stringify(reply.json));
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    ...reply.headers,
+  });
+  res.flushHeaders();
+  for (let i = 0; i < reply.sse.length; i++) {
+    if (reply.cutAfter !== undefined && i >= reply.cutAfter) {
+      res.socket?.destroy();
+      return;
+    }
+    if (reply.hangAfter !== undefined && i >= reply.hangAfter) return;
+    if (res.destroyed) return;
+    res.write(reply.sse[i]);
+    if (reply.frameDelayMs) await new Promise((r) => setTimeout(r, reply.frameDelayMs));
+  }
+  res.end();
+}
+
+// ---- wire framing -------------------------------------------------------------------------
+
+/** OpenAI Chat Completions: `data: {...}\n\n` frames and a final `data: [DONE]\n\n`. */
+export function chatSse(chunks: unknown[], done = true): string[] {
+  const frames = chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`);
+  if (done) frames.push('data: [DONE]\n\n');
+  return frames;
+}
+
+/** Anthropic Messages and OpenAI Responses: `event: <type>\ndata: {...}\n\n` frames. */
+export function eventSse(events: Array<{ type: string } & Record<string, unknown>>): string[] {
+  return events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+}
+
+// ---- OpenAI Chat Completions chunks ---------------------------------------------------------
+
+const CREATED = 1735689600;
+
+export function chatChunk(
+  delta: Record<string, unknown>,
+  finishReason: string | null = null,
+  model = 'gpt-4o-mini-2024-07-18',
+): Record<string, unknown> {
+  return {
+    id: 'chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT',
+    object: 'chat.completion.chunk',
+    created: CREATED,
+    model,
+    service_tier: 'default',
+    system_fingerprint: 'fp_560af6e559',
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    usage: null,
+  };
+}
+
+export function chatUsageChunk(prompt: number, completion: number, cached = 0, model = 'gpt-4o-mini-2024-07-18'): Record<string, unknown> {
+  return {
+    id: 'chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT',
+    object: 'chat.completion.chunk',
+    created: CREATED,
+    model,
+    service_tier: 'default',
+    system_fingerprint: 'fp_560af6e559',
+    choices: [],
+    usage: {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    },
+  };
+}
+
+/** A complete text answer as Chat Completions streams it: role chunk, one chunk per piece, finish, usage. */
+export function chatTextStream(pieces: string[], usage = { prompt: 10, completion: 5, cached: 0 }): string[] {
+  return chatSse([
+    chatChunk({ role: 'assistant', content: '', refusal: null }),
+    ...pieces.map((p) => chatChunk({ content: p })),
+    chatChunk({}, 'stop'),
+    chatUsageChunk(usage.prompt, usage.completion, usage.cached),
+  ]);
+}
+
+// ---- helpers for tests ----------------------------------------------------------------------
+
+export async function collect(stream: AsyncIterable<LlmChunk>, opts: { raw?: boolean } = {}): Promise<LlmChunk[]> {
+  const out: LlmChunk[] = [];
+  for await (const c of stream) if (opts.raw || c.type !== 'raw') out.push(c);
+  return out;
+}
+
+/** Collects until the stream throws; returns the chunks and the error. */
+export async function collectUntilError(stream: AsyncIterable<LlmChunk>): Promise<{ chunks: LlmChunk[]; error: unknown }> {
+  const chunks: LlmChunk[] = [];
+  try {
+    for await (const c of stream) if (c.type !== 'raw') chunks.push(c);
+  } catch (error) {
+    return { chunks, error };
+  }
+  return { chunks, error: null };
+}
+
+export function texts(chunks: LlmChunk[]): string[] {
+  return chunks.flatMap((c) => (c.type === 'text' ? [c.text] : []));
+}
+
+export function request(overrides: Partial<LlmRequest> = {}): LlmRequest {
+  return {
+    model: 'test-model',
+    system: null,
+    messages: [{ role: 'user', content: 'hello' }],
+    tools: [],
+    turn: 0,
+    ...overrides,
+  };
+}
