@@ -96,6 +96,8 @@ async function answer(res: ServerResponse, reply: FakeReply): Promise<void> {
   res.flushHeaders();
   for (let i = 0; i < reply.sse.length; i++) {
     if (reply.cutAfter !== undefined && i >= reply.cutAfter) {
+      // Let the client read what was written, then drop the connection mid-answer.
+      await new Promise((r) => setTimeout(r, 50));
       res.socket?.destroy();
       return;
     }
@@ -203,4 +205,108 @@ export function request(overrides: Partial<LlmRequest> = {}): LlmRequest {
     turn: 0,
     ...overrides,
   };
+}
+
+// ---- OpenAI Responses events ----------------------------------------------------------------
+
+const RESP_ID = 'resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b';
+
+function responseObject(status: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: RESP_ID,
+    object: 'response',
+    created_at: CREATED,
+    status,
+    background: false,
+    error: null,
+    incomplete_details: null,
+    instructions: null,
+    max_output_tokens: null,
+    model: 'gpt-4.1-2025-04-14',
+    output: [],
+    parallel_tool_calls: true,
+    previous_response_id: null,
+    reasoning: { effort: null, summary: null },
+    store: true,
+    temperature: 1,
+    text: { format: { type: 'text' } },
+    tool_choice: 'auto',
+    tools: [],
+    top_p: 1,
+    truncation: 'disabled',
+    usage: null,
+    user: null,
+    metadata: {},
+    ...extra,
+  };
+}
+
+/** Builds a Responses event list with sequence numbers; `body` are the events between created/in_progress and the terminal one. */
+export function responsesEvents(
+  body: Array<Record<string, unknown> & { type: string }>,
+  terminal: { type?: 'response.completed' | 'response.incomplete' | 'response.failed'; usage?: { input: number; output: number; cached?: number }; extra?: Record<string, unknown> } | null = {},
+): string[] {
+  const events: Array<Record<string, unknown> & { type: string }> = [
+    { type: 'response.created', response: responseObject('in_progress') },
+    { type: 'response.in_progress', response: responseObject('in_progress') },
+    ...body,
+  ];
+  if (terminal) {
+    const type = terminal.type ?? 'response.completed';
+    const u = terminal.usage ?? { input: 12, output: 6, cached: 0 };
+    const status = type === 'response.completed' ? 'completed' : type === 'response.incomplete' ? 'incomplete' : 'failed';
+    events.push({
+      type,
+      response: responseObject(status, {
+        usage: {
+          input_tokens: u.input,
+          input_tokens_details: { cached_tokens: u.cached ?? 0 },
+          output_tokens: u.output,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: u.input + u.output,
+        },
+        ...terminal.extra,
+      }),
+    });
+  }
+  return eventSse(events.map((e, i) => ({ ...e, sequence_number: i })));
+}
+
+export function responsesTextItem(outputIndex: number, pieces: string[], itemId = 'msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b') {
+  const text = pieces.join('');
+  return [
+    { type: 'response.output_item.added', output_index: outputIndex, item: { id: itemId, type: 'message', status: 'in_progress', content: [], role: 'assistant' } },
+    { type: 'response.content_part.added', item_id: itemId, output_index: outputIndex, content_index: 0, part: { type: 'output_text', annotations: [], logprobs: [], text: '' } },
+    ...pieces.map((delta) => ({ type: 'response.output_text.delta', item_id: itemId, output_index: outputIndex, content_index: 0, delta, logprobs: [] })),
+    { type: 'response.output_text.done', item_id: itemId, output_index: outputIndex, content_index: 0, text, logprobs: [] },
+    { type: 'response.content_part.done', item_id: itemId, output_index: outputIndex, content_index: 0, part: { type: 'output_text', annotations: [], logprobs: [], text } },
+    {
+      type: 'response.output_item.done',
+      output_index: outputIndex,
+      item: { id: itemId, type: 'message', status: 'completed', content: [{ type: 'output_text', annotations: [], logprobs: [], text }], role: 'assistant' },
+    },
+  ];
+}
+
+export function responsesFunctionCallItem(outputIndex: number, callId: string, name: string, argPieces: string[]) {
+  const itemId = `fc_${callId.replace(/^call_/, '')}`;
+  const args = argPieces.join('');
+  return [
+    { type: 'response.output_item.added', output_index: outputIndex, item: { id: itemId, type: 'function_call', status: 'in_progress', arguments: '', call_id: callId, name } },
+    ...argPieces.map((delta) => ({ type: 'response.function_call_arguments.delta', item_id: itemId, output_index: outputIndex, delta })),
+    { type: 'response.function_call_arguments.done', item_id: itemId, output_index: outputIndex, arguments: args },
+    { type: 'response.output_item.done', output_index: outputIndex, item: { id: itemId, type: 'function_call', status: 'completed', arguments: args, call_id: callId, name } },
+  ];
+}
+
+export function responsesReasoningItem(outputIndex: number, pieces: string[], itemId = 'rs_6876cf02e0bc8192b74af0fb64b715ff06fa2fcced15a5ac') {
+  const text = pieces.join('');
+  return [
+    { type: 'response.output_item.added', output_index: outputIndex, item: { id: itemId, type: 'reasoning', summary: [] } },
+    { type: 'response.reasoning_summary_part.added', item_id: itemId, output_index: outputIndex, summary_index: 0, part: { type: 'summary_text', text: '' } },
+    ...pieces.map((delta) => ({ type: 'response.reasoning_summary_text.delta', item_id: itemId, output_index: outputIndex, summary_index: 0, delta })),
+    { type: 'response.reasoning_summary_text.done', item_id: itemId, output_index: outputIndex, summary_index: 0, text },
+    { type: 'response.reasoning_summary_part.done', item_id: itemId, output_index: outputIndex, summary_index: 0, part: { type: 'summary_text', text } },
+    { type: 'response.output_item.done', output_index: outputIndex, item: { id: itemId, type: 'reasoning', summary: [{ type: 'summary_text', text }] } },
+  ];
 }
