@@ -100,3 +100,17 @@ export async function queueDepth(db: Kysely<DB>): Promise<Array<{ type: string; 
     SELECT type, state, count(*)::int AS n FROM jobs WHERE state IN ('queued', 'leased') GROUP BY type, state`.execute(db);
   return res.rows;
 }
+
+const runJobFilter = (runId: string) => sql<boolean>`type = 'run.execute' AND payload @> ${JSON.stringify({ run_id: runId })}::jsonb`;
+
+/** Does a worker currently hold (with a live lease) the execution job of this run? */
+export async function runJobHeld(db: Kysely<DB>, runId: string): Promise<boolean> {
+  const res = await sql<{ id: string }>`
+    SELECT id FROM jobs WHERE ${runJobFilter(runId)} AND state = 'leased' AND lease_expires_at > now() LIMIT 1`.execute(db);
+  return res.rows.length > 0;
+}
+
+/** Marks the pending execution jobs of a run done (the run ended without a worker). */
+export async function closeRunJobs(db: Kysely<DB>, runId: string): Promise<void> {
+  await sql`UPDATE jobs SET state = 'done', updated_at = now() WHERE ${runJobFilter(runId)} AND state IN ('queued', 'leased')`.execute(db);
+}

@@ -11,6 +11,7 @@ import { invitationRoutes } from '../modules/accounts/invitation-routes.js';
 import { threadRoutes } from '../modules/threads/routes.js';
 import { messageRoutes } from '../modules/messages/routes.js';
 import { projectRoutes } from '../modules/projects/routes.js';
+import { runRoutes } from '../modules/runs/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -23,4 +24,5 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   threadRoutes,
   messageRoutes,
   projectRoutes,
+  runRoutes,
 ];

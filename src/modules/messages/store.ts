@@ -59,3 +59,9 @@ export async function messagePageProblem(db: Kysely<DB>, v: Viewer, threadId: st
   if (before && !row.cursor_ok) return 'cursor';
   return null;
 }
+
+/** Does the thread have at least one user message (a run needs one, §8.1)? */
+export async function hasUserMessage(db: Kysely<DB>, threadId: string): Promise<boolean> {
+  const row = await db.selectFrom('messages').select('id').where('thread_id', '=', threadId).where('role', '=', 'user').limit(1).executeTakeFirst();
+  return !!row;
+}

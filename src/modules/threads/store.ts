@@ -258,3 +258,20 @@ export async function isThreadListCursor(db: Kysely<DB>, v: Viewer, list: Thread
   const res = await sql`SELECT 1 FROM threads c WHERE c.id = ${id} AND ${inList('c', v, list, true)}`.execute(db);
   return res.rows.length > 0;
 }
+
+/**
+ * Locks a visible thread for starting a run (the one active run per thread rule, §26.6).
+ * Returns the thread's active run and title, or undefined when the thread is not visible.
+ */
+export async function lockThreadForRun(db: Kysely<DB>, v: Viewer, id: string): Promise<{ active_run_id: string | null; title: string | null } | undefined> {
+  const res = await sql<{ active_run_id: string | null; title: string | null }>`
+    SELECT t.active_run_id, t.title FROM threads t WHERE t.id = ${id} AND ${threadVisible('t', v)} FOR UPDATE OF t`.execute(db);
+  return res.rows[0];
+}
+
+/** Sets (or, with null, clears when it is still `expected`) the thread's active run. */
+export async function setThreadActiveRun(db: Kysely<DB>, threadId: string, runId: string | null, expected?: string): Promise<void> {
+  let q = db.updateTable('threads').set({ active_run_id: runId }).where('id', '=', threadId);
+  if (expected) q = q.where('active_run_id', '=', expected);
+  await q.execute();
+}

@@ -1,0 +1,298 @@
+// Runs (api.md §8): create, list, read, cancel, and the event stream.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../http/context.js';
+import { auditOrigin } from '../../http/context.js';
+import { AppError, fieldError, notFound } from '../../http/errors.js';
+import { registerRoute } from '../../http/route.js';
+import { Limit, OkResponse, QueryBool, T, Uuid, badCursor, parseCursor, parseQueryBool } from '../../http/schemas.js';
+import { newId, isUuid } from '../../lib/ids.js';
+import { listRunEvents } from '../../engine/events.js';
+import { closeRunJobs, runJobHeld } from '../../engine/jobs.js';
+import { recordAudit } from '../audit/store.js';
+import { creditBalance } from '../credits/store.js';
+import { hasUserMessage } from '../messages/store.js';
+import { resolvePersonaId } from '../personas/builtin.js';
+import { viewerOf } from '../projects/visibility.js';
+import { findVisibleThread, lockThreadForRun, setThreadActiveRun } from '../threads/store.js';
+import { resolveRoutes } from './routing.js';
+import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
+import { streamRunEvents } from './sse.js';
+import { findRun, insertRun, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
+
+const READ = 'data.runs.read';
+const MANAGE = 'data.runs.manage';
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+type AnyReq = Pick<FastifyRequest, 'account' | 'principal'>;
+const readAll = (req: AnyReq) => req.account!.points.has('data.runs.read_all');
+
+export interface RunOptions {
+  routeId: string | null;
+  personaId: string | null;
+  model: string | null;
+}
+
+/**
+ * Creates a run on a visible thread: run row, `run.started` and the `run.execute` job in one
+ * transaction (api.md §8.1, checks in its order).
+ */
+export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: string, opts: RunOptions) {
+  const v = viewerOf(req);
+  let personaId: string | null = null;
+  if (opts.personaId) {
+    const resolved = resolvePersonaId(opts.personaId);
+    if (!resolved) throw notFound('personas.not_found', 'persona');
+    personaId = resolved.persona_id;
+  }
+  const routes = resolveRoutes(ctx.config.env, { routeId: opts.routeId, requestedModel: opts.model, personaModel: null });
+  const runId = newId();
+  const traceId = req.id;
+  await ctx.engine.transaction(ctx.db, async (tx) => {
+    const thread = await lockThreadForRun(tx.db, v, threadId);
+    if (!thread) throw notFound('threads.not_found', 'thread');
+    if (!routes.ok) throw new AppError('policy.route_not_found', 'no model route matches the request');
+    if (thread.active_run_id) {
+      throw new AppError('runs.thread_busy', 'the thread already has an active run', { active_run_id: thread.active_run_id });
+    }
+    if (!(await hasUserMessage(tx.db, threadId))) throw new AppError('runs.no_user_message', 'the thread has no user message');
+    if ((await creditBalance(tx.db, v.accountId)) <= 0) {
+      throw new AppError('budget.insufficient_credits', 'the account has no credits left');
+    }
+    await insertRun(tx.db, {
+      id: runId,
+      orgId: v.accountId,
+      threadId,
+      userId: v.userId,
+      personaId,
+      routeId: opts.routeId,
+      requestedModel: opts.model,
+      traceId,
+    });
+    await tx.append(runId, 'run.started', {
+      thread_id: threadId,
+      persona_id: personaId,
+      route_id: opts.routeId,
+      model: opts.model,
+      created_by_user_id: v.userId,
+      trace_id: traceId,
+    });
+    await tx.enqueue({ type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: traceId }, maxAttempts: 3 });
+    await setThreadActiveRun(tx.db, threadId, runId);
+  });
+  return { run_id: runId, trace_id: traceId };
+}
+
+export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const tags = ['runs'];
+
+  registerRoute(app, ctx, {
+    method: 'POST',
+    url: '/v1/threads/:thread_id/runs',
+    caller: 'user+key',
+    perm: MANAGE,
+    ids: { thread_id: 'threads.not_found' },
+    idempotent: true,
+    status: 201,
+    summary: 'Start a run of the agent on a thread',
+    tags,
+    params: T.Object({ thread_id: T.String() }),
+    body: CreateRunBody,
+    trim: ['persona_id', 'model'],
+    response: RunCreatedSchema,
+    handler: async (req) =>
+      createRun(ctx, req as FastifyRequest, req.params.thread_id, {
+        routeId: req.body.route_id?.toLowerCase() ?? null,
+        personaId: req.body.persona_id ?? null,
+        model: req.body.model ?? null,
+      }),
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/threads/:thread_id/runs',
+    caller: 'user+key',
+    perm: READ,
+    ids: { thread_id: 'threads.not_found' },
+    summary: 'Runs of a thread, newest first',
+    tags,
+    params: T.Object({ thread_id: T.String() }),
+    query: T.Object({ limit: T.Optional(Limit()), before: T.Optional(T.String({ maxLength: 100 })) }),
+    response: T.Array(RunListItemSchema),
+    handler: async (req) => {
+      const v = viewerOf(req);
+      const before = parseCursor(req.query.before);
+      if (!(await findVisibleThread(ctx.db, v, req.params.thread_id))) throw notFound('threads.not_found', 'thread');
+      const cursor = before ? await runCursor(ctx.db, v.accountId, before) : null;
+      if (before && (!cursor || cursor.thread_id !== req.params.thread_id)) throw badCursor();
+      const rows = await listRuns(ctx.db, v, false, { threadId: req.params.thread_id, before: cursor, limit: req.query.limit ?? 20 });
+      return rows.map(shapeRunListItem);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/runs',
+    caller: 'user+key',
+    perm: READ,
+    summary: 'Runs of the current account, newest first',
+    tags,
+    query: T.Object({
+      limit: T.Optional(Limit()),
+      before: T.Optional(T.String({ maxLength: 100 })),
+      status: T.Optional(RunStatusSchema),
+      thread_id: T.Optional(T.String({ maxLength: 100 })),
+    }),
+    response: T.Array(RunListItemSchema),
+    handler: async (req) => {
+      const v = viewerOf(req);
+      const all = readAll(req);
+      const before = parseCursor(req.query.before);
+      let threadId: string | undefined;
+      if (req.query.thread_id !== undefined) {
+        if (!isUuid(req.query.thread_id)) throw fieldError('thread_id', 'must be a UUID');
+        threadId = req.query.thread_id.toLowerCase();
+        const visible = await findVisibleThread(ctx.db, v, threadId);
+        if (!visible && !all) throw notFound('threads.not_found', 'thread');
+      }
+      const cursor = before ? await runCursor(ctx.db, v.accountId, before) : null;
+      if (before && !cursor) throw badCursor();
+      const rows = await listRuns(ctx.db, v, all, { threadId, status: req.query.status, before: cursor, limit: req.query.limit ?? 20 });
+      if (threadId && rows.length === 0 && !(await findVisibleThread(ctx.db, v, threadId))) {
+        // read_all holders: a thread id of no thread of the account is still a 404.
+        const exists = await ctx.db.selectFrom('threads').select('id').where('id', '=', threadId).where('org_id', '=', v.accountId).where('deleted_at', 'is', null).executeTakeFirst();
+        if (!exists) throw notFound('threads.not_found', 'thread');
+      }
+      return rows.map(shapeRunListItem);
+    },
+  });
+
+  const eventsQuery = T.Object({
+    after_seq: T.Optional(T.Integer({ minimum: 0 })),
+    follow: T.Optional(QueryBool()),
+    limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
+    access_token: T.Optional(T.String()),
+  });
+
+  function wantsStream(req: FastifyRequest): boolean {
+    const accept = String(req.headers.accept ?? '');
+    return accept.includes('text/event-stream') && !accept.includes('application/json');
+  }
+
+  function wantsJson(req: FastifyRequest): boolean {
+    const accept = String(req.headers.accept ?? '');
+    return accept.includes('application/json') && !accept.includes('text/event-stream');
+  }
+
+  function startSeq(req: FastifyRequest, afterSeq: number | undefined): number {
+    const header = req.headers['last-event-id'];
+    const fromHeader = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header.trim()) : 0;
+    return Math.max(afterSeq ?? 0, fromHeader);
+  }
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/runs/:run_id',
+    caller: 'user+key',
+    perm: READ,
+    queryToken: true,
+    ids: { run_id: 'runs.not_found' },
+    summary: 'A run (or its event stream with Accept: text/event-stream)',
+    tags,
+    params: T.Object({ run_id: T.String() }),
+    query: eventsQuery,
+    response: RunDetailSchema,
+    handler: async (req, reply) => {
+      const v = viewerOf(req);
+      if (wantsStream(req as FastifyRequest)) {
+        const run = await findRun(ctx.db, v, false, req.params.run_id);
+        if (!run) throw notFound('runs.not_found', 'run');
+        await streamRunEvents(ctx, req as FastifyRequest, reply, { id: run.id, terminal: TERMINAL.has(run.status) }, startSeq(req as FastifyRequest, req.query.after_seq), parseQueryBool(req.query.follow, true));
+        return reply;
+      }
+      const run = await findRun(ctx.db, v, readAll(req), req.params.run_id);
+      if (!run) throw notFound('runs.not_found', 'run');
+      return shapeRunDetail(run);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'GET',
+    url: '/v1/runs/:run_id/events',
+    caller: 'user+key',
+    perm: READ,
+    queryToken: true,
+    ids: { run_id: 'runs.not_found' },
+    summary: 'The run’s events: SSE replay and live stream, or JSON with Accept: application/json',
+    tags,
+    params: T.Object({ run_id: T.String() }),
+    query: eventsQuery,
+    response: T.Object({ data: T.Array(RunEventSchema), last_seq: T.Integer(), status: RunStatusSchema }),
+    handler: async (req, reply) => {
+      const run = await findRun(ctx.db, viewerOf(req), false, req.params.run_id);
+      if (!run) throw notFound('runs.not_found', 'run');
+      const start = startSeq(req as FastifyRequest, req.query.after_seq);
+      if (wantsJson(req as FastifyRequest)) {
+        const data = await listRunEvents(ctx.db, run.id, start, req.query.limit ?? 500);
+        return { data, last_seq: run.last_seq, status: run.status };
+      }
+      await streamRunEvents(ctx, req as FastifyRequest, reply, { id: run.id, terminal: TERMINAL.has(run.status) }, start, parseQueryBool(req.query.follow, true));
+      return reply;
+    },
+  });
+
+  // The seed's `:cancel` form: a literal colon after the id (regex param, see find-my-way).
+  for (const url of ['/v1/runs/:run_id/cancel', '/v1/runs/:run_id(^[^:/]+)::cancel']) {
+    registerRoute(app, ctx, {
+      method: 'POST',
+      url,
+      caller: 'user+key',
+      perm: MANAGE,
+      ids: { run_id: 'runs.not_found' },
+      summary: 'Cancel a run',
+      tags,
+      hide: url.endsWith('/cancel'),
+      params: T.Object({ run_id: T.String() }),
+      response: OkResponse,
+      handler: async (req) => {
+        await cancelRun(ctx, req as FastifyRequest, req.params.run_id, 'user');
+        return { ok: true };
+      },
+    });
+  }
+}
+
+/**
+ * Requests a cancel (api.md §8.5): the first call appends `run.cancel_requested`; a run no
+ * worker holds is cancelled right here, a held one by its worker.
+ */
+export async function cancelRun(ctx: AppContext, req: FastifyRequest, runId: string, reason: 'user' | 'thread_deleted'): Promise<void> {
+  const v = viewerOf(req);
+  const run = await findRun(ctx.db, v, false, runId);
+  if (!run) throw notFound('runs.not_found', 'run');
+  await ctx.engine.transaction(ctx.db, async (tx) => {
+    const row = await tx.db.selectFrom('runs').select(['status', 'cancel_requested']).where('id', '=', runId).forUpdate().executeTakeFirstOrThrow();
+    if (TERMINAL.has(row.status)) throw new AppError('runs.invalid_state', `the run is ${row.status}`, { status: row.status });
+    if (row.cancel_requested) return;
+    await tx.db.updateTable('runs').set({ cancel_requested: true, cancel_reason: reason, cancel_requested_by: v.userId }).where('id', '=', runId).execute();
+    await tx.append(runId, 'run.cancel_requested', { requested_by_user_id: v.userId, reason });
+    await recordAudit(tx.db, auditOrigin(req), {
+      orgId: v.accountId,
+      actorUserId: v.userId,
+      action: 'run.cancel',
+      targetType: 'run',
+      targetId: runId,
+      metadata: { reason },
+    });
+    // No live worker holds the run: finish the cancel now.
+    if (!(await runJobHeld(tx.db, runId))) {
+      await tx.db
+        .updateTable('runs')
+        .set({ status: 'cancelled', cancelled_at: new Date(), running_since: null, waiting_since: null })
+        .where('id', '=', runId)
+        .execute();
+      await tx.append(runId, 'run.cancelled', { reason, cancelled_by_user_id: v.userId, message_id: null });
+      await setThreadActiveRun(tx.db, run.thread_id, null, runId);
+      await closeRunJobs(tx.db, runId);
+    }
+  });
+}

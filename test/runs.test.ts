@@ -1,0 +1,150 @@
+// §8 Runs endpoints available before the worker: create (one transaction: run, run.started,
+// job), lists, detail, events (JSON and SSE replay), cancel of a run no worker holds.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { registerUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { expectAuthRequired, expectError, expectFieldError } from './helpers/assert.js';
+
+function parseSse(text: string): Array<{ id: number; data: any }> {
+  return text
+    .split('\n\n')
+    .filter((f) => f.startsWith('id: '))
+    .map((f) => {
+      const [idLine, dataLine] = f.split('\n');
+      return { id: Number(idLine.slice(4)), data: JSON.parse(dataLine.slice(6)) };
+    });
+}
+
+describe('runs (API side)', () => {
+  let t: TestApp;
+  let u: TestUser;
+  let other: TestUser;
+  before(async () => {
+    t = await startTestApp();
+    await registerUser(t);
+    u = await registerUser(t);
+    other = await registerUser(t);
+  });
+  after(async () => { await t.close(); });
+
+  async function threadWithMessage(user = u, content = 'hello world'): Promise<string> {
+    const th = await t.post('/v1/threads', { title: 'r' }, { token: user.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content }, { token: user.token });
+    return th.body.id;
+  }
+
+  it('requires credentials', async () => {
+    await expectAuthRequired(t, 'POST', '/v1/threads/01890000-0000-7000-8000-000000000000/runs', {});
+    await expectAuthRequired(t, 'GET', '/v1/runs');
+  });
+
+  it('creates a run with run.started, a job and the thread’s active run', async () => {
+    const threadId = await threadWithMessage();
+    const res = await t.post(`/v1/threads/${threadId}/runs`, undefined, { token: u.token });
+    assert.equal(res.status, 201, res.text);
+    assert.deepEqual(Object.keys(res.body).sort(), ['run_id', 'trace_id']);
+    assert.equal(res.body.trace_id, res.headers['x-trace-id']);
+    const runId = res.body.run_id;
+    const thread = await t.get(`/v1/threads/${threadId}`, { token: u.token });
+    assert.equal(thread.body.active_run_id, runId);
+    const detail = await t.get(`/v1/runs/${runId}`, { token: u.token });
+    assert.equal(detail.status, 200);
+    assert.equal(detail.body.status, 'running');
+    assert.equal(detail.body.last_seq, 1);
+    assert.equal(detail.body.persona_id, null);
+    assert.equal(detail.body.created_by_user_name, u.login);
+    assert.equal(detail.body.duration_ms, null);
+    const events = await t.get(`/v1/runs/${runId}/events`, { token: u.token, headers: { accept: 'application/json' } });
+    assert.equal(events.status, 200);
+    assert.equal(events.body.status, 'running');
+    assert.equal(events.body.data.length, 1);
+    assert.equal(events.body.data[0].type, 'run.started');
+    assert.equal(events.body.data[0].seq, 1);
+    assert.equal(events.body.data[0].data.thread_id, threadId);
+    const jobs = await t.ctx.db.selectFrom('jobs').selectAll().where('type', '=', 'run.execute').execute();
+    assert.ok(jobs.some((j) => (j.payload as { run_id: string }).run_id === runId));
+    // one active run per thread
+    const busy = await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token });
+    expectError(busy, 409, 'runs.thread_busy');
+    assert.equal(busy.body.details.active_run_id, runId);
+  });
+
+  it('replays events over SSE with id lines, honouring after_seq and Last-Event-ID', async () => {
+    const threadId = await threadWithMessage();
+    const { body } = await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token });
+    const sse = await t.get(`/v1/runs/${body.run_id}/events?follow=false`, { token: u.token });
+    assert.equal(sse.status, 200);
+    assert.match(String(sse.headers['content-type']), /^text\/event-stream/);
+    assert.equal(sse.headers['cache-control'], 'no-cache');
+    assert.equal(sse.headers['x-accel-buffering'], 'no');
+    const frames = parseSse(sse.text);
+    assert.deepEqual(frames.map((f) => f.id), [1]);
+    assert.equal(frames[0].data.type, 'run.started');
+    assert.deepEqual(Object.keys(frames[0].data).sort(), ['created_at', 'data', 'event_id', 'run_id', 'seq', 'ts', 'type']);
+    const after = await t.get(`/v1/runs/${body.run_id}/events?follow=false&after_seq=1`, { token: u.token });
+    assert.deepEqual(parseSse(after.text), []);
+    const viaHeader = await t.get(`/v1/runs/${body.run_id}/events?follow=false`, { token: u.token, headers: { 'last-event-id': '1' } });
+    assert.deepEqual(parseSse(viaHeader.text), []);
+    const viaQueryToken = await t.get(`/v1/runs/${body.run_id}/events?follow=false&access_token=${u.token}`);
+    assert.equal(parseSse(viaQueryToken.text).length, 1);
+  });
+
+  it('cancels a run no worker holds: cancel_requested then cancelled, thread freed; then 409', async () => {
+    const threadId = await threadWithMessage();
+    const { body } = await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token });
+    const res = await t.post(`/v1/runs/${body.run_id}:cancel`, undefined, { token: u.token });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, { ok: true });
+    const detail = await t.get(`/v1/runs/${body.run_id}`, { token: u.token });
+    assert.equal(detail.body.status, 'cancelled');
+    assert.equal(detail.body.cancel_requested, true);
+    assert.ok(detail.body.cancelled_at);
+    assert.equal(typeof detail.body.duration_ms, 'number');
+    const sse = await t.get(`/v1/runs/${body.run_id}/events`, { token: u.token }); // follow=true closes at the terminal event
+    assert.deepEqual(parseSse(sse.text).map((f) => f.data.type), ['run.started', 'run.cancel_requested', 'run.cancelled']);
+    const thread = await t.get(`/v1/threads/${threadId}`, { token: u.token });
+    assert.equal(thread.body.active_run_id, null);
+    expectError(await t.post(`/v1/runs/${body.run_id}/cancel`, undefined, { token: u.token }), 409, 'runs.invalid_state');
+    const audit = await t.ctx.db.selectFrom('audit_logs').selectAll().where('action', '=', 'run.cancel').where('target_id', '=', body.run_id).execute();
+    assert.equal(audit.length, 1);
+  });
+
+  it('lists runs of a thread and of the account, newest first, with filters and cursors', async () => {
+    const threadId = await threadWithMessage();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token });
+      ids.push(r.body.run_id);
+      await t.post(`/v1/runs/${r.body.run_id}:cancel`, undefined, { token: u.token });
+    }
+    const list = await t.get(`/v1/threads/${threadId}/runs`, { token: u.token });
+    assert.deepEqual(list.body.map((r: any) => r.run_id), [...ids].reverse());
+    const page = await t.get(`/v1/threads/${threadId}/runs?limit=1&before=${ids[2]}`, { token: u.token });
+    assert.deepEqual(page.body.map((r: any) => r.run_id), [ids[1]]);
+    const all = await t.get(`/v1/runs?status=cancelled&thread_id=${threadId}`, { token: u.token });
+    assert.deepEqual(all.body.map((r: any) => r.run_id), [...ids].reverse());
+    expectFieldError(await t.get('/v1/runs?status=sleeping', { token: u.token }), 'status');
+    expectFieldError(await t.get('/v1/runs?before=nope', { token: u.token }), 'before');
+    expectFieldError(await t.get('/v1/runs?limit=0', { token: u.token }), 'limit');
+  });
+
+  it('refuses bad input and keeps other accounts out', async () => {
+    const threadId = await threadWithMessage();
+    expectError(await t.post('/v1/threads/nope/runs', {}, { token: u.token }), 404, 'threads.not_found');
+    expectError(await t.post(`/v1/threads/${threadId}/runs`, {}, { token: other.token }), 404, 'threads.not_found');
+    expectError(await t.post(`/v1/threads/${threadId}/runs`, { persona_id: 'nobody' }, { token: u.token }), 404, 'personas.not_found');
+    expectError(await t.post(`/v1/threads/${threadId}/runs`, { model: 'nope^x' }, { token: u.token }), 404, 'policy.route_not_found');
+    expectError(await t.post(`/v1/threads/${threadId}/runs`, { route_id: '01890000-0000-7000-8000-000000000000' }, { token: u.token }), 404, 'policy.route_not_found');
+    expectFieldError(await t.post(`/v1/threads/${threadId}/runs`, { route_id: 'x' }, { token: u.token }), 'route_id');
+    expectFieldError(await t.post(`/v1/threads/${threadId}/runs`, { persona_id: 5 }, { token: u.token }), 'persona_id');
+    const empty = await t.post('/v1/threads', {}, { token: u.token });
+    expectError(await t.post(`/v1/threads/${empty.body.id}/runs`, {}, { token: u.token }), 400, 'runs.no_user_message');
+    const { body } = await t.post(`/v1/threads/${threadId}/runs`, { persona_id: 'lite' }, { token: u.token });
+    assert.equal((await t.get(`/v1/runs/${body.run_id}`, { token: u.token })).body.persona_id, 'lite@1');
+    expectError(await t.get(`/v1/runs/${body.run_id}`, { token: other.token }), 404, 'runs.not_found');
+    expectError(await t.get(`/v1/runs/${body.run_id}/events`, { token: other.token }), 404, 'runs.not_found');
+    expectError(await t.post(`/v1/runs/${body.run_id}:cancel`, undefined, { token: other.token }), 404, 'runs.not_found');
+    expectError(await t.get('/v1/runs/not-a-uuid', { token: u.token }), 404, 'runs.not_found');
+    assert.deepEqual((await t.get('/v1/runs', { token: other.token })).body, []);
+  });
+});
