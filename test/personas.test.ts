@@ -12,6 +12,7 @@ import {
   resolveDefaultPersona,
   resolvePersona,
   resolvePersonaId,
+  resolveRunPersona,
   type Persona,
   type PersonaSource,
 } from '../src/modules/personas/builtin.js';
@@ -293,6 +294,10 @@ describe('persona layers', () => {
     assert.equal((await resolvePersona(layers, 'pro'))?.persona_id, 'pro@1');
     assert.equal(await resolvePersona(layers, 'nope'), null);
     assert.equal(await resolvePersona(layers, 'BAD KEY'), null);
+    assert.equal((await resolveRunPersona(layers, null))?.persona_id, 'default@7');
+    assert.equal((await resolveRunPersona([builtinPersonaSource()], null))?.persona_id, 'default@1');
+    assert.equal((await resolveRunPersona(layers, 'search@1'))?.persona_id, 'search@1');
+    assert.equal(await resolveRunPersona(layers, 'gone@4'), null);
   });
 
   it('skip inactive versions and fall through to the next layer', async () => {

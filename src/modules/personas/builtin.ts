@@ -23,9 +23,9 @@ export type {
   RoleOverride,
 } from './types.js';
 export { personaIdOf } from './types.js';
-export { resolvePersona, resolveDefaultPersona, parsePersonaRef, type PersonaSource } from './resolve.js';
+export { resolvePersona, resolveDefaultPersona, resolveRunPersona, parsePersonaRef, type PersonaSource } from './resolve.js';
 
-/** Two levels up from src/modules/personas/ and dist/modules/personas/ alike. */
+/** The repository root's personas/: three levels up from src/modules/personas/ and dist/modules/personas/ alike. */
 export const BUILTIN_PERSONAS_DIR = fileURLToPath(new URL('../../../personas/', import.meta.url));
 
 export const DEFAULT_PERSONA_KEY = 'default';

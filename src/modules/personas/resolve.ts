@@ -48,6 +48,11 @@ export function resolveDefaultPersona(sources: readonly PersonaSource[]): Promis
   return resolvePersona(sources, 'default');
 }
 
+/** The persona of a run (§27.1 step 4): its stored `persona_id`, or the default when null. */
+export function resolveRunPersona(sources: readonly PersonaSource[], personaId: string | null): Promise<ResolvedPersona | null> {
+  return personaId === null ? resolveDefaultPersona(sources) : resolvePersona(sources, personaId);
+}
+
 /** Orders versions newest first: `created_at` desc, then versions compared numerically. */
 export function compareNewestFirst(a: Persona, b: Persona): number {
   if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1;
