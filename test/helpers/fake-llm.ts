@@ -310,3 +310,67 @@ export function responsesReasoningItem(outputIndex: number, pieces: string[], it
     { type: 'response.output_item.done', output_index: outputIndex, item: { id: itemId, type: 'reasoning', summary: [{ type: 'summary_text', text }] } },
   ];
 }
+
+// ---- Anthropic Messages events --------------------------------------------------------------
+
+export function anthropicMessageStart(usage: { input: number; cacheRead?: number; cacheWrite?: number; output?: number } = { input: 25 }) {
+  return {
+    type: 'message_start',
+    message: {
+      id: 'msg_01XFDUDYJgAACzvnptvVoYEL',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-20250514',
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: {
+        input_tokens: usage.input,
+        cache_creation_input_tokens: usage.cacheWrite ?? 0,
+        cache_read_input_tokens: usage.cacheRead ?? 0,
+        output_tokens: usage.output ?? 1,
+        service_tier: 'standard',
+      },
+    },
+  };
+}
+
+export function anthropicTextBlock(index: number, pieces: string[]) {
+  return [
+    { type: 'content_block_start', index, content_block: { type: 'text', text: '' } },
+    ...pieces.map((text) => ({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } })),
+    { type: 'content_block_stop', index },
+  ];
+}
+
+export function anthropicThinkingBlock(index: number, pieces: string[]) {
+  return [
+    { type: 'content_block_start', index, content_block: { type: 'thinking', thinking: '', signature: '' } },
+    ...pieces.map((thinking) => ({ type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking } })),
+    { type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds' } },
+    { type: 'content_block_stop', index },
+  ];
+}
+
+export function anthropicToolUseBlock(index: number, id: string, name: string, jsonPieces: string[]) {
+  return [
+    { type: 'content_block_start', index, content_block: { type: 'tool_use', id, name, input: {} } },
+    { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: '' } },
+    ...jsonPieces.map((partial_json) => ({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json } })),
+    { type: 'content_block_stop', index },
+  ];
+}
+
+/** A whole Messages stream: message_start, a ping, the blocks, message_delta (stop reason, usage), message_stop. */
+export function anthropicStream(
+  blocks: Array<Record<string, unknown> & { type: string }>,
+  opts: { stopReason?: string; input?: number; cacheRead?: number; cacheWrite?: number; output?: number } = {},
+): string[] {
+  return eventSse([
+    anthropicMessageStart({ input: opts.input ?? 25, cacheRead: opts.cacheRead, cacheWrite: opts.cacheWrite }),
+    { type: 'ping' },
+    ...blocks,
+    { type: 'message_delta', delta: { stop_reason: opts.stopReason ?? 'end_turn', stop_sequence: null }, usage: { output_tokens: opts.output ?? 15 } },
+    { type: 'message_stop' },
+  ]);
+}
