@@ -15,6 +15,7 @@ import { SettingsService } from './modules/settings/service.js';
 import { applyBootstrapAdmin } from './modules/users/store.js';
 import { CredentialCache, createInvalidator } from './modules/auth/cache.js';
 import { Engine } from './engine/engine.js';
+import { Worker } from './worker/worker.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
@@ -86,10 +87,28 @@ export async function closeContext(ctx: AppContext): Promise<void> {
 }
 
 /** Starts the API and returns a function that drains and stops it. */
-export async function runApi(config: Config): Promise<{ app: FastifyInstance; ctx: AppContext; stop: () => Promise<void> }> {
+export function startWorker(ctx: AppContext): Worker {
+  const c = ctx.config;
+  const worker = new Worker(ctx, {
+    concurrency: c.workerConcurrency,
+    leaseSeconds: c.workerLeaseSeconds,
+    heartbeatSeconds: c.workerHeartbeatSeconds,
+    pollSeconds: c.workerPollSeconds,
+    types: c.env.ARKLOOP_WORKER_QUEUE_JOB_TYPES ? c.env.ARKLOOP_WORKER_QUEUE_JOB_TYPES.split(',').map((t) => t.trim()).filter(Boolean) : null,
+  });
+  worker.start();
+  return worker;
+}
+
+/** Starts the API (and, for `serve`, a worker in the same process); returns how to stop them. */
+export async function runApi(
+  config: Config,
+  opts: { worker: boolean } = { worker: true },
+): Promise<{ app: FastifyInstance; ctx: AppContext; stop: () => Promise<void> }> {
   const ctx = await createContext({ config, migrate: true });
   const app = await buildApp(ctx);
   await app.listen({ host: config.apiHost, port: config.apiPort });
+  const worker = opts.worker ? startWorker(ctx) : null;
   ctx.log.info(
     { addr: `${config.apiHost}:${config.apiPort}`, engine: ctx.database.engine, schema_version: ctx.schemaVersion },
     'arkloop api listening',
@@ -99,6 +118,7 @@ export async function runApi(config: Config): Promise<{ app: FastifyInstance; ct
     (stopping ??= (async () => {
       ctx.log.info('shutting down: draining requests');
       await app.close();
+      await worker?.stop();
       await closeContext(ctx);
       ctx.log.info('stopped');
     })());

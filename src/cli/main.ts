@@ -7,16 +7,16 @@ import { runApi } from '../server.js';
 const HELP = `usage: arkloop <command>
 
 commands:
-  serve     run the API (and, as they arrive, the worker) on one process; embedded database by default
+  serve     run the API and a worker in one process; embedded database by default
   api       run only the API
   migrate   apply database migrations and exit
   help      show this text
 
 configuration comes from ARKLOOP_* environment variables (see README.md).`;
 
-async function serve(): Promise<void> {
+async function serve(withWorker: boolean): Promise<void> {
   const config = loadConfig();
-  const { stop, ctx } = await runApi(config);
+  const { stop, ctx } = await runApi(config, { worker: withWorker });
   const onSignal = (sig: string) => {
     ctx.log.info({ signal: sig }, 'signal received');
     const timer = setTimeout(() => {
@@ -54,8 +54,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     switch (cmd) {
       case 'serve':
+        await serve(true);
+        return;
       case 'api':
-        await serve();
+        await serve(false);
         return;
       case 'migrate':
         await migrateCommand();

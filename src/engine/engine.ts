@@ -77,6 +77,14 @@ export class Engine {
     return result;
   }
 
+  /** Appends one event outside any transaction (the statement itself is atomic). */
+  async append(db: Kysely<DB>, runId: string, type: string, data: Record<string, unknown>, opts?: { outputEmitted?: boolean }): Promise<RunEvent> {
+    const e = await appendRunEvent(db, runId, type, data, { notify: this.viaNotify, outputEmitted: opts?.outputEmitted });
+    if (!e) throw new Error(`run ${runId} not found while appending ${type}`);
+    if (!this.viaNotify) this.hub.publish(e);
+    return e;
+  }
+
   async close(): Promise<void> {
     this.jobListeners.clear();
     await this.hub.close();

@@ -9,7 +9,7 @@ import { openDatabase, type Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrator.js';
 import { buildApp } from '../../src/http/app.js';
 import type { AppContext } from '../../src/http/context.js';
-import { closeContext, createContext } from '../../src/server.js';
+import { closeContext, createContext, startWorker } from '../../src/server.js';
 
 export const TEST_PG_URL = process.env.ARKLOOP_TEST_DATABASE_URL || null;
 export const engineName = TEST_PG_URL ? 'postgres' : 'pglite';
@@ -86,7 +86,7 @@ export const TEST_SECRETS = {
  * A fresh app on a fresh database; or, with `opts.database`, a second app (a second "process")
  * on an existing one — that database is then not dropped by `close()`.
  */
-export async function startTestApp(env: Record<string, string> = {}, opts: { database?: Database } = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { database?: Database; worker?: boolean } = {}): Promise<TestApp> {
   const db: TestDatabase = opts.database
     ? { database: opts.database, url: null, drop: async () => undefined }
     : await createTestDatabase();
@@ -99,7 +99,10 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { dat
   });
   const app = await buildApp(ctx);
   await app.ready();
-  return testClient(app, ctx, db);
+  const client = testClient(app, ctx, db);
+  if (!opts.worker) return client;
+  const worker = startWorker(ctx);
+  return { ...client, close: async () => { await worker.stop(); await client.close(); } };
 }
 
 /** The request helpers over `app.inject`, with headers every request carries unless it sets them. */

@@ -1,0 +1,436 @@
+// One `run.execute` job (api.md §27): guard, budget, input, persona, tools, route, then the
+// agent loop — stream the model, run tool calls, repeat within budgets — and finish. A run
+// that paused for input is resumed by a new job; its state so far is rebuilt from its events.
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { AppContext } from '../http/context.js';
+import type { JobRow } from '../engine/jobs.js';
+import { listRunEvents, type RunEvent } from '../engine/events.js';
+import { LlmError, createProvider, isAbortError, type LlmMessage, type LlmProvider, type LlmToolCall, type LlmUsage } from '../llm/index.js';
+import { creditBalance } from '../modules/credits/store.js';
+import { defaultPersona, resolvePersonaId } from '../modules/personas/builtin.js';
+import { effectiveRunConfig } from '../modules/personas/effective.js';
+import { resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
+import { insertUsageRecord } from '../modules/usage/store.js';
+import { createBuiltinToolRegistry } from '../tools/builtins.js';
+import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
+import { ToolError, type Tool } from '../tools/types.js';
+import { finishRun, isRetryableClass, type Outcome, type RunTotals } from './finish.js';
+
+const MAX_HISTORY = 200;
+const MAX_RETRY_WAIT_MS = 30_000;
+
+interface RunRecord {
+  id: string;
+  org_id: string;
+  thread_id: string;
+  created_by_user_id: string;
+  status: string;
+  persona_id: string | null;
+  route_id: string | null;
+  requested_model: string | null;
+  cancel_requested: boolean;
+  cancel_reason: string | null;
+  cancel_requested_by: string | null;
+  output_emitted: boolean;
+  created_at: Date;
+  role: 'owner' | 'admin' | 'member' | null;
+}
+
+/** What the run's events say happened before this job (a resume after input). */
+interface PriorState {
+  conversation: LlmMessage[];
+  text: string;
+  iterations: number;
+  calls: number;
+  toolCalls: number;
+  routeSelected: boolean;
+}
+
+function priorState(events: RunEvent[]): PriorState {
+  const conversation: LlmMessage[] = [];
+  let text = '';
+  let segmentText = '';
+  let segmentCalls: LlmToolCall[] = [];
+  let iterations = 0;
+  let calls = 0;
+  let toolCalls = 0;
+  let routeSelected = false;
+  const flushAssistant = () => {
+    if (segmentText || segmentCalls.length) conversation.push({ role: 'assistant', content: segmentText, toolCalls: segmentCalls.length ? segmentCalls : undefined });
+    segmentText = '';
+    segmentCalls = [];
+  };
+  for (const e of events) {
+    const d = e.data as Record<string, unknown>;
+    switch (e.type) {
+      case 'run.route.selected':
+        routeSelected = true;
+        break;
+      case 'run.segment.start':
+        flushAssistant();
+        iterations++;
+        calls++;
+        break;
+      case 'run.llm.retry':
+      case 'run.provider_fallback':
+        calls++;
+        break;
+      case 'message.delta':
+        if (d.channel !== 'thinking') {
+          segmentText += String(d.content_delta ?? '');
+          text += String(d.content_delta ?? '');
+        }
+        break;
+      case 'tool.call':
+        toolCalls++;
+        segmentCalls.push({ id: String(d.tool_call_id), name: String(d.tool_name), arguments: (d.arguments ?? {}) as Record<string, unknown> });
+        break;
+      case 'tool.result':
+      case 'tool.denied':
+        flushAssistant();
+        conversation.push({
+          role: 'tool',
+          toolCallId: String(d.tool_call_id),
+          toolName: String(d.tool_name),
+          content: JSON.stringify(e.type === 'tool.denied' ? { error: { error_class: d.error_class, message: d.message } } : d.error ? { error: d.error } : d.result),
+        });
+        break;
+      case 'run.input_provided':
+        flushAssistant();
+        conversation.push({ role: 'user', content: String(d.content ?? '') });
+        break;
+    }
+  }
+  flushAssistant();
+  return { conversation, text, iterations, calls, toolCalls, routeSelected };
+}
+
+class RunFailure extends Error {
+  constructor(
+    readonly errorClass: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log: Logger): Promise<void> {
+  const runId = String((job.payload as { run_id?: unknown }).run_id ?? '');
+  const run = (await ctx.db
+    .selectFrom('runs as r')
+    .leftJoin('account_memberships as m', (j) => j.onRef('m.account_id', '=', 'r.org_id').onRef('m.user_id', '=', 'r.created_by_user_id'))
+    .select([
+      'r.id', 'r.org_id', 'r.thread_id', 'r.created_by_user_id', 'r.status', 'r.persona_id', 'r.route_id', 'r.requested_model',
+      'r.cancel_requested', 'r.cancel_reason', 'r.cancel_requested_by', 'r.output_emitted', 'r.created_at', 'm.role',
+    ])
+    .where('r.id', '=', runId)
+    .executeTakeFirst()) as RunRecord | undefined;
+  if (!run || ['completed', 'failed', 'cancelled'].includes(run.status)) return;
+
+  const totals: RunTotals = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0, weightedCostUsd: 0 };
+  const events = await listRunEvents(ctx.db, runId, 0, 100_000);
+  const prior = priorState(events);
+  let text = prior.text;
+  let model: string | null = null;
+  const finish = (outcome: Outcome) =>
+    finishRun(ctx, { runId, orgId: run.org_id, threadId: run.thread_id, userId: run.created_by_user_id, createdAt: run.created_at, text, model, totals, outcome });
+  const cancelled = () => finish({ status: 'cancelled', reason: run.cancel_reason ?? 'user', cancelledBy: run.cancel_requested_by });
+
+  if (run.cancel_requested) return void (await cancelled());
+  // A run that already streamed output cannot be replayed by another worker (§26.6).
+  const resumed = events.some((e) => e.type === 'run.input_provided');
+  if (job.attempts > 1 && run.output_emitted && !resumed) {
+    return void (await finish({ status: 'failed', errorClass: 'internal.worker_lost', message: 'the worker executing the run was lost', retryable: true }));
+  }
+
+  // Cancel arrives as an event: abort the model stream and tools at once.
+  const abort = new AbortController();
+  const onJobAbort = () => abort.abort(jobSignal.reason);
+  jobSignal.addEventListener('abort', onJobAbort, { once: true });
+  let cancelSeen = false;
+  const unsubscribe = ctx.engine.hub.subscribe(runId, (e) => {
+    if (e.type === 'run.cancel_requested') {
+      cancelSeen = true;
+      const d = e.data as { reason?: string; requested_by_user_id?: string };
+      run.cancel_reason = d.reason ?? 'user';
+      run.cancel_requested_by = d.requested_by_user_id ?? null;
+      abort.abort(new Error('cancelled'));
+    }
+  });
+  const signal = abort.signal;
+
+  try {
+    if ((await creditBalance(ctx.db, run.org_id)) <= 0) throw new RunFailure('budget.insufficient_credits', 'the account has no credits left');
+
+    const resolved = run.persona_id ? resolvePersonaId(run.persona_id) : null;
+    if (run.persona_id && !resolved) throw new RunFailure('internal.error', `persona ${run.persona_id} no longer exists`);
+    const persona = resolved ? resolved.persona : defaultPersona();
+    const cfg = effectiveRunConfig(persona, run.role ?? 'member', {
+      agentReasoningIterations: await ctx.settings.int('limit.agent_reasoning_iterations'),
+      toolContinuationBudget: await ctx.settings.int('limit.tool_continuation_budget'),
+    });
+
+    const registry = createBuiltinToolRegistry();
+    const offered = offeredTools(registry.list(), cfg.toolAllowlist, cfg.toolDenylist);
+    const offeredByName = new Map(offered.map((t) => [t.name, t] as const));
+    const budget = new ToolBudget(cfg.toolContinuationBudget, cfg.perToolSoftLimits);
+    for (let i = 0; i < prior.toolCalls; i++) budget.consume('__prior__');
+
+    const routes = resolveRoutes(ctx.config.env, { routeId: run.route_id, requestedModel: run.requested_model, personaModel: cfg.model });
+    if (!routes.ok) throw new RunFailure(routes.errorClass, 'no model route matches the run');
+    const candidates = routes.candidates;
+    if (!prior.routeSelected) {
+      const c = candidates[0];
+      await ctx.engine.append(ctx.db, runId, 'run.route.selected', {
+        route_id: c.routeId,
+        provider_id: c.providerId,
+        provider_name: c.config.name,
+        provider_kind: c.config.kind,
+        model: c.model,
+        selector: c.selector,
+        source: c.source,
+      });
+    }
+
+    // The conversation: the thread's messages up to the run's start, then this run's turns.
+    const history = await ctx.db
+      .selectFrom('messages')
+      .select(['role', 'content'])
+      .where('thread_id', '=', run.thread_id)
+      .where('created_at', '<=', run.created_at)
+      .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', runId)]))
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(MAX_HISTORY)
+      .execute();
+    const conversation: LlmMessage[] = [...history.reverse().map((m) => ({ role: m.role, content: m.content }) as LlmMessage), ...prior.conversation];
+
+    const maxAttempts = await ctx.settings.int('llm.retry.max_attempts');
+    const baseDelay = await ctx.settings.int('llm.retry.base_delay_ms');
+    const providers = new Map<RouteCandidate, LlmProvider>();
+    const providerFor = (c: RouteCandidate) => {
+      let p = providers.get(c);
+      if (!p) providers.set(c, (p = createProvider(c.config)));
+      return p;
+    };
+    let calls = prior.calls;
+    let candidateIndex = 0;
+    let iteration = prior.iterations;
+
+    for (;;) {
+      if (jobSignal.aborted) throw jobSignal.reason;
+      if (cancelSeen || signal.aborted) return void (await cancelled());
+      iteration++;
+      await ctx.engine.append(ctx.db, runId, 'run.segment.start', { iteration });
+      const started = Date.now();
+      let segmentText = '';
+      const toolCalls: LlmToolCall[] = [];
+      let usage: LlmUsage | null = null;
+      let finishReason: 'stop' | 'tool_calls' | 'length' = 'stop';
+      let askInput: string | null = null;
+
+      // One model call, with retries and fallback while nothing of it was emitted (§27.4).
+      for (let attempt = 1; ; attempt++) {
+        const candidate = candidates[candidateIndex];
+        let emitted = false;
+        try {
+          model = candidate.model;
+          const stream = providerFor(candidate).stream(
+            {
+              model: candidate.model,
+              system: cfg.systemPrompt,
+              messages: conversation,
+              tools: offered.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema })),
+              maxOutputTokens: cfg.maxOutputTokens ?? undefined,
+              temperature: cfg.temperature ?? undefined,
+              topP: cfg.topP ?? undefined,
+              reasoningEffort: cfg.reasoningEffort,
+              turn: calls++,
+            },
+            signal,
+          );
+          for await (const chunk of stream) {
+            if (chunk.type === 'text') {
+              emitted = true;
+              segmentText += chunk.text;
+              text += chunk.text;
+              await ctx.engine.append(ctx.db, runId, 'message.delta', { content_delta: chunk.text, content: chunk.text, role: 'assistant' }, { outputEmitted: true });
+            } else if (chunk.type === 'thinking') {
+              if (cfg.streamThinking) {
+                await ctx.engine.append(ctx.db, runId, 'message.delta', { content_delta: chunk.text, content: chunk.text, role: 'assistant', channel: 'thinking' });
+              }
+            } else if (chunk.type === 'tool_call') {
+              emitted = true;
+              toolCalls.push(chunk.call);
+            } else if (chunk.type === 'usage') {
+              usage = chunk.usage;
+            } else if (chunk.type === 'finish') {
+              finishReason = chunk.reason;
+            } else if (chunk.type === 'ask_input') {
+              askInput = chunk.prompt;
+            }
+          }
+          break;
+        } catch (err) {
+          if (jobSignal.aborted) throw err;
+          if (isAbortError(err) || signal.aborted) return void (await cancelled());
+          const e = err instanceof LlmError ? err : new LlmError('provider.unavailable', (err as Error).message, { status: null, retryable: false });
+          if (emitted) throw new RunFailure('provider.stream_interrupted', e.message);
+          if (e.opts.retryable && attempt < maxAttempts) {
+            const delay = Math.min(MAX_RETRY_WAIT_MS, Math.max(baseDelay * 2 ** (attempt - 1), e.opts.retryAfterMs ?? 0));
+            await ctx.engine.append(ctx.db, runId, 'run.llm.retry', {
+              attempt,
+              max_attempts: maxAttempts,
+              delay_ms: delay,
+              status: e.opts.status,
+              error_class: e.errorClass,
+              provider_name: candidate.config.name,
+              model: candidate.model,
+            });
+            await sleep(delay, signal);
+            continue;
+          }
+          if (candidateIndex + 1 < candidates.length) {
+            const next = candidates[candidateIndex + 1];
+            await ctx.engine.append(ctx.db, runId, 'run.provider_fallback', {
+              from: { route_id: candidate.routeId, provider_name: candidate.config.name, model: candidate.model },
+              to: { route_id: next.routeId, provider_name: next.config.name, model: next.model },
+              error_class: e.errorClass,
+              message: e.message,
+            });
+            candidateIndex++;
+            attempt = 0;
+            continue;
+          }
+          throw new RunFailure(e.errorClass, e.message, { status: e.opts.status });
+        }
+      }
+
+      const u = usage ?? {
+        inputTokens: Math.ceil(conversation.reduce((n, m) => n + m.content.length, 0) / 4),
+        outputTokens: Math.ceil(segmentText.length / 4),
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+      };
+      const candidate = candidates[candidateIndex];
+      totals.inputTokens += u.inputTokens;
+      totals.outputTokens += u.outputTokens;
+      totals.cacheReadTokens += u.cacheReadTokens;
+      totals.cacheWriteTokens += u.cacheWriteTokens;
+      // Environment, ad-hoc and stub routes cost nothing (§27.7).
+      const cost = 0;
+      await insertUsageRecord(ctx.db, {
+        orgId: run.org_id,
+        userId: run.created_by_user_id,
+        runId,
+        threadId: run.thread_id,
+        providerName: candidate.config.name,
+        providerKind: candidate.config.kind,
+        model: candidate.model,
+        inputTokens: u.inputTokens,
+        outputTokens: u.outputTokens,
+        cacheReadTokens: u.cacheReadTokens,
+        cacheWriteTokens: u.cacheWriteTokens,
+        costUsd: cost,
+      });
+      await ctx.db.updateTable('runs').set({ model: candidate.model, provider_kind: candidate.config.kind, credential_name: candidate.config.name }).where('id', '=', runId).execute();
+      const segmentFinish = askInput !== null ? 'input' : toolCalls.length ? 'tool_calls' : finishReason;
+      await ctx.engine.append(ctx.db, runId, 'run.segment.end', {
+        iteration,
+        finish_reason: segmentFinish,
+        usage: { input_tokens: u.inputTokens, output_tokens: u.outputTokens, cache_read_tokens: u.cacheReadTokens, cache_write_tokens: u.cacheWriteTokens },
+        cost_usd: cost,
+        duration_ms: Date.now() - started,
+      });
+
+      if (askInput !== null) {
+        await pauseForInput(ctx, runId, askInput, null);
+        return;
+      }
+      if (toolCalls.length === 0) return void (await finish({ status: 'completed' }));
+      if (iteration >= cfg.maxIterations) {
+        throw new RunFailure('budget.max_iterations', `the model still asked for tools after ${cfg.maxIterations} turns`);
+      }
+
+      conversation.push({ role: 'assistant', content: segmentText, toolCalls });
+      for (const call of toolCalls) {
+        await ctx.engine.append(ctx.db, runId, 'tool.call', { tool_call_id: call.id, tool_name: call.name, arguments: call.arguments, source: offeredByName.get(call.name)?.source ?? 'builtin' }, { outputEmitted: true });
+      }
+      const outcomes = await Promise.all(toolCalls.map((call) => runToolCall(run, call, offeredByName, budget, signal, log)));
+      for (let i = 0; i < toolCalls.length; i++) {
+        const call = toolCalls[i];
+        const o = outcomes[i];
+        if (o.kind === 'denied') {
+          await ctx.engine.append(ctx.db, runId, 'tool.denied', { tool_call_id: call.id, tool_name: call.name, error_class: o.errorClass, message: o.message });
+          conversation.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: JSON.stringify({ error: { error_class: o.errorClass, message: o.message } }) });
+        } else {
+          await ctx.engine.append(ctx.db, runId, 'tool.result', { tool_call_id: call.id, tool_name: call.name, result: o.result, error: o.error, duration_ms: o.durationMs });
+          conversation.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: JSON.stringify(o.error ? { error: o.error } : o.result) });
+        }
+      }
+    }
+  } catch (err) {
+    if (jobSignal.aborted) throw err; // shutdown or lost lease: another worker takes the job over
+    if (cancelSeen || (isAbortError(err) && signal.aborted)) return void (await cancelled());
+    const f = err instanceof RunFailure ? err : new RunFailure('internal.error', (err as Error).message);
+    if (!(err instanceof RunFailure)) log.error({ err, run_id: runId }, 'run failed unexpectedly');
+    await finish({ status: 'failed', errorClass: f.errorClass, message: f.message, retryable: isRetryableClass(f.errorClass), details: f.details });
+  } finally {
+    unsubscribe();
+    jobSignal.removeEventListener('abort', onJobAbort);
+  }
+}
+
+type ToolOutcome =
+  | { kind: 'denied'; errorClass: string; message: string }
+  | { kind: 'ran'; result: unknown; error: { error_class: string; message: string } | null; durationMs: number };
+
+async function runToolCall(
+  run: RunRecord,
+  call: LlmToolCall,
+  offered: Map<string, Tool>,
+  budget: ToolBudget,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<ToolOutcome> {
+  const tool = offered.get(call.name);
+  if (!tool) return { kind: 'denied', errorClass: 'policy.tool_denied', message: `tool ${call.name} is not available to this run` };
+  const decision = budget.consume(call.name);
+  if (!decision.allowed) return { kind: 'denied', errorClass: decision.errorClass, message: decision.message };
+  const started = Date.now();
+  try {
+    const result = await runToolWithTimeout(tool, call.arguments, { runId: run.id, orgId: run.org_id, userId: run.created_by_user_id, signal, log });
+    return { kind: 'ran', result, error: null, durationMs: Date.now() - started };
+  } catch (err) {
+    const e = err instanceof ToolError ? err : new ToolError('tool.execution_failed', (err as Error).message);
+    return { kind: 'ran', result: e.result ?? null, error: { error_class: e.errorClass, message: e.message }, durationMs: Date.now() - started };
+  }
+}
+
+/** Pauses the run until `POST /v1/runs/{id}/input` (§26.1); the job ends, a new one resumes. */
+async function pauseForInput(ctx: AppContext, runId: string, prompt: string, toolCallId: string | null): Promise<void> {
+  await ctx.engine.transaction(ctx.db, async (tx) => {
+    await sql`
+      UPDATE runs SET status = 'waiting_for_input', waiting_since = now(), running_since = NULL,
+             running_ms = running_ms + coalesce((extract(epoch FROM now() - running_since) * 1000)::bigint, 0)
+       WHERE id = ${runId} AND status = 'running'`.execute(tx.db);
+    await tx.append(runId, 'run.waiting_for_input', { prompt, tool_call_id: toolCallId });
+  });
+}

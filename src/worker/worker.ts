@@ -1,0 +1,115 @@
+// The job loop of a worker: leases up to `concurrency` jobs, runs each with an abort signal,
+// renews leases by heartbeat, and wakes on the engine's signal (NOTIFY or in process) with
+// polling as a backstop. Jobs whose lease this worker lost are aborted.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AppContext } from '../http/context.js';
+import { completeJob, failJob, heartbeatJobs, leaseJobs, type JobRow } from '../engine/jobs.js';
+import { executeRun } from './run-executor.js';
+
+export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log: Logger) => Promise<void>;
+
+const HANDLERS: Record<string, JobHandler> = {
+  'run.execute': executeRun,
+};
+
+export interface WorkerOptions {
+  concurrency: number;
+  leaseSeconds: number;
+  heartbeatSeconds: number;
+  pollSeconds: number;
+  types: string[] | null;
+}
+
+export class Worker {
+  readonly id = `worker-${randomUUID().slice(0, 8)}`;
+  private readonly running = new Map<string, { job: JobRow; abort: AbortController; done: Promise<void> }>();
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private loopDone: Promise<void> | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly opts: WorkerOptions,
+  ) {
+    this.log = ctx.log.child({ worker: this.id });
+  }
+
+  start(): void {
+    this.unsubscribe = this.ctx.engine.onJobsAvailable(() => this.wake?.());
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatSeconds * 1000);
+    this.heartbeatTimer.unref();
+    this.loopDone = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const free = this.opts.concurrency - this.running.size;
+      let leased: JobRow[] = [];
+      if (free > 0) {
+        try {
+          leased = await leaseJobs(this.ctx.db, this.id, this.opts.types, free, this.opts.leaseSeconds);
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'leasing jobs failed');
+        }
+      }
+      for (const job of leased) this.runJob(job);
+      // Leased a full batch: look again at once; otherwise sleep until woken or the poll.
+      if (leased.length > 0 && leased.length === free) continue;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.opts.pollSeconds * 1000);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+  }
+
+  private runJob(job: JobRow): void {
+    const handler = HANDLERS[job.type];
+    const abort = new AbortController();
+    const log = this.log.child({ job_id: job.id, job_type: job.type });
+    const done = (async () => {
+      try {
+        if (!handler) throw new Error(`no handler for job type ${job.type}`);
+        await handler(this.ctx, job, abort.signal, log);
+        await completeJob(this.ctx.db, this.id, job.id);
+      } catch (err) {
+        if (abort.signal.aborted) return; // shutdown or lost lease: another worker retries
+        log.error({ err: (err as Error).message }, 'job failed');
+        await failJob(this.ctx.db, this.id, job, (err as Error).message).catch(() => undefined);
+      } finally {
+        this.running.delete(job.id);
+        this.wake?.();
+      }
+    })();
+    this.running.set(job.id, { job, abort, done });
+  }
+
+  private async heartbeat(): Promise<void> {
+    const ids = [...this.running.keys()];
+    if (!ids.length) return;
+    try {
+      const lost = await heartbeatJobs(this.ctx.db, this.id, ids, this.opts.leaseSeconds);
+      for (const id of lost) this.running.get(id)?.abort.abort(new Error('lease lost'));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  /** Stops leasing, aborts running jobs (their leases expire for another worker) and waits. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    this.unsubscribe?.();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
+    await Promise.all([...this.running.values()].map((r) => r.done));
+    await this.loopDone;
+  }
+}
