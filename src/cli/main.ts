@@ -2,13 +2,14 @@
 import { ConfigError, loadConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
-import { runApi } from '../server.js';
+import { closeContext, createContext, runApi, startWorker } from '../server.js';
 
 const HELP = `usage: arkloop <command>
 
 commands:
   serve     run the API and a worker in one process; embedded database by default
-  api       run only the API
+  api       run only the API (workers run elsewhere: arkloop worker)
+  worker    run only workers (needs ARKLOOP_DATABASE_URL to share the database with API processes)
   migrate   apply database migrations and exit
   help      show this text
 
@@ -36,6 +37,28 @@ async function serve(withWorker: boolean): Promise<void> {
   process.once('SIGINT', () => onSignal('SIGINT'));
 }
 
+/** `arkloop worker`: workers only, on the configured database (ARKLOOP_WORKER_CONCURRENCY jobs at once). */
+async function workerCommand(): Promise<void> {
+  const config = loadConfig();
+  const ctx = await createContext({ config, migrate: true });
+  const worker = startWorker(ctx);
+  ctx.log.info({ worker: worker.id, concurrency: config.workerConcurrency, engine: ctx.database.engine }, 'arkloop worker started');
+  const onSignal = (sig: string) => {
+    ctx.log.info({ signal: sig }, 'signal received');
+    const timer = setTimeout(() => process.exit(1), 15_000);
+    timer.unref();
+    worker
+      .stop()
+      .then(() => closeContext(ctx))
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+}
+
 async function migrateCommand(): Promise<void> {
   const config = loadConfig();
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir });
@@ -58,6 +81,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'api':
         await serve(false);
+        return;
+      case 'worker':
+        await workerCommand();
         return;
       case 'migrate':
         await migrateCommand();
