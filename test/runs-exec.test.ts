@@ -125,4 +125,69 @@ describe('runs executed by the worker (stub model)', () => {
     assert.equal(evs.at(-1).type, 'run.cancelled');
     assert.ok(Date.now() - started < 2000);
   });
+
+  async function waitFor(runId: string, type: string) {
+    for (let i = 0; i < 200; i++) {
+      const ev = await t.get(`/v1/runs/${runId}/events`, { token: u.token, headers: { accept: 'application/json' } });
+      if (ev.body.data.some((e: any) => e.type === type)) return ev.body;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.fail(`no ${type} event`);
+  }
+
+  it('pauses for input and resumes with it', async () => {
+    const script = { stub: { steps: [{ ask_input: 'Your name?' }, { text: 'thanks' }] } };
+    const th = await t.post('/v1/threads', {}, { token: u.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: JSON.stringify(script) }, { token: u.token });
+    const { body } = await t.post(`/v1/threads/${th.body.id}/runs`, {}, { token: u.token });
+    const waiting = await waitFor(body.run_id, 'run.waiting_for_input');
+    assert.equal(waiting.data.find((e: any) => e.type === 'run.waiting_for_input').data.prompt, 'Your name?');
+    for (let i = 0; i < 50 && (await t.get(`/v1/runs/${body.run_id}`, { token: u.token })).body.status !== 'waiting_for_input'; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await t.get(`/v1/runs/${body.run_id}`, { token: u.token })).body.status, 'waiting_for_input');
+    const big = 'x'.repeat(32769);
+    const tooBig = await t.post(`/v1/runs/${body.run_id}/input`, { content: big }, { token: u.token });
+    assert.equal(tooBig.status, 400);
+    assert.equal(tooBig.body.details.max_bytes, 32768);
+    assert.equal((await t.post(`/v1/runs/${body.run_id}/input`, { content: 'Ada' }, { token: u.token })).status, 200);
+    const sse = frames((await t.get(`/v1/runs/${body.run_id}/events`, { token: u.token })).text);
+    const types = sse.map((e) => e.type);
+    assert.ok(types.indexOf('run.input_provided') > types.indexOf('run.waiting_for_input'));
+    assert.equal(types.at(-1), 'run.completed');
+    assert.deepEqual(sse.map((e) => e.seq), sse.map((_, i) => i + 1));
+    const again = await t.post(`/v1/runs/${body.run_id}/input`, { content: 'x' }, { token: u.token });
+    assert.equal(again.status, 409);
+    assert.equal(again.body.code, 'runs.invalid_state');
+  });
+
+  it('retries a thread: the last assistant message is replaced by a new run', async () => {
+    const { threadId } = await run('hello again');
+    const retried = await t.post(`/v1/threads/${threadId}:retry`, undefined, { token: u.token });
+    assert.equal(retried.status, 201, retried.text);
+    frames((await t.get(`/v1/runs/${retried.body.run_id}/events`, { token: u.token })).text);
+    const msgs = await t.get(`/v1/threads/${threadId}/messages`, { token: u.token });
+    assert.deepEqual(msgs.body.map((m: any) => m.role), ['user', 'assistant']);
+    assert.equal(msgs.body[1].run_id, retried.body.run_id);
+    const alias = await t.post(`/v1/runs/${retried.body.run_id}/retry`, {}, { token: u.token });
+    assert.equal(alias.status, 201);
+  });
+
+  it('deleting a thread cancels its active run', async () => {
+    const script = { stub: { steps: [{ delay_ms: 5000, text: 'late' }] } };
+    const th = await t.post('/v1/threads', {}, { token: u.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: JSON.stringify(script) }, { token: u.token });
+    const { body } = await t.post(`/v1/threads/${th.body.id}/runs`, {}, { token: u.token });
+    await waitFor(body.run_id, 'run.segment.start');
+    assert.equal((await t.del(`/v1/threads/${th.body.id}`, { token: u.token })).status, 204);
+    for (let i = 0; i < 100; i++) {
+      const row = await t.ctx.db.selectFrom('runs').select('status').where('id', '=', body.run_id).executeTakeFirstOrThrow();
+      if (row.status === 'cancelled') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const events = await t.ctx.db.selectFrom('run_events').select(['type', 'data']).where('run_id', '=', body.run_id).orderBy('seq').execute();
+    const requested = events.find((e) => e.type === 'run.cancel_requested');
+    const cancelled = events.find((e) => e.type === 'run.cancelled');
+    assert.equal((requested?.data as any).reason, 'thread_deleted');
+    assert.equal((cancelled?.data as any).reason, 'thread_deleted');
+    assert.equal((await t.get(`/v1/runs/${body.run_id}`, { token: u.token })).status, 404);
+  });
 });

@@ -40,7 +40,9 @@ const NOTIFY_INLINE_MAX = 7900;
 
 /**
  * Appends one event to a run and returns it. `notify` = also pg_notify in the same statement
- * (PostgreSQL). Returns null when the run does not exist.
+ * (PostgreSQL). Returns null when the run does not exist or has ended: nothing is ever
+ * written after a terminal event, so a terminal writer appends its event before it sets the
+ * terminal status (in the same transaction).
  */
 export async function appendRunEvent(
   db: Kysely<DB>,
@@ -64,7 +66,8 @@ export async function appendRunEvent(
     : sql``;
   const res = await sql<EventRow>`
     WITH s AS (
-      UPDATE runs SET last_seq = last_seq + 1, updated_at = now()${marksOutput} WHERE id = ${runId} RETURNING last_seq
+      UPDATE runs SET last_seq = last_seq + 1, updated_at = now()${marksOutput}
+       WHERE id = ${runId} AND status IN ('running', 'waiting_for_input') RETURNING last_seq
     ),
     ins AS (
       INSERT INTO run_events (run_id, seq, id, type, data)

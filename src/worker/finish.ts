@@ -80,25 +80,6 @@ export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolea
       await changeCredits(tx.db, { orgId: f.orgId, amount: -credits, referenceType: 'run_usage', referenceId: f.runId, threadTitle: title?.title ?? null });
     }
     const o = f.outcome;
-    await tx.db
-      .updateTable('runs')
-      .set({
-        status: o.status,
-        model: f.model,
-        total_input_tokens: f.totals.inputTokens,
-        total_output_tokens: f.totals.outputTokens,
-        total_cache_read_tokens: f.totals.cacheReadTokens,
-        total_cache_write_tokens: f.totals.cacheWriteTokens,
-        total_cost_usd: f.totals.costUsd,
-        credits_used: credits,
-        running_since: null,
-        waiting_since: null,
-        ...(o.status === 'completed' ? { completed_at: now } : {}),
-        ...(o.status === 'failed' ? { failed_at: now, error_class: o.errorClass, error_message: o.message.slice(0, 2000) } : {}),
-        ...(o.status === 'cancelled' ? { cancelled_at: now } : {}),
-      })
-      .where('id', '=', f.runId)
-      .execute();
     const usage = {
       input_tokens: f.totals.inputTokens,
       output_tokens: f.totals.outputTokens,
@@ -124,6 +105,26 @@ export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolea
     } else {
       await tx.append(f.runId, 'run.cancelled', { reason: o.reason, cancelled_by_user_id: o.cancelledBy, message_id: messageId });
     }
+    // The terminal event first: appends are refused once the status is terminal.
+    await tx.db
+      .updateTable('runs')
+      .set({
+        status: o.status,
+        model: f.model,
+        total_input_tokens: f.totals.inputTokens,
+        total_output_tokens: f.totals.outputTokens,
+        total_cache_read_tokens: f.totals.cacheReadTokens,
+        total_cache_write_tokens: f.totals.cacheWriteTokens,
+        total_cost_usd: f.totals.costUsd,
+        credits_used: credits,
+        running_since: null,
+        waiting_since: null,
+        ...(o.status === 'completed' ? { completed_at: now } : {}),
+        ...(o.status === 'failed' ? { failed_at: now, error_class: o.errorClass, error_message: o.message.slice(0, 2000) } : {}),
+        ...(o.status === 'cancelled' ? { cancelled_at: now } : {}),
+      })
+      .where('id', '=', f.runId)
+      .execute();
     await setThreadActiveRun(tx.db, f.threadId, null, f.runId);
     await closeRunJobs(tx.db, f.runId);
     return true;

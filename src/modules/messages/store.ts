@@ -65,3 +65,11 @@ export async function hasUserMessage(db: Kysely<DB>, threadId: string): Promise<
   const row = await db.selectFrom('messages').select('id').where('thread_id', '=', threadId).where('role', '=', 'user').limit(1).executeTakeFirst();
   return !!row;
 }
+
+/** Deletes the thread's newest message when it is the assistant's (a retry, §8.8). */
+export async function deleteNewestAssistantMessage(db: Kysely<DB>, threadId: string): Promise<void> {
+  await sql`
+    DELETE FROM messages WHERE id = (
+      SELECT id FROM messages WHERE thread_id = ${threadId} ORDER BY created_at DESC, id DESC LIMIT 1
+    ) AND role = 'assistant'`.execute(db);
+}

@@ -7,17 +7,16 @@ import { registerRoute } from '../../http/route.js';
 import { Limit, OkResponse, QueryBool, T, Uuid, badCursor, parseCursor, parseQueryBool } from '../../http/schemas.js';
 import { newId, isUuid } from '../../lib/ids.js';
 import { listRunEvents } from '../../engine/events.js';
-import { closeRunJobs, runJobHeld } from '../../engine/jobs.js';
-import { recordAudit } from '../audit/store.js';
 import { creditBalance } from '../credits/store.js';
-import { hasUserMessage } from '../messages/store.js';
+import { deleteNewestAssistantMessage, hasUserMessage } from '../messages/store.js';
 import { resolvePersonaId } from '../personas/builtin.js';
 import { viewerOf } from '../projects/visibility.js';
 import { findVisibleThread, lockThreadForRun, setThreadActiveRun } from '../threads/store.js';
+import { invalidState, requestRunCancel } from './cancel.js';
 import { resolveRoutes } from './routing.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
-import { findRun, insertRun, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
+import { findRun, insertRun, latestRunOfThread, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
 
 const READ = 'data.runs.read';
 const MANAGE = 'data.runs.manage';
@@ -36,7 +35,7 @@ export interface RunOptions {
  * Creates a run on a visible thread: run row, `run.started` and the `run.execute` job in one
  * transaction (api.md §8.1, checks in its order).
  */
-export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: string, opts: RunOptions) {
+export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: string, opts: RunOptions, retry = false) {
   const v = viewerOf(req);
   let personaId: string | null = null;
   if (opts.personaId) {
@@ -54,6 +53,8 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
     if (thread.active_run_id) {
       throw new AppError('runs.thread_busy', 'the thread already has an active run', { active_run_id: thread.active_run_id });
     }
+    // Retry (§8.8): the newest message goes if it is the assistant's; rolled back on any error.
+    if (retry) await deleteNewestAssistantMessage(tx.db, threadId);
     if (!(await hasUserMessage(tx.db, threadId))) throw new AppError('runs.no_user_message', 'the thread has no user message');
     if ((await creditBalance(tx.db, v.accountId)) <= 0) {
       throw new AppError('budget.insufficient_credits', 'the account has no credits left');
@@ -240,6 +241,89 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   });
 
+  const retryHandler = async (req: FastifyRequest, threadId: string, body: { route_id?: string | null; persona_id?: string | null; model?: string | null }) => {
+    if (!(await findVisibleThread(ctx.db, viewerOf(req), threadId))) throw notFound('threads.not_found', 'thread');
+    const last = await latestRunOfThread(ctx.db, threadId);
+    return createRun(
+      ctx,
+      req,
+      threadId,
+      {
+        routeId: body.route_id?.toLowerCase() ?? last?.route_id ?? null,
+        personaId: body.persona_id ?? last?.persona_id ?? null,
+        model: body.model ?? last?.requested_model ?? null,
+      },
+      true,
+    );
+  };
+
+  registerRoute(app, ctx, {
+    method: 'POST',
+    url: '/v1/threads/:thread_id(^[^:/]+)::retry',
+    caller: 'user+key',
+    perm: MANAGE,
+    ids: { thread_id: 'threads.not_found' },
+    idempotent: true,
+    status: 201,
+    summary: 'Retry the last turn: drop the newest assistant message and start a new run',
+    tags,
+    params: T.Object({ thread_id: T.String() }),
+    body: CreateRunBody,
+    trim: ['persona_id', 'model'],
+    response: RunCreatedSchema,
+    handler: async (req) => retryHandler(req as FastifyRequest, req.params.thread_id, req.body),
+  });
+
+  registerRoute(app, ctx, {
+    method: 'POST',
+    url: '/v1/runs/:run_id/retry',
+    caller: 'user+key',
+    perm: MANAGE,
+    ids: { run_id: 'runs.not_found' },
+    status: 201,
+    summary: 'Retry the thread of this run (alias of the thread retry)',
+    tags,
+    params: T.Object({ run_id: T.String() }),
+    body: CreateRunBody,
+    trim: ['persona_id', 'model'],
+    response: RunCreatedSchema,
+    handler: async (req) => {
+      const run = await findRun(ctx.db, viewerOf(req), false, req.params.run_id);
+      if (!run) throw notFound('runs.not_found', 'run');
+      return retryHandler(req as FastifyRequest, run.thread_id, req.body);
+    },
+  });
+
+  registerRoute(app, ctx, {
+    method: 'POST',
+    url: '/v1/runs/:run_id/input',
+    caller: 'user+key',
+    perm: MANAGE,
+    ids: { run_id: 'runs.not_found' },
+    summary: 'Answer a run that waits for input',
+    tags,
+    params: T.Object({ run_id: T.String() }),
+    body: T.Object({ content: T.String({ minLength: 1 }) }),
+    response: OkResponse,
+    handler: async (req) => {
+      const max = await ctx.settings.int('limit.max_input_content_bytes');
+      if (Buffer.byteLength(req.body.content, 'utf8') > max) {
+        throw new AppError('validation.error', `content is larger than ${max} bytes`, { fields: [{ field: 'content', reason: `must be at most ${max} bytes` }], max_bytes: max });
+      }
+      const v = viewerOf(req);
+      const run = await findRun(ctx.db, v, false, req.params.run_id);
+      if (!run) throw notFound('runs.not_found', 'run');
+      await ctx.engine.transaction(ctx.db, async (tx) => {
+        const row = await tx.db.selectFrom('runs').select(['status', 'cancel_requested']).where('id', '=', run.id).forUpdate().executeTakeFirstOrThrow();
+        if (row.status !== 'waiting_for_input' || row.cancel_requested) throw invalidState(row.status);
+        await tx.append(run.id, 'run.input_provided', { content: req.body.content, provided_by_user_id: v.userId });
+        await tx.db.updateTable('runs').set({ status: 'running', running_since: new Date(), waiting_since: null }).where('id', '=', run.id).execute();
+        await tx.enqueue({ type: 'run.execute', payload: { v: 1, run_id: run.id, trace_id: run.trace_id, resume: true }, maxAttempts: 3 });
+      });
+      return { ok: true };
+    },
+  });
+
   // The seed's `:cancel` form: a literal colon after the id (regex param, see find-my-way).
   for (const url of ['/v1/runs/:run_id/cancel', '/v1/runs/:run_id(^[^:/]+)::cancel']) {
     registerRoute(app, ctx, {
@@ -254,45 +338,24 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
       params: T.Object({ run_id: T.String() }),
       response: OkResponse,
       handler: async (req) => {
-        await cancelRun(ctx, req as FastifyRequest, req.params.run_id, 'user');
+        const v = viewerOf(req);
+        const run = await findRun(ctx.db, v, false, req.params.run_id);
+        if (!run) throw notFound('runs.not_found', 'run');
+        const ok = await requestRunCancel(ctx, {
+          runId: run.id,
+          threadId: run.thread_id,
+          orgId: v.accountId,
+          userId: v.userId,
+          reason: 'user',
+          origin: auditOrigin(req as FastifyRequest),
+        });
+        if (!ok) {
+          const now = await findRun(ctx.db, v, false, run.id);
+          throw invalidState(now?.status ?? run.status);
+        }
         return { ok: true };
       },
     });
   }
 }
 
-/**
- * Requests a cancel (api.md §8.5): the first call appends `run.cancel_requested`; a run no
- * worker holds is cancelled right here, a held one by its worker.
- */
-export async function cancelRun(ctx: AppContext, req: FastifyRequest, runId: string, reason: 'user' | 'thread_deleted'): Promise<void> {
-  const v = viewerOf(req);
-  const run = await findRun(ctx.db, v, false, runId);
-  if (!run) throw notFound('runs.not_found', 'run');
-  await ctx.engine.transaction(ctx.db, async (tx) => {
-    const row = await tx.db.selectFrom('runs').select(['status', 'cancel_requested']).where('id', '=', runId).forUpdate().executeTakeFirstOrThrow();
-    if (TERMINAL.has(row.status)) throw new AppError('runs.invalid_state', `the run is ${row.status}`, { status: row.status });
-    if (row.cancel_requested) return;
-    await tx.db.updateTable('runs').set({ cancel_requested: true, cancel_reason: reason, cancel_requested_by: v.userId }).where('id', '=', runId).execute();
-    await tx.append(runId, 'run.cancel_requested', { requested_by_user_id: v.userId, reason });
-    await recordAudit(tx.db, auditOrigin(req), {
-      orgId: v.accountId,
-      actorUserId: v.userId,
-      action: 'run.cancel',
-      targetType: 'run',
-      targetId: runId,
-      metadata: { reason },
-    });
-    // No live worker holds the run: finish the cancel now.
-    if (!(await runJobHeld(tx.db, runId))) {
-      await tx.db
-        .updateTable('runs')
-        .set({ status: 'cancelled', cancelled_at: new Date(), running_since: null, waiting_since: null })
-        .where('id', '=', runId)
-        .execute();
-      await tx.append(runId, 'run.cancelled', { reason, cancelled_by_user_id: v.userId, message_id: null });
-      await setThreadActiveRun(tx.db, run.thread_id, null, runId);
-      await closeRunJobs(tx.db, runId);
-    }
-  });
-}

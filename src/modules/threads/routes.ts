@@ -17,7 +17,10 @@ import {
   ThreadSchema,
   shapeThread,
 } from './schemas.js';
+import { auditOrigin } from '../../http/context.js';
+import { requestRunCancel } from '../runs/cancel.js';
 import {
+  activeRunOf,
   createThread,
   deleteThread,
   findVisibleThread,
@@ -167,9 +170,22 @@ export function threadRoutes(app: FastifyInstance, ctx: AppContext): void {
     tags,
     params: ThreadParams,
     handler: async (req) => {
-      const res = await deleteThread(ctx.db, viewerOf(req), auditCtxOf(req as FastifyRequest), req.params.thread_id);
+      const v = viewerOf(req);
+      const res = await deleteThread(ctx.db, v, auditCtxOf(req as FastifyRequest), req.params.thread_id);
       if (res === 'not_found') throw notFound(NOT_FOUND);
       if (res === 'forbidden') throw forbidden('only the creator or an owner/admin may delete this thread');
+      // An active run ends with the thread (§6.7): cancel_requested, then cancelled.
+      const runId = await activeRunOf(ctx.db, req.params.thread_id);
+      if (runId) {
+        await requestRunCancel(ctx, {
+          runId,
+          threadId: req.params.thread_id,
+          orgId: v.accountId,
+          userId: v.userId,
+          reason: 'thread_deleted',
+          origin: auditOrigin(req as FastifyRequest),
+        });
+      }
       return null;
     },
   });

@@ -275,3 +275,9 @@ export async function setThreadActiveRun(db: Kysely<DB>, threadId: string, runId
   if (expected) q = q.where('active_run_id', '=', expected);
   await q.execute();
 }
+
+/** The thread's active run, whatever the thread's state (deleted threads included). */
+export async function activeRunOf(db: Kysely<DB>, threadId: string): Promise<string | null> {
+  const row = await db.selectFrom('threads').select('active_run_id').where('id', '=', threadId).executeTakeFirst();
+  return row?.active_run_id ?? null;
+}
