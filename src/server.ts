@@ -94,6 +94,7 @@ export function startWorker(ctx: AppContext): Worker {
     leaseSeconds: c.workerLeaseSeconds,
     heartbeatSeconds: c.workerHeartbeatSeconds,
     pollSeconds: c.workerPollSeconds,
+    reaperSeconds: Number(c.env.ARKLOOP_WORKER_REAPER_SECONDS ?? 10) || 10,
     types: c.env.ARKLOOP_WORKER_QUEUE_JOB_TYPES ? c.env.ARKLOOP_WORKER_QUEUE_JOB_TYPES.split(',').map((t) => t.trim()).filter(Boolean) : null,
   });
   worker.start();

@@ -31,8 +31,28 @@ export interface FinishInput {
   createdAt: Date;
   text: string;
   model: string | null;
-  totals: RunTotals;
   outcome: Outcome;
+}
+
+/** The run's totals over its usage records (every job of the run, resumes included). */
+async function runTotals(db: AppContext['db'], runId: string): Promise<RunTotals> {
+  const res = await sql<{ i: number; o: number; cr: number; cw: number; c: number }>`
+    SELECT coalesce(sum(input_tokens), 0)::bigint AS i, coalesce(sum(output_tokens), 0)::bigint AS o,
+           coalesce(sum(cache_read_tokens), 0)::bigint AS cr, coalesce(sum(cache_write_tokens), 0)::bigint AS cw,
+           coalesce(sum(cost_usd), 0)::numeric AS c
+      FROM usage_records WHERE run_id = ${runId}`.execute(db);
+  const r = res.rows[0];
+  const cost = Number(r.c);
+  // Model multipliers come with configured models (LLM providers); until then they are 1.
+  return { inputTokens: Number(r.i), outputTokens: Number(r.o), cacheReadTokens: Number(r.cr), cacheWriteTokens: Number(r.cw), costUsd: cost, weightedCostUsd: cost };
+}
+
+/** The assistant text a run streamed so far (from its events), for finishers other than its worker. */
+export async function streamedText(db: AppContext['db'], runId: string): Promise<string> {
+  const res = await sql<{ t: string | null }>`
+    SELECT string_agg(data->>'content_delta', '' ORDER BY seq) AS t FROM run_events
+     WHERE run_id = ${runId} AND type = 'message.delta' AND (data->>'channel') IS NULL`.execute(db);
+  return res.rows[0]?.t ?? '';
 }
 
 const RETRYABLE = /^(provider\.(rate_limited|unavailable|timeout|stream_interrupted)|internal\.|run\.timeout$)/;
@@ -57,10 +77,11 @@ async function creditsFor(ctx: AppContext, totals: RunTotals): Promise<number> {
 
 /** Finishes a run unless it already ended; returns false when another writer finished it first. */
 export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolean> {
-  const credits = await creditsFor(ctx, f.totals);
   return ctx.engine.transaction(ctx.db, async (tx) => {
     const run = await tx.db.selectFrom('runs').select(['status']).where('id', '=', f.runId).forUpdate().executeTakeFirst();
     if (!run || ['completed', 'failed', 'cancelled'].includes(run.status)) return false;
+    const totals = await runTotals(tx.db, f.runId);
+    const credits = await creditsFor(ctx, totals);
     const now = new Date();
     let messageId: string | null = null;
     if (f.text.length > 0) {
@@ -81,16 +102,16 @@ export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolea
     }
     const o = f.outcome;
     const usage = {
-      input_tokens: f.totals.inputTokens,
-      output_tokens: f.totals.outputTokens,
-      cache_read_tokens: f.totals.cacheReadTokens,
-      cache_write_tokens: f.totals.cacheWriteTokens,
+      input_tokens: totals.inputTokens,
+      output_tokens: totals.outputTokens,
+      cache_read_tokens: totals.cacheReadTokens,
+      cache_write_tokens: totals.cacheWriteTokens,
     };
     if (o.status === 'completed') {
       await tx.append(f.runId, 'run.completed', {
         message_id: messageId,
         usage,
-        total_cost_usd: f.totals.costUsd,
+        total_cost_usd: totals.costUsd,
         credits_used: credits,
         duration_ms: now.getTime() - f.createdAt.getTime(),
       });
@@ -111,11 +132,11 @@ export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolea
       .set({
         status: o.status,
         model: f.model,
-        total_input_tokens: f.totals.inputTokens,
-        total_output_tokens: f.totals.outputTokens,
-        total_cache_read_tokens: f.totals.cacheReadTokens,
-        total_cache_write_tokens: f.totals.cacheWriteTokens,
-        total_cost_usd: f.totals.costUsd,
+        total_input_tokens: totals.inputTokens,
+        total_output_tokens: totals.outputTokens,
+        total_cache_read_tokens: totals.cacheReadTokens,
+        total_cache_write_tokens: totals.cacheWriteTokens,
+        total_cost_usd: totals.costUsd,
         credits_used: credits,
         running_since: null,
         waiting_since: null,

@@ -15,7 +15,7 @@ import { insertUsageRecord } from '../modules/usage/store.js';
 import { createBuiltinToolRegistry } from '../tools/builtins.js';
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
 import { ToolError, type Tool } from '../tools/types.js';
-import { finishRun, isRetryableClass, type Outcome, type RunTotals } from './finish.js';
+import { finishRun, isRetryableClass, type Outcome } from './finish.js';
 
 const MAX_HISTORY = 200;
 const MAX_RETRY_WAIT_MS = 30_000;
@@ -56,6 +56,10 @@ function priorState(events: RunEvent[]): PriorState {
   let calls = 0;
   let toolCalls = 0;
   let routeSelected = false;
+  // A model turn started but never ended: the previous worker was lost (or stopped) in the
+  // middle of it before any output (otherwise the run fails with internal.worker_lost), so
+  // the turn is played again — its iteration and the interrupted call are not counted.
+  let openSegment = false;
   const flushAssistant = () => {
     if (segmentText || segmentCalls.length) conversation.push({ role: 'assistant', content: segmentText, toolCalls: segmentCalls.length ? segmentCalls : undefined });
     segmentText = '';
@@ -71,6 +75,10 @@ function priorState(events: RunEvent[]): PriorState {
         flushAssistant();
         iterations++;
         calls++;
+        openSegment = true;
+        break;
+      case 'run.segment.end':
+        openSegment = false;
         break;
       case 'run.llm.retry':
       case 'run.provider_fallback':
@@ -103,6 +111,10 @@ function priorState(events: RunEvent[]): PriorState {
     }
   }
   flushAssistant();
+  if (openSegment) {
+    iterations--;
+    calls--;
+  }
   return { conversation, text, iterations, calls, toolCalls, routeSelected };
 }
 
@@ -144,13 +156,12 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
     .executeTakeFirst()) as RunRecord | undefined;
   if (!run || ['completed', 'failed', 'cancelled'].includes(run.status)) return;
 
-  const totals: RunTotals = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0, weightedCostUsd: 0 };
   const events = await listRunEvents(ctx.db, runId, 0, 100_000);
   const prior = priorState(events);
   let text = prior.text;
   let model: string | null = null;
   const finish = (outcome: Outcome) =>
-    finishRun(ctx, { runId, orgId: run.org_id, threadId: run.thread_id, userId: run.created_by_user_id, createdAt: run.created_at, text, model, totals, outcome });
+    finishRun(ctx, { runId, orgId: run.org_id, threadId: run.thread_id, userId: run.created_by_user_id, createdAt: run.created_at, text, model, outcome });
   const cancelled = () => finish({ status: 'cancelled', reason: run.cancel_reason ?? 'user', cancelledBy: run.cancel_requested_by });
 
   if (run.cancel_requested) return void (await cancelled());
@@ -330,10 +341,6 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
         cacheWriteTokens: 0,
       };
       const candidate = candidates[candidateIndex];
-      totals.inputTokens += u.inputTokens;
-      totals.outputTokens += u.outputTokens;
-      totals.cacheReadTokens += u.cacheReadTokens;
-      totals.cacheWriteTokens += u.cacheWriteTokens;
       // Environment, ad-hoc and stub routes cost nothing (§27.7).
       const cost = 0;
       await insertUsageRecord(ctx.db, {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { AppContext } from '../http/context.js';
 import { completeJob, failJob, heartbeatJobs, leaseJobs, type JobRow } from '../engine/jobs.js';
 import { executeRun } from './run-executor.js';
+import { reapRuns } from './reaper.js';
 
 export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log: Logger) => Promise<void>;
 
@@ -19,6 +20,8 @@ export interface WorkerOptions {
   heartbeatSeconds: number;
   pollSeconds: number;
   types: string[] | null;
+  /** How often this worker looks for runs nobody will finish (10 s). */
+  reaperSeconds: number;
 }
 
 export class Worker {
@@ -28,6 +31,7 @@ export class Worker {
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private reaperTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly log: Logger;
 
@@ -42,6 +46,10 @@ export class Worker {
     this.unsubscribe = this.ctx.engine.onJobsAvailable(() => this.wake?.());
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatSeconds * 1000);
     this.heartbeatTimer.unref();
+    this.reaperTimer = setInterval(() => {
+      reapRuns(this.ctx, this.log).catch((err: Error) => this.log.warn({ err: err.message }, 'reaper failed'));
+    }, this.opts.reaperSeconds * 1000);
+    this.reaperTimer.unref();
     this.loopDone = this.loop();
   }
 
@@ -108,6 +116,7 @@ export class Worker {
     this.wake?.();
     this.unsubscribe?.();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.reaperTimer) clearInterval(this.reaperTimer);
     for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
     await Promise.all([...this.running.values()].map((r) => r.done));
     await this.loopDone;
