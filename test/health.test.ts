@@ -46,6 +46,9 @@ describe('health and system', () => {
     assert.match(String(res.headers['content-type']), /text\/plain/);
     assert.match(res.text, /arkloop_http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/);
     assert.match(res.text, /arkloop_http_request_duration_seconds_bucket/);
+    assert.match(res.text, /# TYPE arkloop_runs gauge/);
+    assert.match(res.text, /# TYPE arkloop_job_queue_depth gauge/);
+    assert.match(res.text, /arkloop_sse_streams \d+/);
   });
 
   it('serves the OpenAPI document and the docs page', async () => {
