@@ -147,4 +147,39 @@ describe('runs (API side)', () => {
     expectError(await t.get('/v1/runs/not-a-uuid', { token: u.token }), 404, 'runs.not_found');
     assert.deepEqual((await t.get('/v1/runs', { token: other.token })).body, []);
   });
+
+  it('enforces monthly quotas (402) and the concurrent-run limit (429)', async () => {
+    const limited = await startTestApp({ ARKLOOP_LIMIT_CONCURRENT_RUNS: '1', ARKLOOP_QUOTA_RUNS_PER_MONTH: '2' });
+    try {
+      await registerUser(limited);
+      const user = await registerUser(limited);
+      const mk = async () => {
+        const th = await limited.post('/v1/threads', {}, { token: user.token });
+        await limited.post(`/v1/threads/${th.body.id}/messages`, { content: 'x' }, { token: user.token });
+        return th.body.id as string;
+      };
+      const a = await mk();
+      const b = await mk();
+      const first = await limited.post(`/v1/threads/${a}/runs`, {}, { token: user.token });
+      assert.equal(first.status, 201);
+      const second = await limited.post(`/v1/threads/${b}/runs`, {}, { token: user.token });
+      expectError(second, 429, 'limit.concurrent_runs');
+      assert.deepEqual([second.body.details.limit, second.body.details.active], [1, 1]);
+      assert.equal(second.headers['retry-after'], '1');
+      await limited.post(`/v1/runs/${first.body.run_id}:cancel`, undefined, { token: user.token });
+      assert.equal((await limited.post(`/v1/threads/${b}/runs`, {}, { token: user.token })).status, 201);
+      const c = await mk();
+      expectError(await limited.post(`/v1/threads/${c}/runs`, {}, { token: user.token }), 402, 'budget.runs_quota_exceeded');
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('refuses runs when the account has no credits', async () => {
+    const threadId = await threadWithMessage();
+    const balance = await t.get('/v1/me/credits', { token: u.token });
+    await t.ctx.db.updateTable('credit_balances').set({ balance: 0 }).where('org_id', '=', u.personalAccountId).execute();
+    expectError(await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token }), 402, 'budget.insufficient_credits');
+    await t.ctx.db.updateTable('credit_balances').set({ balance: balance.body.balance }).where('org_id', '=', u.personalAccountId).execute();
+  });
 });

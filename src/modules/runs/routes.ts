@@ -1,5 +1,6 @@
 // Runs (api.md §8): create, list, read, cancel, and the event stream.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
 import type { AppContext } from '../../http/context.js';
 import { auditOrigin } from '../../http/context.js';
 import { AppError, fieldError, notFound } from '../../http/errors.js';
@@ -59,6 +60,7 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
     if ((await creditBalance(tx.db, v.accountId)) <= 0) {
       throw new AppError('budget.insufficient_credits', 'the account has no credits left');
     }
+    await checkRunLimits(ctx, tx.db, v.accountId);
     await insertRun(tx.db, {
       id: runId,
       orgId: v.accountId,
@@ -81,6 +83,37 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
     await setThreadActiveRun(tx.db, threadId, runId);
   });
   return { run_id: runId, trace_id: traceId };
+}
+
+/**
+ * Monthly quotas (402) and the concurrent-run limit (429), in that order (§8.1). The
+ * account's runs are counted under an advisory lock so two creates cannot both take the
+ * last slot.
+ */
+async function checkRunLimits(ctx: AppContext, db: AppContext['db'], orgId: string): Promise<void> {
+  const runsQuota = await ctx.settings.int('quota.runs_per_month');
+  const tokensQuota = await ctx.settings.int('quota.tokens_per_month');
+  const concurrent = await ctx.settings.int('limit.concurrent_runs');
+  if (runsQuota > 0 || tokensQuota > 0) {
+    const month = sql`date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+    if (runsQuota > 0) {
+      const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM runs WHERE org_id = ${orgId} AND created_at >= ${month}`.execute(db);
+      if (r.rows[0].n >= runsQuota) throw new AppError('budget.runs_quota_exceeded', 'the monthly run quota is used up', { limit: runsQuota });
+    }
+    if (tokensQuota > 0) {
+      const r = await sql<{ n: number }>`
+        SELECT coalesce(sum(input_tokens + output_tokens), 0)::bigint AS n FROM usage_records WHERE org_id = ${orgId} AND created_at >= ${month}`.execute(db);
+      if (Number(r.rows[0].n) >= tokensQuota) throw new AppError('budget.tokens_quota_exceeded', 'the monthly token quota is used up', { limit: tokensQuota });
+    }
+  }
+  if (concurrent > 0) {
+    await sql`SELECT pg_advisory_xact_lock(hashtext(${'runs:' + orgId}))`.execute(db);
+    const r = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM runs WHERE org_id = ${orgId} AND status IN ('running', 'waiting_for_input')`.execute(db);
+    if (r.rows[0].n >= concurrent) {
+      throw new AppError('limit.concurrent_runs', 'too many active runs in this account', { limit: concurrent, active: r.rows[0].n }, { headers: { 'retry-after': '1' } });
+    }
+  }
 }
 
 export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
