@@ -1,0 +1,93 @@
+// The event stream as a client on a real socket sees it: headers flushed at once, live
+// frames, heartbeats while idle, resume with Last-Event-ID, Accept-negotiated run detail.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { registerUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+
+interface Frame { id?: number; data?: any; comment?: string }
+
+async function readFrames(url: string, headers: Record<string, string>, until: (frames: Frame[]) => boolean, timeoutMs = 5000): Promise<{ frames: Frame[]; status: number; headers: Headers }> {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  const res = await fetch(url, { headers, signal: ctrl.signal });
+  const frames: Frame[] = [];
+  let buf = '';
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let i: number;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const raw = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (raw.startsWith(':')) frames.push({ comment: raw.slice(1).trim() });
+        else {
+          const lines = raw.split('\n');
+          frames.push({ id: Number(lines[0].slice(4)), data: JSON.parse(lines[1].slice(6)) });
+        }
+      }
+      if (until(frames)) break;
+    }
+  } catch (err) {
+    if (!ctrl.signal.aborted) throw err;
+  } finally {
+    clearTimeout(timer);
+    ctrl.abort();
+  }
+  return { frames, status: res.status, headers: res.headers };
+}
+
+describe('run event stream over a socket', () => {
+  let t: TestApp;
+  let u: TestUser;
+  let base: string;
+  before(async () => {
+    t = await startTestApp({ ARKLOOP_SSE_HEARTBEAT_SECONDS: '0.1' }, { worker: true });
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+    await registerUser(t);
+    u = await registerUser(t);
+  });
+  after(async () => { await t.close(); });
+
+  async function start(script: unknown): Promise<string> {
+    const th = await t.post('/v1/threads', {}, { token: u.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: JSON.stringify(script) }, { token: u.token });
+    const { body } = await t.post(`/v1/threads/${th.body.id}/runs`, {}, { token: u.token });
+    return body.run_id;
+  }
+
+  it('sends heartbeats while a run waits, then live events after input', async () => {
+    const runId = await start({ stub: { steps: [{ ask_input: 'continue?' }, { text: 'resumed fine' }] } });
+    const auth = { authorization: `Bearer ${u.token}` };
+    const waiting = await readFrames(`${base}/v1/runs/${runId}/events`, auth, (f) => f.filter((x) => x.comment === 'ping').length >= 2);
+    assert.equal(waiting.status, 200);
+    assert.match(String(waiting.headers.get('content-type')), /text\/event-stream/);
+    assert.ok(waiting.frames.some((f) => f.data?.type === 'run.waiting_for_input'));
+    assert.ok(waiting.frames.filter((f) => f.comment === 'ping').length >= 2);
+    const lastId = Math.max(...waiting.frames.filter((f) => f.id).map((f) => f.id!));
+
+    // Resume from the last id, as a reconnecting EventSource does, then answer.
+    const follow = readFrames(`${base}/v1/runs/${runId}/events`, { ...auth, 'last-event-id': String(lastId) }, (f) => f.some((x) => x.data?.type === 'run.completed'));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await t.post(`/v1/runs/${runId}/input`, { content: 'yes' }, { token: u.token })).status, 200);
+    const rest = await follow;
+    const ids = rest.frames.filter((f) => f.id).map((f) => f.id!);
+    assert.equal(ids[0], lastId + 1);
+    assert.deepEqual(ids, ids.map((_, i) => lastId + 1 + i));
+    assert.equal(rest.frames.at(-1)!.data.type, 'run.completed');
+    assert.equal(rest.frames[rest.frames.findIndex((f) => f.id) ].data.type, 'run.input_provided');
+  });
+
+  it('GET /v1/runs/{id} with Accept: text/event-stream is the stream; ?access_token works', async () => {
+    const runId = await start({ stub: { steps: [{ text: 'short' }] } });
+    const viaAccept = await readFrames(`${base}/v1/runs/${runId}?access_token=${u.token}`, { accept: 'text/event-stream' }, (f) => f.some((x) => x.data?.type === 'run.completed'));
+    assert.equal(viaAccept.status, 200);
+    assert.equal(viaAccept.frames.filter((f) => f.id)[0].data.type, 'run.started');
+    const json = await fetch(`${base}/v1/runs/${runId}`, { headers: { authorization: `Bearer ${u.token}` } });
+    assert.equal((await json.json()).status, 'completed');
+    const denied = await fetch(`${base}/v1/runs/${runId}/events`);
+    assert.equal(denied.status, 401);
+    assert.equal((await denied.json()).code, 'auth.unauthorized');
+  });
+});
