@@ -190,4 +190,26 @@ describe('runs executed by the worker (stub model)', () => {
     assert.equal((cancelled?.data as any).reason, 'thread_deleted');
     assert.equal((await t.get(`/v1/runs/${body.run_id}`, { token: u.token })).status, 404);
   });
+
+  it('asks the human through the ask_user tool and feeds the answer back as its result', async () => {
+    const script = { stub: { steps: [{ tool_call: { name: 'ask_user', arguments: { question: 'Color?' } } }, { text: 'noted' }] } };
+    const th = await t.post('/v1/threads', {}, { token: u.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: JSON.stringify(script) }, { token: u.token });
+    const { body } = await t.post(`/v1/threads/${th.body.id}/runs`, {}, { token: u.token });
+    const waiting = await waitFor(body.run_id, 'run.waiting_for_input');
+    const call = waiting.data.find((e: any) => e.type === 'tool.call');
+    const wait = waiting.data.find((e: any) => e.type === 'run.waiting_for_input');
+    assert.equal(call.data.tool_name, 'ask_user');
+    assert.deepEqual(wait.data, { prompt: 'Color?', tool_call_id: call.data.tool_call_id });
+    for (let i = 0; i < 50 && (await t.get(`/v1/runs/${body.run_id}`, { token: u.token })).body.status !== 'waiting_for_input'; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await t.post(`/v1/runs/${body.run_id}/input`, { content: 'blue' }, { token: u.token })).status, 200);
+    const events = frames((await t.get(`/v1/runs/${body.run_id}/events`, { token: u.token })).text);
+    const types = events.map((e) => e.type);
+    const result = events.find((e) => e.type === 'tool.result');
+    assert.deepEqual(result.data.result, { answer: 'blue' });
+    assert.equal(result.data.tool_call_id, call.data.tool_call_id);
+    assert.ok(types.indexOf('run.input_provided') < types.indexOf('tool.result'));
+    assert.equal(types.at(-1), 'run.completed');
+    assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1));
+  });
 });

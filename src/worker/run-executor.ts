@@ -12,7 +12,7 @@ import { defaultPersona, resolvePersonaId } from '../modules/personas/builtin.js
 import { effectiveRunConfig } from '../modules/personas/effective.js';
 import { resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
 import { insertUsageRecord } from '../modules/usage/store.js';
-import { createBuiltinToolRegistry } from '../tools/builtins.js';
+import { ASK_USER_TOOL_NAME, askUserQuestion, askUserResult, createBuiltinToolRegistry, isAskUser } from '../tools/builtins.js';
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
 import { ToolError, type Tool } from '../tools/types.js';
 import { finishRun, isRetryableClass, type Outcome } from './finish.js';
@@ -60,6 +60,7 @@ function priorState(events: RunEvent[]): PriorState {
   // middle of it before any output (otherwise the run fails with internal.worker_lost), so
   // the turn is played again — its iteration and the interrupted call are not counted.
   let openSegment = false;
+  let pausedForTool = false;
   const flushAssistant = () => {
     if (segmentText || segmentCalls.length) conversation.push({ role: 'assistant', content: segmentText, toolCalls: segmentCalls.length ? segmentCalls : undefined });
     segmentText = '';
@@ -104,9 +105,16 @@ function priorState(events: RunEvent[]): PriorState {
           content: JSON.stringify(e.type === 'tool.denied' ? { error: { error_class: d.error_class, message: d.message } } : d.error ? { error: d.error } : d.result),
         });
         break;
+      case 'run.waiting_for_input':
+        pausedForTool = d.tool_call_id != null;
+        break;
       case 'run.input_provided':
-        flushAssistant();
-        conversation.push({ role: 'user', content: String(d.content ?? '') });
+        // After an ask_user pause the answer travels as that call's tool.result instead.
+        if (!pausedForTool) {
+          flushAssistant();
+          conversation.push({ role: 'user', content: String(d.content ?? '') });
+        }
+        pausedForTool = false;
         break;
     }
   }
@@ -156,7 +164,8 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
     .executeTakeFirst()) as RunRecord | undefined;
   if (!run || ['completed', 'failed', 'cancelled'].includes(run.status)) return;
 
-  const events = await listRunEvents(ctx.db, runId, 0, 100_000);
+  let events = await listRunEvents(ctx.db, runId, 0, 100_000);
+  if (await deliverAskUserAnswer(ctx, runId, events)) events = await listRunEvents(ctx.db, runId, 0, 100_000);
   const prior = priorState(events);
   let text = prior.text;
   let model: string | null = null;
@@ -380,10 +389,26 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
       for (const call of toolCalls) {
         await ctx.engine.append(ctx.db, runId, 'tool.call', { tool_call_id: call.id, tool_name: call.name, arguments: call.arguments, source: offeredByName.get(call.name)?.source ?? 'builtin' }, { outputEmitted: true });
       }
-      const outcomes = await Promise.all(toolCalls.map((call) => runToolCall(run, call, offeredByName, budget, signal, log)));
+      // ask_user pauses the run; its answer arrives as input and becomes its tool.result.
+      let question: { call: LlmToolCall; prompt: string } | null = null;
+      const outcomes = await Promise.all(
+        toolCalls.map(async (call): Promise<ToolOutcome | null> => {
+          if (!isAskUser(call.name) || !offeredByName.has(call.name) || question) return runToolCall(run, call, offeredByName, budget, signal, log);
+          const decision = budget.consume(call.name);
+          if (!decision.allowed) return { kind: 'denied', errorClass: decision.errorClass, message: decision.message };
+          try {
+            question = { call, prompt: askUserQuestion(call.arguments) };
+            return null;
+          } catch (err) {
+            const e = err as ToolError;
+            return { kind: 'ran', result: null, error: { error_class: e.errorClass ?? 'tool.invalid_arguments', message: e.message }, durationMs: 0 };
+          }
+        }),
+      );
       for (let i = 0; i < toolCalls.length; i++) {
         const call = toolCalls[i];
         const o = outcomes[i];
+        if (o === null) continue;
         if (o.kind === 'denied') {
           await ctx.engine.append(ctx.db, runId, 'tool.denied', { tool_call_id: call.id, tool_name: call.name, error_class: o.errorClass, message: o.message });
           conversation.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: JSON.stringify({ error: { error_class: o.errorClass, message: o.message } }) });
@@ -391,6 +416,11 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
           await ctx.engine.append(ctx.db, runId, 'tool.result', { tool_call_id: call.id, tool_name: call.name, result: o.result, error: o.error, duration_ms: o.durationMs });
           conversation.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: JSON.stringify(o.error ? { error: o.error } : o.result) });
         }
+      }
+      if (question) {
+        const q = question as { call: LlmToolCall; prompt: string };
+        await pauseForInput(ctx, runId, q.prompt, q.call.id);
+        return;
       }
     }
   } catch (err) {
@@ -429,6 +459,27 @@ async function runToolCall(
     const e = err instanceof ToolError ? err : new ToolError('tool.execution_failed', (err as Error).message);
     return { kind: 'ran', result: e.result ?? null, error: { error_class: e.errorClass, message: e.message }, durationMs: Date.now() - started };
   }
+}
+
+/**
+ * On resume after an ask_user pause: the input becomes that call's `tool.result {answer}`
+ * (§27.8). Returns true when it appended one.
+ */
+async function deliverAskUserAnswer(ctx: AppContext, runId: string, events: RunEvent[]): Promise<boolean> {
+  let pending: { id: string; name: string } | null = null;
+  let answer: string | null = null;
+  const answered = new Set(events.filter((e) => e.type === 'tool.result' || e.type === 'tool.denied').map((e) => String(e.data.tool_call_id)));
+  for (const e of events) {
+    if (e.type === 'run.waiting_for_input' && e.data.tool_call_id != null && !answered.has(String(e.data.tool_call_id))) {
+      pending = { id: String(e.data.tool_call_id), name: ASK_USER_TOOL_NAME };
+      answer = null;
+    } else if (e.type === 'run.input_provided' && pending) {
+      answer = String(e.data.content ?? '');
+    }
+  }
+  if (!pending || answer === null) return false;
+  await ctx.engine.append(ctx.db, runId, 'tool.result', { tool_call_id: pending.id, tool_name: pending.name, result: askUserResult(answer), error: null, duration_ms: 0 });
+  return true;
 }
 
 /** Pauses the run until `POST /v1/runs/{id}/input` (§26.1); the job ends, a new one resumes. */
