@@ -22,6 +22,7 @@ describe('runs on environment providers', () => {
         ARKLOOP_ANTHROPIC_API_KEY: 'sk-ant-test',
         ARKLOOP_ANTHROPIC_BASE_URL: anthropic.baseUrl,
         ARKLOOP_LLM_RETRY_BASE_DELAY_MS: '10',
+        ARKLOOP_LLM_DEBUG_EVENTS: '1',
       },
       { worker: true },
     );
@@ -51,6 +52,13 @@ describe('runs on environment providers', () => {
     assert.deepEqual([route.provider_name, route.provider_kind, route.model, route.source], ['openai', 'openai', 'gpt-4o-mini', 'env']);
     assert.deepEqual(events.filter((e) => e.type === 'message.delta').map((e) => e.data.content_delta), ['Hel', 'lo ', 'there']);
     assert.equal(events.at(-1).type, 'run.completed');
+    // Debug events: the request (no credentials, no system prompt) and each raw chunk.
+    const debugReq = events.find((e) => e.type === 'llm.request');
+    assert.ok(debugReq);
+    assert.equal(debugReq.data.request.model, 'gpt-4o-mini');
+    assert.equal(debugReq.data.request.system, undefined);
+    assert.doesNotMatch(JSON.stringify(events), /sk-test-openai/);
+    assert.ok(events.some((e) => e.type === 'llm.response.chunk'));
     const req = openai.requests[before];
     assert.equal(req.headers.authorization, 'Bearer sk-test-openai');
     assert.equal(req.body.stream, true);

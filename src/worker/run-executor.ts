@@ -242,6 +242,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
       .execute();
     const conversation: LlmMessage[] = [...history.reverse().map((m) => ({ role: m.role, content: m.content }) as LlmMessage), ...prior.conversation];
 
+    const debugEvents = ctx.config.env.ARKLOOP_LLM_DEBUG_EVENTS === '1';
     const maxAttempts = await ctx.settings.int('llm.retry.max_attempts');
     const baseDelay = await ctx.settings.int('llm.retry.base_delay_ms');
     const providers = new Map<RouteCandidate, LlmProvider>();
@@ -272,20 +273,23 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
         let emitted = false;
         try {
           model = candidate.model;
-          const stream = providerFor(candidate).stream(
-            {
-              model: candidate.model,
-              system: cfg.systemPrompt,
-              messages: conversation,
-              tools: offered.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema })),
-              maxOutputTokens: cfg.maxOutputTokens ?? undefined,
-              temperature: cfg.temperature ?? undefined,
-              topP: cfg.topP ?? undefined,
-              reasoningEffort: cfg.reasoningEffort,
-              turn: calls++,
-            },
-            signal,
-          );
+          const request = {
+            model: candidate.model,
+            system: cfg.systemPrompt,
+            messages: conversation,
+            tools: offered.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema })),
+            maxOutputTokens: cfg.maxOutputTokens ?? undefined,
+            temperature: cfg.temperature ?? undefined,
+            topP: cfg.topP ?? undefined,
+            reasoningEffort: cfg.reasoningEffort,
+            turn: calls++,
+          };
+          if (debugEvents) {
+            // Local debugging only (ARKLOOP_LLM_DEBUG_EVENTS=1): never credentials, never the system prompt.
+            const { system: _system, ...visible } = request;
+            await ctx.engine.append(ctx.db, runId, 'llm.request', { provider_name: candidate.config.name, provider_kind: candidate.config.kind, request: visible });
+          }
+          const stream = providerFor(candidate).stream(request, signal);
           for await (const chunk of stream) {
             if (chunk.type === 'text') {
               emitted = true;
@@ -305,6 +309,8 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
               finishReason = chunk.reason;
             } else if (chunk.type === 'ask_input') {
               askInput = chunk.prompt;
+            } else if (chunk.type === 'raw' && debugEvents) {
+              await ctx.engine.append(ctx.db, runId, 'llm.response.chunk', { provider_name: candidate.config.name, data: chunk.data as Record<string, unknown> });
             }
           }
           break;
