@@ -49,6 +49,35 @@ describe('run engine', () => {
     assert.equal(events[0].ts, events[0].created_at);
   });
 
+  it('appends batches with consecutive seqs, also interleaved with single appends', async () => {
+    const runId = await newRun();
+    const batch = (k: number) => Array.from({ length: 5 }, (_, i) => ({ type: 'message.delta', data: { k, i } }));
+    await Promise.all([
+      t.ctx.engine.appendMany(t.ctx.db, runId, batch(1)),
+      t.ctx.engine.append(t.ctx.db, runId, 'single', { k: 2 }),
+      t.ctx.engine.appendMany(t.ctx.db, runId, batch(3)),
+      t.ctx.engine.append(t.ctx.db, runId, 'single', { k: 4 }),
+    ]);
+    const events = await listRunEvents(t.ctx.db, runId, 0, 100);
+    assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 12 }, (_, i) => i + 1));
+    // Each batch stays contiguous and in order.
+    for (const k of [1, 3]) {
+      const seqs = events.filter((e) => e.data.k === k).map((e) => e.seq);
+      assert.deepEqual(seqs, seqs.map((_, i) => seqs[0] + i));
+      assert.deepEqual(events.filter((e) => e.data.k === k).map((e) => e.data.i), [0, 1, 2, 3, 4]);
+    }
+    const run = await t.ctx.db.selectFrom('runs').select(['last_seq', 'output_emitted']).where('id', '=', runId).executeTakeFirstOrThrow();
+    assert.equal(run.last_seq, 12);
+  });
+
+  it('refuses appends once the run has ended', async () => {
+    const runId = await newRun();
+    await t.ctx.db.updateTable('runs').set({ status: 'completed' }).where('id', '=', runId).execute();
+    await assert.rejects(t.ctx.engine.append(t.ctx.db, runId, 'late', {}));
+    await assert.rejects(t.ctx.engine.appendMany(t.ctx.db, runId, [{ type: 'a', data: {} }, { type: 'b', data: {} }]));
+    assert.equal((await listRunEvents(t.ctx.db, runId, 0, 10)).length, 0);
+  });
+
   it('rolls an event back with its transaction, leaving no gap', async () => {
     const runId = await newRun();
     await t.ctx.engine.transaction(t.ctx.db, (tx) => tx.append(runId, 'a', {}));

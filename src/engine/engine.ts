@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
 import type { DB } from '../db/schema.js';
-import { appendRunEvent, type RunEvent } from './events.js';
+import { appendRunEvent, appendRunEvents, type RunEvent } from './events.js';
 import { RunEventHub } from './hub.js';
 import { JOBS_CHANNEL, enqueueJob, type NewJob } from './jobs.js';
 
@@ -83,6 +83,14 @@ export class Engine {
     if (!e) throw new Error(`run ${runId} not found while appending ${type}`);
     if (!this.viaNotify) this.hub.publish(e);
     return e;
+  }
+
+  /** Appends several events in one statement (consecutive seqs, given order). */
+  async appendMany(db: Kysely<DB>, runId: string, events: Array<{ type: string; data: Record<string, unknown> }>, opts?: { outputEmitted?: boolean }): Promise<RunEvent[]> {
+    const out = await appendRunEvents(db, runId, events, { notify: this.viaNotify, outputEmitted: opts?.outputEmitted });
+    if (out.length !== events.length) throw new Error(`run ${runId} not found (or ended) while appending ${events.length} events`);
+    if (!this.viaNotify) for (const e of out) this.hub.publish(e);
+    return out;
   }
 
   async close(): Promise<void> {

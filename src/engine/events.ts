@@ -113,3 +113,47 @@ export function parseEventPayload(payload: string): { event: RunEvent } | { runI
     return null;
   }
 }
+
+/**
+ * Appends several events to a run in one statement, with consecutive seqs, in the given
+ * order (message deltas batched by the worker). Returns [] when the run has ended.
+ */
+export async function appendRunEvents(
+  db: Kysely<DB>,
+  runId: string,
+  events: Array<{ type: string; data: Record<string, unknown> }>,
+  opts: { notify: boolean; outputEmitted?: boolean },
+): Promise<RunEvent[]> {
+  if (events.length === 1) {
+    const one = await appendRunEvent(db, runId, events[0].type, events[0].data, opts);
+    return one ? [one] : [];
+  }
+  const n = events.length;
+  const ids = events.map(() => newId());
+  const types = events.map((e) => e.type);
+  const datas = events.map((e) => JSON.stringify(e.data));
+  const marksOutput = opts.outputEmitted ? sql`, output_emitted = true` : sql``;
+  const notify = opts.notify
+    ? sql`, n AS (
+        SELECT pg_notify(${RUN_EVENTS_CHANNEL},
+          CASE WHEN octet_length(j.payload) <= ${NOTIFY_INLINE_MAX} THEN j.payload
+               ELSE json_build_object('run_id', ins.run_id, 'seq', ins.seq, 'ref', true)::text END)
+          FROM (SELECT * FROM ins ORDER BY seq) ins, LATERAL (SELECT json_build_object(
+            'event_id', ins.id, 'run_id', ins.run_id, 'seq', ins.seq, 'type', ins.type, 'data', ins.data,
+            'created_at', to_char(ins.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text AS payload) j
+      )`
+    : sql``;
+  const res = await sql<EventRow>`
+    WITH s AS (
+      UPDATE runs SET last_seq = last_seq + ${n}, updated_at = now()${marksOutput}
+       WHERE id = ${runId} AND status IN ('running', 'waiting_for_input') RETURNING last_seq
+    ),
+    ins AS (
+      INSERT INTO run_events (run_id, seq, id, type, data)
+      SELECT ${runId}::uuid, s.last_seq - ${n} + e.ord::int, e.id, e.type, e.data
+        FROM s, unnest(${ids}::uuid[], ${types}::text[], ${datas}::jsonb[]) WITH ORDINALITY AS e(id, type, data, ord)
+      RETURNING run_id, seq, id, type, data, created_at
+    )${notify}
+    SELECT ins.* FROM ins${opts.notify ? sql`, (SELECT count(*) FROM n) AS _n` : sql``} ORDER BY ins.seq`.execute(db);
+  return res.rows.map(toRunEvent);
+}

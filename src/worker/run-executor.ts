@@ -16,6 +16,7 @@ import { ASK_USER_TOOL_NAME, askUserQuestion, askUserResult, createBuiltinToolRe
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
 import { ToolError, type Tool } from '../tools/types.js';
 import { finishRun, isRetryableClass, type Outcome } from './finish.js';
+import { DeltaBuffer } from './delta-buffer.js';
 
 const MAX_HISTORY = 200;
 const MAX_RETRY_WAIT_MS = 30_000;
@@ -169,8 +170,16 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
   const prior = priorState(events);
   let text = prior.text;
   let model: string | null = null;
-  const finish = (outcome: Outcome) =>
-    finishRun(ctx, { runId, orgId: run.org_id, threadId: run.thread_id, userId: run.created_by_user_id, createdAt: run.created_at, text, model, outcome });
+  const deltas = new DeltaBuffer(ctx, runId);
+  /** Appends one event after any buffered deltas. */
+  const emit = async (type: string, data: Record<string, unknown>, opts?: { outputEmitted?: boolean }) => {
+    await deltas.flush();
+    return ctx.engine.append(ctx.db, runId, type, data, opts);
+  };
+  const finish = async (outcome: Outcome) => {
+    await deltas.flush().catch(() => deltas.discard());
+    return finishRun(ctx, { runId, orgId: run.org_id, threadId: run.thread_id, userId: run.created_by_user_id, createdAt: run.created_at, text, model, outcome });
+  };
   const cancelled = () => finish({ status: 'cancelled', reason: run.cancel_reason ?? 'user', cancelledBy: run.cancel_requested_by });
 
   if (run.cancel_requested) return void (await cancelled());
@@ -218,7 +227,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
     const candidates = routes.candidates;
     if (!prior.routeSelected) {
       const c = candidates[0];
-      await ctx.engine.append(ctx.db, runId, 'run.route.selected', {
+      await emit('run.route.selected', {
         route_id: c.routeId,
         provider_id: c.providerId,
         provider_name: c.config.name,
@@ -259,7 +268,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
       if (jobSignal.aborted) throw jobSignal.reason;
       if (cancelSeen || signal.aborted) return void (await cancelled());
       iteration++;
-      await ctx.engine.append(ctx.db, runId, 'run.segment.start', { iteration });
+      await emit('run.segment.start', { iteration });
       const started = Date.now();
       let segmentText = '';
       const toolCalls: LlmToolCall[] = [];
@@ -287,7 +296,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
           if (debugEvents) {
             // Local debugging only (ARKLOOP_LLM_DEBUG_EVENTS=1): never credentials, never the system prompt.
             const { system: _system, ...visible } = request;
-            await ctx.engine.append(ctx.db, runId, 'llm.request', { provider_name: candidate.config.name, provider_kind: candidate.config.kind, request: visible });
+            await emit('llm.request', { provider_name: candidate.config.name, provider_kind: candidate.config.kind, request: visible });
           }
           const stream = providerFor(candidate).stream(request, signal);
           for await (const chunk of stream) {
@@ -295,10 +304,10 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
               emitted = true;
               segmentText += chunk.text;
               text += chunk.text;
-              await ctx.engine.append(ctx.db, runId, 'message.delta', { content_delta: chunk.text, content: chunk.text, role: 'assistant' }, { outputEmitted: true });
+              deltas.add({ content_delta: chunk.text, content: chunk.text, role: 'assistant' });
             } else if (chunk.type === 'thinking') {
               if (cfg.streamThinking) {
-                await ctx.engine.append(ctx.db, runId, 'message.delta', { content_delta: chunk.text, content: chunk.text, role: 'assistant', channel: 'thinking' });
+                deltas.add({ content_delta: chunk.text, content: chunk.text, role: 'assistant', channel: 'thinking' });
               }
             } else if (chunk.type === 'tool_call') {
               emitted = true;
@@ -310,7 +319,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
             } else if (chunk.type === 'ask_input') {
               askInput = chunk.prompt;
             } else if (chunk.type === 'raw' && debugEvents) {
-              await ctx.engine.append(ctx.db, runId, 'llm.response.chunk', { provider_name: candidate.config.name, data: chunk.data as Record<string, unknown> });
+              await emit('llm.response.chunk', { provider_name: candidate.config.name, data: chunk.data as Record<string, unknown> });
             }
           }
           break;
@@ -321,7 +330,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
           if (emitted) throw new RunFailure('provider.stream_interrupted', e.message);
           if (e.opts.retryable && attempt < maxAttempts) {
             const delay = Math.min(MAX_RETRY_WAIT_MS, Math.max(baseDelay * 2 ** (attempt - 1), e.opts.retryAfterMs ?? 0));
-            await ctx.engine.append(ctx.db, runId, 'run.llm.retry', {
+            await emit('run.llm.retry', {
               attempt,
               max_attempts: maxAttempts,
               delay_ms: delay,
@@ -335,7 +344,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
           }
           if (candidateIndex + 1 < candidates.length) {
             const next = candidates[candidateIndex + 1];
-            await ctx.engine.append(ctx.db, runId, 'run.provider_fallback', {
+            await emit('run.provider_fallback', {
               from: { route_id: candidate.routeId, provider_name: candidate.config.name, model: candidate.model },
               to: { route_id: next.routeId, provider_name: next.config.name, model: next.model },
               error_class: e.errorClass,
@@ -374,7 +383,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
       });
       await ctx.db.updateTable('runs').set({ model: candidate.model, provider_kind: candidate.config.kind, credential_name: candidate.config.name }).where('id', '=', runId).execute();
       const segmentFinish = askInput !== null ? 'input' : toolCalls.length ? 'tool_calls' : finishReason;
-      await ctx.engine.append(ctx.db, runId, 'run.segment.end', {
+      await emit('run.segment.end', {
         iteration,
         finish_reason: segmentFinish,
         usage: { input_tokens: u.inputTokens, output_tokens: u.outputTokens, cache_read_tokens: u.cacheReadTokens, cache_write_tokens: u.cacheWriteTokens },
@@ -393,7 +402,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
 
       conversation.push({ role: 'assistant', content: segmentText, toolCalls });
       for (const call of toolCalls) {
-        await ctx.engine.append(ctx.db, runId, 'tool.call', { tool_call_id: call.id, tool_name: call.name, arguments: call.arguments, source: offeredByName.get(call.name)?.source ?? 'builtin' }, { outputEmitted: true });
+        await emit('tool.call', { tool_call_id: call.id, tool_name: call.name, arguments: call.arguments, source: offeredByName.get(call.name)?.source ?? 'builtin' }, { outputEmitted: true });
       }
       // ask_user pauses the run; its answer arrives as input and becomes its tool.result.
       let question: { call: LlmToolCall; prompt: string } | null = null;
@@ -416,10 +425,10 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
         const o = outcomes[i];
         if (o === null) continue;
         if (o.kind === 'denied') {
-          await ctx.engine.append(ctx.db, runId, 'tool.denied', { tool_call_id: call.id, tool_name: call.name, error_class: o.errorClass, message: o.message });
+          await emit('tool.denied', { tool_call_id: call.id, tool_name: call.name, error_class: o.errorClass, message: o.message });
           conversation.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: JSON.stringify({ error: { error_class: o.errorClass, message: o.message } }) });
         } else {
-          await ctx.engine.append(ctx.db, runId, 'tool.result', { tool_call_id: call.id, tool_name: call.name, result: o.result, error: o.error, duration_ms: o.durationMs });
+          await emit('tool.result', { tool_call_id: call.id, tool_name: call.name, result: o.result, error: o.error, duration_ms: o.durationMs });
           conversation.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: JSON.stringify(o.error ? { error: o.error } : o.result) });
         }
       }
