@@ -187,6 +187,10 @@ export async function buildAppInto(root: string, ref: string | null = null): Pro
     copyFileSync(path.join(REPO_ROOT, 'bin', 'arkloop.js'), path.join(root, 'bin', 'arkloop.js'));
     symlinkSync(path.join(REPO_ROOT, 'migrations'), path.join(root, 'migrations'), 'dir');
   }
+  // Built-in personas (src/modules/personas/builtin.ts reads <root>/personas/): needed by runs.
+  if (!existsSync(path.join(root, 'personas')) && existsSync(path.join(REPO_ROOT, 'personas'))) {
+    symlinkSync(path.join(REPO_ROOT, 'personas'), path.join(root, 'personas'), 'dir');
+  }
   symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'), 'dir');
   const outDir = path.join(root, 'dist');
   const tsc = path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -1,0 +1,623 @@
+// Runs benchmarks against `arkloop serve` (API + in-process worker, stub model), on PGlite and/or
+// PostgreSQL, each on a fresh data dir / database:
+//
+//   worker_runs  N stub runs (thread → message → run → SSE to the terminal event), first K in
+//                flight (closed loop), then all N at once; completion and first-delta latency,
+//                runs/s, checks (terminal reached, seqs gap-free from 1, no run.failed, answer).
+//   sse_hold     S event streams held open on runs waiting for input, for H seconds, with a low
+//                heartbeat interval; streams still open, heartbeats per stream, server RSS.
+//
+//   node --import tsx bench/runs.ts [worker_runs|sse_hold|all] [options]    (see bench/README.md)
+//
+// Hand-written on purpose, like the thread bench: the cycle is stateful and ends in an event
+// stream that has to be validated frame by frame.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
+import { assertLoopback, newAgent, openHoldStream, runPhase, type HoldStream, type PhaseResult } from './runclient.js';
+import { Cleanup, REPO_ROOT, buildAppInto, cleanEnv, createDatabase, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady, type Server } from './servers.js';
+
+type Engine = 'pglite' | 'postgres';
+type Bench = 'worker_runs' | 'sse_hold';
+const ENGINE_LABEL: Record<Engine, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
+const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] [options]
+
+  --engine pglite|postgres|both   (default both; postgres only when ARKLOOP_BENCH_DATABASE_URL
+                                  or ${DEFAULT_PG_URL} answers)
+  --app-from build|dist|source    as in the thread bench (default build: compile src/ into a temp dir)
+  worker_runs:
+  --runs <n>                      runs per phase (default 1000)
+  --in-flight <n>                 runs in flight in the closed-loop phase (default 20)
+  --warmup-runs <n>               unrecorded runs before the phases (default 50)
+  --worker-concurrency <n>        ARKLOOP_WORKER_CONCURRENCY of the server (default 16)
+  --timeout <s>                   deadline of one whole run cycle (default 60)
+  --cpu-prof                      run the server under --cpu-prof for the closed-loop phase only
+                                  (the all-at-once phase is skipped) and print the top functions
+  sse_hold:
+  --streams <n>                   event streams held open (default 10000)
+  --hold <s>                      seconds to hold them (default 60)
+  --hold-runs <n>                 waiting runs the streams are spread over (default 100)
+  --heartbeat <s>                 ARKLOOP_SSE_HEARTBEAT_SECONDS of the server (default 5)
+  --open-concurrency <n>          streams being opened at the same time (default 200)
+  --help`;
+
+interface Options {
+  benches: Bench[];
+  engines: Engine[];
+  appFrom: 'build' | 'dist' | 'source';
+  runs: number;
+  inFlight: number;
+  warmupRuns: number;
+  workerConcurrency: number;
+  timeoutS: number;
+  cpuProf: boolean;
+  streams: number;
+  holdS: number;
+  holdRuns: number;
+  heartbeatS: number;
+  openConcurrency: number;
+  pgAdminUrl: string;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+async function parseOptions(): Promise<Options> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      engine: { type: 'string', default: 'both' },
+      'app-from': { type: 'string', default: 'build' },
+      runs: { type: 'string', default: '1000' },
+      'in-flight': { type: 'string', default: '20' },
+      'warmup-runs': { type: 'string', default: '50' },
+      'worker-concurrency': { type: 'string', default: '16' },
+      timeout: { type: 'string', default: '60' },
+      'cpu-prof': { type: 'boolean', default: false },
+      streams: { type: 'string', default: '10000' },
+      hold: { type: 'string', default: '60' },
+      'hold-runs': { type: 'string', default: '100' },
+      heartbeat: { type: 'string', default: '5' },
+      'open-concurrency': { type: 'string', default: '200' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    process.exit(0);
+  }
+  const which = positionals[0] ?? 'all';
+  const benches: Bench[] = which === 'all' ? ['worker_runs', 'sse_hold'] : which === 'worker_runs' || which === 'sse_hold' ? [which] : fail(`unknown bench ${which}\n${HELP}`);
+  const pos = (name: string, v: string | undefined, min = 1): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) fail(`--${name} must be a number ≥ ${min}`);
+    return n;
+  };
+  const pgAdminUrl = process.env.ARKLOOP_BENCH_DATABASE_URL || DEFAULT_PG_URL;
+  let engines: Engine[];
+  if (values.engine === 'both') {
+    engines = ['pglite'];
+    if (await pgReachable(pgAdminUrl)) engines.push('postgres');
+    else process.stdout.write(`note: PostgreSQL at ${redact(pgAdminUrl)} does not answer: PGlite only\n`);
+  } else if (values.engine === 'pglite' || values.engine === 'postgres') {
+    engines = [values.engine];
+    if (values.engine === 'postgres' && !(await pgReachable(pgAdminUrl))) fail(`PostgreSQL at ${redact(pgAdminUrl)} is not reachable (set ARKLOOP_BENCH_DATABASE_URL)`);
+  } else fail(`--engine must be pglite, postgres or both`);
+  const appFrom = values['app-from'];
+  if (appFrom !== 'build' && appFrom !== 'dist' && appFrom !== 'source') fail('--app-from must be build, dist or source');
+  return {
+    benches,
+    engines,
+    appFrom,
+    runs: Math.floor(pos('runs', values.runs)),
+    inFlight: Math.floor(pos('in-flight', values['in-flight'])),
+    warmupRuns: Math.floor(pos('warmup-runs', values['warmup-runs'], 0)),
+    workerConcurrency: Math.floor(pos('worker-concurrency', values['worker-concurrency'])),
+    timeoutS: pos('timeout', values.timeout),
+    cpuProf: values['cpu-prof'],
+    streams: Math.floor(pos('streams', values.streams)),
+    holdS: pos('hold', values.hold, 0),
+    holdRuns: Math.floor(pos('hold-runs', values['hold-runs'])),
+    heartbeatS: pos('heartbeat', values.heartbeat, 0.05),
+    openConcurrency: Math.floor(pos('open-concurrency', values['open-concurrency'])),
+    pgAdminUrl,
+  };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/** VmRSS of a process in MiB (null when unknown). */
+function rssMiB(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m);
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function openFilesLimit(): number | null {
+  try {
+    const m = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\d+|unlimited)/m);
+    return m ? (m[1] === 'unlimited' ? Infinity : Number(m[1])) : null;
+  } catch {
+    return null;
+  }
+}
+
+const f1 = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '—' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+// ---------------------------------------------------------------------------------------------
+// The app.
+
+interface App {
+  server: Server;
+  token: string;
+  stop: () => Promise<void>;
+}
+
+async function startApp(
+  cleanup: Cleanup,
+  opts: Options,
+  engine: Engine,
+  tmpRoot: string,
+  tag: string,
+  entryArgs: string[],
+  extraEnv: Record<string, string>,
+  nodeArgs: string[],
+): Promise<App> {
+  const port = await freePort();
+  const dataDir = path.join(tmpRoot, `app-${tag}`);
+  const env: Record<string, string> = {
+    ARKLOOP_API_ADDR: `127.0.0.1:${port}`,
+    ARKLOOP_DATA_DIR: dataDir,
+    ARKLOOP_LOG_LEVEL: 'warn',
+    ARKLOOP_AUTH_ACCESS_TOKEN_TTL_SECONDS: '86400',
+    ...extraEnv,
+  };
+  const releases: Array<() => Promise<void>> = [];
+  releases.push(cleanup.add(`remove ${dataDir}`, () => rmSync(dataDir, { recursive: true, force: true })));
+  if (engine === 'postgres') {
+    const db = await createDatabase(cleanup, opts.pgAdminUrl, `arkloop_bench_${tag}`);
+    releases.unshift(db.drop);
+    env.ARKLOOP_DATABASE_URL = db.url;
+    env.ARKLOOP_AUTH_JWT_SECRET = randomBytes(48).toString('base64');
+    env.ARKLOOP_ENCRYPTION_KEY = randomBytes(32).toString('hex');
+  }
+  const server = spawnServer(`app (${engine})`, [...nodeArgs, ...entryArgs, 'serve'], { env: cleanEnv(env), cwd: tmpRoot, origin: `http://127.0.0.1:${port}` });
+  releases.unshift(cleanup.add(`stop ${server.name}`, async () => void (await server.stop())));
+  const stop = async () => {
+    for (const r of releases) await r();
+  };
+  try {
+    await waitReady(server);
+    const register = async (login: string) => {
+      const res = await fetch(`${server.origin}/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ login, password: 'bench-password-1', email: `${login}@example.com` }),
+      });
+      const body = (await res.json().catch(() => ({}))) as { access_token?: string };
+      if (res.status !== 201 || !body.access_token) throw new Error(`POST /v1/auth/register answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      return body.access_token;
+    };
+    await register('benchadmin'); // first user = platform admin; the bench acts as an ordinary user
+    const token = await register('benchuser');
+    return { server, token, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// worker_runs
+
+interface WorkerRecord extends PhaseResult {
+  engine: Engine;
+  serverCpuPct: number | null;
+  serverCpuMsPerRun: number | null;
+  rssMiBEnd: number | null;
+}
+
+async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Engine, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ records: WorkerRecord[]; profile: ProfileSummary | null }> {
+  const L = ENGINE_LABEL[engine];
+  const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, engine)}`] : [];
+  process.stdout.write(`[${L}] worker_runs: starting the app (ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency})…\n`);
+  const app = await startApp(cleanup, opts, engine, tmpRoot, `${runTag}_w${engine === 'postgres' ? 'pg' : 'pgl'}`, entryArgs, { ARKLOOP_WORKER_CONCURRENCY: String(opts.workerConcurrency) }, profArgs);
+  const agent = newAgent();
+  const records: WorkerRecord[] = [];
+  try {
+    const c = { origin: app.server.origin, auth: `Bearer ${app.token}`, agent, timeoutMs: opts.timeoutS * 1000 };
+    assertLoopback(c.origin);
+    if (opts.warmupRuns) {
+      const w = await runPhase(c, 'warm-up', opts.warmupRuns, opts.inFlight, 1_000_000);
+      process.stdout.write(`[${L}] warm-up: ${w.completed}/${w.runs} ok${w.failed ? `; failures: ${JSON.stringify(w.errors)}` : ''}\n`);
+    }
+    const phases: number[] = opts.cpuProf ? [opts.inFlight] : [opts.inFlight, opts.runs];
+    let base = 0;
+    for (const inFlight of phases) {
+      const pid = app.server.proc.pid;
+      const cpu0 = processCpuSeconds(pid);
+      const t0 = performance.now();
+      const r = await runPhase(c, inFlight >= opts.runs ? 'all at once' : `${inFlight} in flight`, opts.runs, inFlight, base);
+      base += opts.runs;
+      const cpu1 = processCpuSeconds(pid);
+      const elapsedS = (performance.now() - t0) / 1000;
+      const cpuS = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
+      const rec: WorkerRecord = {
+        ...r,
+        engine,
+        serverCpuPct: cpuS !== null ? (cpuS / elapsedS) * 100 : null,
+        serverCpuMsPerRun: cpuS !== null && r.completed ? (cpuS * 1000) / r.completed : null,
+        rssMiBEnd: rssMiB(pid),
+      };
+      records.push(rec);
+      process.stdout.write(
+        `[${L}] ${rec.label}: ${r.completed}/${r.runs} ok, ${r.failed} failed (${r.runFailed} run.failed), ${f1(r.runsPerS)} runs/s; ` +
+          `completion p50 ${f1(r.latencyMs.completion.p50)} p99 ${f1(r.latencyMs.completion.p99)} ms; first delta p50 ${f1(r.latencyMs.firstDelta.p50)} p99 ${f1(r.latencyMs.firstDelta.p99)} ms; ` +
+          `srv CPU ${f1(rec.serverCpuPct)}%, ${f1(rec.serverCpuMsPerRun)} ms/run\n`,
+      );
+      if (r.failed) process.stdout.write(`  failures: ${JSON.stringify(r.errors)}\n  first: ${r.samples.join('\n         ')}\n`);
+      if (app.server.proc.exitCode !== null) throw new Error(`the app exited during the run:\n${app.server.tail()}`);
+      if (app.server.lines()) process.stdout.write(`  the app wrote ${app.server.lines()} log lines so far; last ones:\n${app.server.tail().split('\n').slice(-6).join('\n')}\n`);
+      await sleep(1_000);
+    }
+  } finally {
+    await agent.close().catch(() => undefined);
+    await app.stop();
+  }
+  let profile: ProfileSummary | null = null;
+  if (profDir) {
+    const dir = path.join(profDir, engine);
+    for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+      if (!f.endsWith('.cpuprofile')) continue;
+      const s = summarizeProfile(path.join(dir, f), 30);
+      if (!profile || s.busyMs > profile.busyMs) profile = s;
+    }
+  }
+  return { records, profile };
+}
+
+// ---------------------------------------------------------------------------------------------
+// sse_hold
+
+interface HoldRecord {
+  engine: Engine;
+  streamsRequested: number;
+  runs: number;
+  streamsPerRun: number;
+  heartbeatS: number;
+  holdS: number;
+  opened: number;
+  openFailed: number;
+  openS: number;
+  stillOpenAtEnd: number;
+  closeReasons: Record<string, number>;
+  heartbeatsPerStream: { min: number; median: number; max: number } | null;
+  maxHeartbeatGapMs: number | null;
+  sawWaitingEvent: number;
+  rssMiB: { beforeStreams: number | null; afterOpen: number | null; max: number | null; end: number | null };
+  serverCpuPctDuringHold: number | null;
+  healthzMsAtEnd: number | null;
+}
+
+async function benchSseHold(cleanup: Cleanup, opts: Options, engine: Engine, tmpRoot: string, runTag: string, entryArgs: string[]): Promise<HoldRecord> {
+  const L = ENGINE_LABEL[engine];
+  const limit = openFilesLimit();
+  if (limit !== null && limit < opts.streams + 512) {
+    throw new Error(`sse_hold: the open files limit is ${limit}, too low for ${opts.streams} streams (the server child inherits it too); run from a shell with \`ulimit -n ${opts.streams + 4096}\``);
+  }
+  process.stdout.write(`[${L}] sse_hold: starting the app (ARKLOOP_SSE_HEARTBEAT_SECONDS=${opts.heartbeatS})…\n`);
+  const app = await startApp(cleanup, opts, engine, tmpRoot, `${runTag}_h${engine === 'postgres' ? 'pg' : 'pgl'}`, entryArgs, {
+    ARKLOOP_SSE_HEARTBEAT_SECONDS: String(opts.heartbeatS),
+    ARKLOOP_WORKER_CONCURRENCY: String(Math.max(opts.workerConcurrency, 1)),
+  }, []);
+  const agent = newAgent();
+  const streams: HoldStream[] = [];
+  const pid = app.server.proc.pid;
+  try {
+    const c = { origin: app.server.origin, auth: `Bearer ${app.token}`, agent };
+    assertLoopback(c.origin);
+    const headers = { authorization: c.auth, 'content-type': 'application/json' };
+    const post = async (p: string, body: unknown) => {
+      const res = await request(c.origin + p, { method: 'POST', headers, body: JSON.stringify(body), dispatcher: agent });
+      const text = await res.body.text();
+      if (res.statusCode !== 201) throw new Error(`POST ${p} answered ${res.statusCode}: ${text.slice(0, 200)}`);
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    // The waiting runs.
+    const nRuns = Math.min(opts.holdRuns, opts.streams);
+    const runIds: string[] = [];
+    const script = JSON.stringify({ stub: { steps: [{ ask_input: 'hold' }] } });
+    let k = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(10, nRuns) }, async () => {
+        while (k < nRuns) {
+          k++;
+          const th = await post('/v1/threads', {});
+          await post(`/v1/threads/${th.id}/messages`, { content: script });
+          const run = await post(`/v1/threads/${th.id}/runs`, {});
+          runIds.push(String(run.run_id));
+        }
+      }),
+    );
+    const deadline = performance.now() + 120_000;
+    for (const id of runIds) {
+      for (;;) {
+        const res = await request(`${c.origin}/v1/runs/${id}`, { headers: { authorization: c.auth }, dispatcher: agent });
+        const body = (await res.body.json()) as { status?: string };
+        if (body.status === 'waiting_for_input') break;
+        if (body.status !== 'queued' && body.status !== 'running') throw new Error(`hold run ${id} is ${body.status}, not waiting_for_input`);
+        if (performance.now() > deadline) throw new Error(`hold runs did not all reach waiting_for_input within 120 s`);
+        await sleep(100);
+      }
+    }
+    process.stdout.write(`[${L}] ${nRuns} runs waiting for input; opening ${opts.streams} streams (${Math.ceil(opts.streams / nRuns)} per run, ${opts.openConcurrency} at a time)…\n`);
+    await sleep(1_000);
+    const rssBefore = rssMiB(pid);
+
+    // Open.
+    const o0 = performance.now();
+    let n = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(opts.openConcurrency, opts.streams) }, async () => {
+        while (n < opts.streams) {
+          const i = n++;
+          streams.push(await openHoldStream(c, runIds[i % nRuns], 60_000));
+        }
+      }),
+    );
+    const openS = (performance.now() - o0) / 1000;
+    const opened = streams.filter((s) => s.opened).length;
+    const rssAfterOpen = rssMiB(pid);
+    process.stdout.write(`[${L}] ${opened}/${opts.streams} streams opened in ${openS.toFixed(1)} s; RSS ${f1(rssBefore)} → ${f1(rssAfterOpen)} MiB; holding ${opts.holdS} s…\n`);
+
+    // Hold, sampling RSS.
+    const cpu0 = processCpuSeconds(pid);
+    const h0 = performance.now();
+    let rssMax = rssAfterOpen ?? 0;
+    const holdEnd = h0 + opts.holdS * 1000;
+    while (performance.now() < holdEnd) {
+      await sleep(Math.min(1_000, Math.max(0, holdEnd - performance.now())));
+      const r = rssMiB(pid);
+      if (r !== null && r > rssMax) rssMax = r;
+      if (app.server.proc.exitCode !== null) throw new Error(`the app exited during the hold:\n${app.server.tail()}`);
+    }
+    const cpu1 = processCpuSeconds(pid);
+    const holdElapsedS = (performance.now() - h0) / 1000;
+    const rssEnd = rssMiB(pid);
+    // Does the server still answer promptly with every stream open?
+    let healthzMs: number | null = null;
+    try {
+      const t = performance.now();
+      const res = await request(`${c.origin}/healthz`, { dispatcher: agent, signal: AbortSignal.timeout(10_000) });
+      await res.body.dump();
+      healthzMs = performance.now() - t;
+    } catch {
+      /* reported as — */
+    }
+
+    const open = streams.filter((s) => s.opened && !s.closed);
+    const pings = streams.filter((s) => s.opened).map((s) => s.pings).sort((a, b) => a - b);
+    const closeReasons: Record<string, number> = {};
+    for (const s of streams) if (s.closed) closeReasons[s.closeReason ?? '?'] = (closeReasons[s.closeReason ?? '?'] ?? 0) + 1;
+    const rec: HoldRecord = {
+      engine,
+      streamsRequested: opts.streams,
+      runs: nRuns,
+      streamsPerRun: Math.ceil(opts.streams / nRuns),
+      heartbeatS: opts.heartbeatS,
+      holdS: opts.holdS,
+      opened,
+      openFailed: opts.streams - opened,
+      openS,
+      stillOpenAtEnd: open.length,
+      closeReasons,
+      heartbeatsPerStream: pings.length ? { min: pings[0], median: pings[Math.floor(pings.length / 2)], max: pings[pings.length - 1] } : null,
+      maxHeartbeatGapMs: open.length ? Math.max(...open.map((s) => Math.max(s.maxGapMs, holdEnd - s.lastPingAt))) : null,
+      sawWaitingEvent: streams.filter((s) => s.sawWaiting).length,
+      rssMiB: { beforeStreams: rssBefore, afterOpen: rssAfterOpen, max: rssMax || null, end: rssEnd },
+      serverCpuPctDuringHold: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / holdElapsedS) * 100 : null,
+      healthzMsAtEnd: healthzMs,
+    };
+    process.stdout.write(
+      `[${L}] end of hold: ${rec.stillOpenAtEnd}/${opened} still open; heartbeats per stream min ${rec.heartbeatsPerStream?.min ?? '—'} median ${rec.heartbeatsPerStream?.median ?? '—'}; ` +
+        `RSS end ${f1(rssEnd)} MiB (max ${f1(rssMax)}); srv CPU ${f1(rec.serverCpuPctDuringHold)}%; /healthz ${f1(healthzMs)} ms\n`,
+    );
+    if (Object.keys(closeReasons).length) process.stdout.write(`  closed streams: ${JSON.stringify(closeReasons)}\n`);
+    return rec;
+  } finally {
+    for (const s of streams) s.abort.abort(new Error('aborted by the bench'));
+    await agent.destroy().catch(() => undefined);
+    await app.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+function pad(cells: string[][]): string {
+  const w = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n');
+}
+
+function workerTable(opts: Options, records: WorkerRecord[]): string {
+  const rows: string[][] = [['engine', 'in flight', 'ok/runs', 'failed', 'run.failed', 'runs/s', 'completion p50/p99 ms', 'first delta p50/p99 ms', 'POST run p50/p99 ms', 'cycle p50/p99 ms', 'srv CPU%', 'srv ms/run', 'RSS MiB']];
+  for (const r of records) {
+    const l = r.latencyMs;
+    rows.push([
+      ENGINE_LABEL[r.engine],
+      String(r.inFlight),
+      `${r.completed}/${r.runs}`,
+      String(r.failed),
+      String(r.runFailed),
+      f1(r.runsPerS),
+      `${f1(l.completion.p50)} / ${f1(l.completion.p99)}`,
+      `${f1(l.firstDelta.p50)} / ${f1(l.firstDelta.p99)}`,
+      `${f1(l.create.p50)} / ${f1(l.create.p99)}`,
+      `${f1(l.cycle.p50)} / ${f1(l.cycle.p99)}`,
+      f1(r.serverCpuPct),
+      f1(r.serverCpuMsPerRun),
+      f1(r.rssMiBEnd),
+    ]);
+  }
+  return `worker_runs — ${opts.runs} stub runs per phase, ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency}\n` + pad(rows);
+}
+
+function workerChecks(opts: Options, records: WorkerRecord[]): string[] {
+  const out: string[] = [];
+  const mark = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+  for (const r of records) {
+    const L = `${ENGINE_LABEL[r.engine]}, ${r.inFlight === 'all' ? 'all at once' : `${r.inFlight} in flight`}`;
+    out.push(`${mark(r.failed === 0)}  ${L}: every run reached run.completed, seqs gap-free from 1, answer as expected (${r.failed} failed)`);
+    if (r.engine === 'postgres' && r.inFlight === opts.inFlight && opts.inFlight === 20) {
+      out.push(`${mark(r.latencyMs.completion.p50 <= 50)}  ${L}: completion p50 ${f1(r.latencyMs.completion.p50)} ms ≤ 50 ms`);
+      out.push(`${mark(r.latencyMs.completion.p99 <= 250)}  ${L}: completion p99 ${f1(r.latencyMs.completion.p99)} ms ≤ 250 ms`);
+      out.push(`${mark(r.latencyMs.firstDelta.p50 <= 15)}  ${L}: create → first message.delta p50 ${f1(r.latencyMs.firstDelta.p50)} ms ≤ 15 ms`);
+    }
+    if (r.engine === 'postgres' && r.inFlight === 'all') {
+      out.push(`${mark(r.runsPerS >= 200)}  ${L}: ${f1(r.runsPerS)} runs/s ≥ 200 (aim); completion p99 ${f1(r.latencyMs.completion.p99)} ms`);
+    }
+  }
+  return out;
+}
+
+function holdTable(records: HoldRecord[]): string {
+  const rows: string[][] = [['engine', 'streams', 'runs × per run', 'opened', 'open s', 'open at end', 'pings/stream min/med', 'max gap s', 'RSS before MiB', 'RSS end MiB', 'RSS max MiB', 'srv CPU%', '/healthz ms']];
+  for (const r of records) {
+    rows.push([
+      ENGINE_LABEL[r.engine],
+      String(r.streamsRequested),
+      `${r.runs} × ${r.streamsPerRun}`,
+      String(r.opened),
+      r.openS.toFixed(1),
+      String(r.stillOpenAtEnd),
+      r.heartbeatsPerStream ? `${r.heartbeatsPerStream.min} / ${r.heartbeatsPerStream.median}` : '—',
+      r.maxHeartbeatGapMs !== null ? (r.maxHeartbeatGapMs / 1000).toFixed(1) : '—',
+      f1(r.rssMiB.beforeStreams),
+      f1(r.rssMiB.end),
+      f1(r.rssMiB.max),
+      f1(r.serverCpuPctDuringHold),
+      f1(r.healthzMsAtEnd),
+    ]);
+  }
+  const r0 = records[0];
+  return `sse_hold — held ${r0?.holdS} s, ARKLOOP_SSE_HEARTBEAT_SECONDS=${r0?.heartbeatS}\n` + pad(rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const opts = await parseOptions();
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const runTag = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const cleanup = new Cleanup();
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\nbench: ${sig} — stopping servers, dropping databases, removing temp dirs…\n`);
+    cleanup.runAll().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  process.stdout.on('error', () => undefined);
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    if (interrupted) return;
+    interrupted = true;
+    cleanup.runAll().finally(() => process.exit(1));
+  });
+
+  const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'arkloop-runs-bench-'));
+  cleanup.add(`remove ${tmpRoot}`, () => rmSync(tmpRoot, { recursive: true, force: true }));
+  const profDir = opts.cpuProf && opts.benches.includes('worker_runs') ? path.join(resultsDir, `runs-${stamp}-profiles`) : null;
+  if (profDir) mkdirSync(profDir, { recursive: true });
+
+  const workerRecords: WorkerRecord[] = [];
+  const holdRecords: HoldRecord[] = [];
+  const profiles: Array<{ label: string; summary: ProfileSummary }> = [];
+  try {
+    process.stdout.write(
+      `runs bench: ${opts.benches.join(', ')} on ${opts.engines.map((e) => ENGINE_LABEL[e]).join(', ')}; ${os.cpus().length} CPUs, node ${process.version}, ` +
+        `load ${os.loadavg()[0].toFixed(2)}, open files limit ${openFilesLimit()}\n`,
+    );
+    let entryArgs: string[];
+    if (opts.appFrom === 'build') {
+      process.stdout.write('building the app from the working tree into a temp dir…\n');
+      const built = await buildAppInto(path.join(tmpRoot, 'build'));
+      if (built.warnings) process.stdout.write(`warning: tsc reported errors (the app was still emitted):\n${built.warnings.split('\n').slice(0, 10).join('\n')}\n`);
+      entryArgs = [built.entry];
+    } else if (opts.appFrom === 'dist') entryArgs = [path.join(REPO_ROOT, 'bin', 'arkloop.js')];
+    else entryArgs = ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'run.ts')];
+
+    for (const engine of opts.engines) {
+      if (opts.benches.includes('worker_runs')) {
+        const { records, profile } = await benchWorkerRuns(cleanup, opts, engine, tmpRoot, runTag, entryArgs, profDir);
+        workerRecords.push(...records);
+        if (profile) profiles.push({ label: `app on ${ENGINE_LABEL[engine]}, worker_runs ${opts.inFlight} in flight`, summary: profile });
+      }
+      if (opts.benches.includes('sse_hold')) holdRecords.push(await benchSseHold(cleanup, opts, engine, tmpRoot, runTag, entryArgs));
+    }
+
+    const text: string[] = [''];
+    if (workerRecords.length) {
+      text.push(workerTable(opts, workerRecords), '', 'Checks and targets (targets: PostgreSQL)', ...workerChecks(opts, workerRecords));
+      if (opts.cpuProf) text.push('note: the server ran under --cpu-prof, which slows it: read these figures for the profile only.');
+      text.push('');
+    }
+    if (holdRecords.length) {
+      text.push(holdTable(holdRecords));
+      for (const r of holdRecords) {
+        const ok = r.stillOpenAtEnd === r.streamsRequested && (r.rssMiB.max ?? Infinity) < 1024;
+        text.push(`${ok ? 'PASS' : 'FAIL'}  ${ENGINE_LABEL[r.engine]}: ${r.stillOpenAtEnd}/${r.streamsRequested} streams open at the end, RSS max ${f1(r.rssMiB.max)} MiB < 1024 MiB`);
+      }
+      text.push('');
+    }
+    process.stdout.write(text.join('\n') + '\n');
+    for (const p of profiles) process.stdout.write('\n' + formatProfile(p.summary, p.label) + '\n');
+
+    const file = path.join(resultsDir, `runs-${stamp}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          startedAt: started.toISOString(),
+          finishedAt: new Date().toISOString(),
+          options: { ...opts, pgAdminUrl: redact(opts.pgAdminUrl) },
+          host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, totalMemMB: Math.round(os.totalmem() / 2 ** 20) },
+          worker_runs: workerRecords,
+          sse_hold: holdRecords,
+          profiles: profiles.map((p) => ({ label: p.label, ...p.summary })),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    process.stdout.write(`\nresults written to ${path.relative(process.cwd(), file)}\n`);
+  } finally {
+    if (!interrupted) await cleanup.runAll();
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
