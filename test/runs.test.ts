@@ -182,4 +182,43 @@ describe('runs (API side)', () => {
     expectError(await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token }), 402, 'budget.insufficient_credits');
     await t.ctx.db.updateTable('credit_balances').set({ balance: balance.body.balance }).where('org_id', '=', u.personalAccountId).execute();
   });
+
+  it('read_all holders list every run of the account but read events only of visible threads', async () => {
+    const owner = await registerUser(t);
+    const member = await registerUser(t);
+    const ws = await t.post('/v1/accounts', { slug: `runs-${Date.now().toString(36)}`, name: 'Runs WS' }, { token: owner.token });
+    const inv = await t.post(`/v1/accounts/${ws.body.id}/invitations`, { email: member.email, role: 'member' }, { token: owner.token });
+    await t.post(`/v1/account-invitations/${inv.body.token}/accept`, undefined, { token: member.token });
+    const m = { token: member.token, headers: { 'x-account-id': ws.body.id } };
+    const o = { token: owner.token, headers: { 'x-account-id': ws.body.id } };
+    const th = await t.post('/v1/threads', { title: 'private to member' }, m);
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: 'hi' }, m);
+    const created = await t.post(`/v1/threads/${th.body.id}/runs`, {}, m);
+    assert.equal(created.status, 201);
+    const ownerList = await t.get('/v1/runs', o);
+    assert.deepEqual(ownerList.body.map((r: any) => r.run_id), [created.body.run_id]);
+    assert.equal((await t.get(`/v1/runs/${created.body.run_id}`, o)).status, 200);
+    expectError(await t.get(`/v1/runs/${created.body.run_id}/events`, o), 404, 'runs.not_found');
+    expectError(await t.post(`/v1/runs/${created.body.run_id}:cancel`, undefined, o), 404, 'runs.not_found');
+    // A member without read_all sees only runs of threads visible to them.
+    const th2 = await t.post('/v1/threads', {}, o);
+    await t.post(`/v1/threads/${th2.body.id}/messages`, { content: 'hi' }, o);
+    const ownerRun = await t.post(`/v1/threads/${th2.body.id}/runs`, {}, o);
+    const memberList = await t.get('/v1/runs', m);
+    assert.deepEqual(memberList.body.map((r: any) => r.run_id), [created.body.run_id]);
+    expectError(await t.get(`/v1/runs/${ownerRun.body.run_id}`, m), 404, 'runs.not_found');
+  });
+
+  it('replays an idempotent run creation instead of starting a second run', async () => {
+    const threadId = await threadWithMessage();
+    const headers = { 'idempotency-key': `run-${Date.now()}` };
+    const first = await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token, headers });
+    const again = await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token, headers });
+    assert.equal(first.status, 201);
+    assert.equal(again.status, 201);
+    assert.equal(again.body.run_id, first.body.run_id);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    const runs = await t.get(`/v1/threads/${threadId}/runs`, { token: u.token });
+    assert.equal(runs.body.length, 1);
+  });
 });
