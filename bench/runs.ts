@@ -388,7 +388,7 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: Engine, tmp
     // Hold, sampling RSS.
     const cpu0 = processCpuSeconds(pid);
     const h0 = performance.now();
-    let rssMax = rssAfterOpen ?? 0;
+    let rssMax = Math.max(rssBefore ?? 0, rssAfterOpen ?? 0);
     const holdEnd = h0 + opts.holdS * 1000;
     while (performance.now() < holdEnd) {
       await sleep(Math.min(1_000, Math.max(0, holdEnd - performance.now())));
