@@ -54,6 +54,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     if (res.applied.length) log.info({ applied: res.applied }, 'migrations applied');
   }
   const settings = new SettingsService(database.db, config.env);
+  await settings.preload();
   const counters: CounterStore = config.redisUrl ? await RedisCounterStore.connect(config.redisUrl, log) : new MemoryCounterStore();
   const credentialCache = new CredentialCache<unknown>();
   const credentials = await createInvalidator(database, credentialCache);

@@ -66,9 +66,23 @@ interface DeductionTier {
   multiplier: number;
 }
 
-async function creditsFor(ctx: AppContext, totals: RunTotals): Promise<number> {
+interface CreditPolicy {
+  policy: { tiers?: DeductionTier[] };
+  perUsd: number;
+}
+
+/**
+ * Read before the terminal transaction, never inside it: settings go through ctx.db, and on
+ * the embedded engine (one connection) a query outside the open transaction waits for it to
+ * end — a deadlock whenever the settings cache is cold.
+ */
+async function creditPolicy(ctx: AppContext): Promise<CreditPolicy> {
   const policy = (await ctx.settings.get<{ tiers?: DeductionTier[] }>('credit.deduction_policy')) ?? {};
   const perUsd = await ctx.settings.int('credit.per_usd');
+  return { policy, perUsd };
+}
+
+function creditsFor({ policy, perUsd }: CreditPolicy, totals: RunTotals): number {
   const tokens = totals.inputTokens + totals.outputTokens;
   const tier = (policy.tiers ?? []).find((t) => t.up_to_tokens === undefined || t.up_to_tokens >= tokens);
   const m = tier ? tier.multiplier : 1;
@@ -77,11 +91,12 @@ async function creditsFor(ctx: AppContext, totals: RunTotals): Promise<number> {
 
 /** Finishes a run unless it already ended; returns false when another writer finished it first. */
 export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolean> {
+  const creditRules = await creditPolicy(ctx);
   return ctx.engine.transaction(ctx.db, async (tx) => {
     const run = await tx.db.selectFrom('runs').select(['status']).where('id', '=', f.runId).forUpdate().executeTakeFirst();
     if (!run || ['completed', 'failed', 'cancelled'].includes(run.status)) return false;
     const totals = await runTotals(tx.db, f.runId);
-    const credits = await creditsFor(ctx, totals);
+    const credits = creditsFor(creditRules, totals);
     const now = new Date();
     let messageId: string | null = null;
     if (f.text.length > 0) {

@@ -47,8 +47,7 @@ export class SettingsService {
     return def;
   }
 
-  private async ensureLoaded(): Promise<void> {
-    if (Date.now() - this.loadedAt < REFRESH_MS) return;
+  private load(): Promise<void> {
     if (!this.loading) {
       this.loading = (async () => {
         try {
@@ -60,12 +59,31 @@ export class SettingsService {
         }
       })();
     }
-    await this.loading;
+    return this.loading;
   }
 
-  /** Forget cached stored values (after a write in this process). */
-  invalidate(): void {
+  /**
+   * Only the very first load is waited for (createContext preloads it). Later refreshes run
+   * in the background and the current values answer meanwhile: a caller inside a
+   * transaction must never wait for a query of its own (on the embedded engine, with one
+   * session, that would deadlock).
+   */
+  private async ensureLoaded(): Promise<void> {
+    if (this.loadedAt === 0) return this.load();
+    if (Date.now() - this.loadedAt >= REFRESH_MS && !this.loading) {
+      this.load().catch(() => undefined);
+    }
+  }
+
+  /** Loads stored settings at start (errors are left for the first real read to report). */
+  async preload(): Promise<void> {
+    await this.load().catch(() => undefined);
+  }
+
+  /** Re-read stored values now (after a write in this process); resolves when done. */
+  async invalidate(): Promise<void> {
     this.loadedAt = 0;
+    await this.load().catch(() => undefined);
   }
 
   async resolve(key: string): Promise<{ value: SettingValue; source: SettingSource }> {
