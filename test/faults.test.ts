@@ -1,0 +1,296 @@
+// Fault tests with real `arkloop` processes (api.md §26): a worker killed mid-run (the lost
+// worker rule of §26.6), events followed on one API process while another creates the run
+// and a separate worker executes it, and a graceful SIGTERM of `serve` in the middle of a run.
+// The multi-process tests need PostgreSQL (the embedded database belongs to one process).
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TEST_PG_URL } from './helpers/app.js';
+import { ProcessPool, exitWithin, sleep, type ArkloopProcess } from './helpers/processes.js';
+
+const TERMINAL = new Set(['run.completed', 'run.failed', 'run.cancelled']);
+/** Short leases so a lost worker is noticed within seconds (config.ts: lease ≥ 1 s, heartbeat ≥ 0.1 s). */
+const FAST_LEASES = { ARKLOOP_WORKER_LEASE_SECONDS: '2', ARKLOOP_WORKER_HEARTBEAT_SECONDS: '0.5', ARKLOOP_WORKER_POLL_SECONDS: '0.25' };
+
+interface Client {
+  base: string;
+  token: string;
+}
+
+async function call(base: string, method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; text: string }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  let parsed: any = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed, text };
+}
+
+async function register(base: string): Promise<string> {
+  const login = `fault${Math.random().toString(16).slice(2, 10)}`;
+  const res = await call(base, 'POST', '/v1/auth/register', { login, email: `${login}@example.com`, password: 'correct horse battery' });
+  assert.equal(res.status, 201, res.text);
+  return res.body.access_token as string;
+}
+
+/** Creates a thread with one user message and starts a run on it. */
+async function startRun(c: Client, content: string): Promise<{ threadId: string; runId: string }> {
+  const th = await call(c.base, 'POST', '/v1/threads', {}, c.token);
+  assert.equal(th.status, 201, th.text);
+  const msg = await call(c.base, 'POST', `/v1/threads/${th.body.id}/messages`, { content }, c.token);
+  assert.equal(msg.status, 201, msg.text);
+  const run = await call(c.base, 'POST', `/v1/threads/${th.body.id}/runs`, {}, c.token);
+  assert.equal(run.status, 201, run.text);
+  return { threadId: th.body.id, runId: run.body.run_id };
+}
+
+async function eventsOf(c: Client, runId: string): Promise<{ data: any[]; status: string }> {
+  const res = await call(c.base, 'GET', `/v1/runs/${runId}/events?limit=1000`, undefined, c.token, { accept: 'application/json' });
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+}
+
+/** Polls the run's events (JSON) until `pred` holds; fails after `timeoutMs`. */
+async function waitForEvents(c: Client, runId: string, pred: (events: any[]) => boolean, what: string, timeoutMs = 20_000): Promise<any[]> {
+  const start = Date.now();
+  let last: any[] = [];
+  while (Date.now() - start < timeoutMs) {
+    last = (await eventsOf(c, runId)).data;
+    if (pred(last)) return last;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}; events: ${last.map((e) => e.type).join(', ')}`);
+}
+
+/** The §26.3 invariants: seqs 1..N without gap or repeat, one terminal event, and it is the last. */
+function assertWellFormed(events: any[]): void {
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    events.map((_, i) => i + 1),
+    'seqs are 1..N',
+  );
+  const terminals = events.filter((e) => TERMINAL.has(e.type));
+  assert.equal(terminals.length, 1, `exactly one terminal event: ${events.map((e) => e.type).join(', ')}`);
+  assert.equal(events.at(-1).type, terminals[0].type, 'the terminal event is the last');
+  assert.equal(events[0].type, 'run.started');
+}
+
+/**
+ * Follows `GET /v1/runs/{id}/events` over real HTTP, returning the frames (id line + event)
+ * once the server closes the stream, which it must do after the terminal event.
+ */
+async function followSse(c: Client, runId: string, timeoutMs = 30_000): Promise<Array<{ id: number; event: any; at: number }>> {
+  const res = await fetch(`${c.base}/v1/runs/${runId}/events`, {
+    headers: { authorization: `Bearer ${c.token}`, accept: 'text/event-stream' },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+  const frames: Array<{ id: number; event: any; at: number }> = [];
+  const decoder = new TextDecoder();
+  let buf = '';
+  const reader = res.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (frame.startsWith(':')) continue; // heartbeat comment
+      const lines = frame.split('\n');
+      assert.ok(lines[0].startsWith('id: ') && lines[1].startsWith('data: ') && lines.length === 2, `frame shape: ${JSON.stringify(frame)}`);
+      frames.push({ id: Number(lines[0].slice(4)), event: JSON.parse(lines[1].slice(6)), at: Date.now() });
+    }
+  }
+  assert.equal(buf, '', 'no partial frame at the end of the stream');
+  return frames;
+}
+
+async function waitTerminal(c: Client, runId: string, timeoutMs: number): Promise<any> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    const r = await call(c.base, 'GET', `/v1/runs/${runId}`, undefined, c.token);
+    assert.equal(r.status, 200, r.text);
+    if (['completed', 'failed', 'cancelled'].includes(r.body.status)) return r.body;
+    await sleep(100);
+  }
+  throw new Error(`run ${runId} did not reach a terminal state within ${timeoutMs} ms`);
+}
+
+const pgOnly = 'needs PostgreSQL (ARKLOOP_TEST_DATABASE_URL): several processes share the database';
+
+describe('faults with real processes', () => {
+  const pool = new ProcessPool();
+  after(async () => {
+    await pool.cleanup();
+  });
+
+  /** `arkloop api` + `arkloop worker` on one fresh PostgreSQL database with short leases. */
+  async function apiAndWorker(): Promise<{ env: Record<string, string>; api: ArkloopProcess; worker: ArkloopProcess; c: Client }> {
+    const env = { ...(await pool.env({ postgres: true })), ...FAST_LEASES };
+    const api = await pool.spawnApi('api', env);
+    const worker = await pool.spawnWorker(env);
+    const c = { base: api.base!, token: await register(api.base!) };
+    return { env, api, worker, c };
+  }
+
+  it('a worker killed after the run emitted output: the next worker fails it with internal.worker_lost', { timeout: 90_000 }, async (t) => {
+    if (!TEST_PG_URL) return t.skip(pgOnly);
+    const { env, worker, c } = await apiAndWorker();
+    const script = { stub: { steps: [{ tool_call: { name: 'echo', arguments: { text: 'hi' } } }, { delay_ms: 4000, text: 'late' }] } };
+    const { threadId, runId } = await startRun(c, JSON.stringify(script));
+    await waitForEvents(c, runId, (evs) => evs.some((e) => e.type === 'tool.call'), 'tool.call');
+
+    worker.child.kill('SIGKILL');
+    await exitWithin(worker.child, 10_000);
+    const killedAt = Date.now();
+    await pool.spawnWorker(env);
+
+    const run = await waitTerminal(c, runId, 20_000);
+    assert.ok(Date.now() - killedAt < 20_000);
+    assert.equal(run.status, 'failed');
+    assert.equal(run.error_class, 'internal.worker_lost');
+    const { data: events, status } = await eventsOf(c, runId);
+    assert.equal(status, 'failed');
+    assertWellFormed(events);
+    const failed = events.at(-1);
+    assert.equal(failed.type, 'run.failed');
+    assert.equal(failed.data.error_class, 'internal.worker_lost');
+    assert.equal(failed.data.retryable, true);
+    assert.ok(!events.some((e) => e.type === 'message.delta'), 'the killed turn never streamed');
+    const thread = await call(c.base, 'GET', `/v1/threads/${threadId}`, undefined, c.token);
+    assert.equal(thread.body.active_run_id, null);
+    // The thread is usable again.
+    const again = await call(c.base, 'POST', `/v1/threads/${threadId}/runs`, {}, c.token);
+    assert.equal(again.status, 201, again.text);
+  });
+
+  it('a worker killed before any output: the next worker executes the run normally', { timeout: 90_000 }, async (t) => {
+    if (!TEST_PG_URL) return t.skip(pgOnly);
+    const { env, worker, c } = await apiAndWorker();
+    const script = { stub: { steps: [{ delay_ms: 4000, text: 'x' }] } };
+    const { threadId, runId } = await startRun(c, JSON.stringify(script));
+    await waitForEvents(c, runId, (evs) => evs.some((e) => e.type === 'run.segment.start'), 'run.segment.start');
+
+    worker.child.kill('SIGKILL');
+    await exitWithin(worker.child, 10_000);
+    const before = await eventsOf(c, runId);
+    assert.ok(!before.data.some((e) => e.type === 'message.delta' || e.type === 'tool.call'), 'killed before any output');
+    await pool.spawnWorker(env);
+
+    const run = await waitTerminal(c, runId, 25_000);
+    const { data: events } = await eventsOf(c, runId);
+    assert.equal(run.status, 'completed', JSON.stringify(events.map((e) => [e.type, e.data.error_class ?? ''])));
+    assertWellFormed(events);
+    assert.equal(events.at(-1).type, 'run.completed');
+    assert.deepEqual(events.filter((e) => e.type === 'message.delta').map((e) => e.data.content_delta), ['x']);
+    const msgs = await call(c.base, 'GET', `/v1/threads/${threadId}/messages`, undefined, c.token);
+    assert.deepEqual(msgs.body.map((m: any) => [m.role, m.content]), [['user', JSON.stringify(script)], ['assistant', 'x']]);
+    const thread = await call(c.base, 'GET', `/v1/threads/${threadId}`, undefined, c.token);
+    assert.equal(thread.body.active_run_id, null);
+  });
+
+  it('events of a run created on API B and executed by a worker stream live on API A', { timeout: 90_000 }, async (t) => {
+    if (!TEST_PG_URL) return t.skip(pgOnly);
+    const env = await pool.env({ postgres: true });
+    const apiA = await pool.spawnApi('api', env);
+    const apiB = await pool.spawnApi('api', env);
+    await pool.spawnWorker(env);
+    const token = await register(apiB.base!);
+    const onA: Client = { base: apiA.base!, token };
+    const onB: Client = { base: apiB.base!, token };
+
+    // Several runs at once, each with tool calls and delays so most events arrive live.
+    const script = {
+      stub: {
+        steps: [
+          { delay_ms: 500, tool_call: { name: 'echo', arguments: { text: 'a' } } },
+          { delay_ms: 200, tool_call: { name: 'echo', arguments: { text: 'b' } } },
+          { delay_ms: 200, text: 'one two three four five six seven eight nine ten' },
+        ],
+      },
+    };
+    const runs = await Promise.all([0, 1, 2].map(() => startRun(onB, JSON.stringify(script))));
+    const openedAt = Date.now();
+    const streams = await Promise.all(runs.map((r) => followSse(onA, r.runId)));
+
+    for (let k = 0; k < runs.length; k++) {
+      const frames = streams[k];
+      const events = frames.map((f) => f.event);
+      assert.deepEqual(frames.map((f) => f.id), frames.map((f) => f.event.seq), 'id: lines equal seq');
+      assertWellFormed(events);
+      assert.ok(events.every((e) => e.run_id === runs[k].runId));
+      assert.equal(events.at(-1).type, 'run.completed');
+      assert.equal(
+        events.filter((e) => e.type === 'message.delta').map((e) => e.data.content_delta).join(''),
+        'one two three four five six seven eight nine ten',
+      );
+      assert.equal(events.filter((e) => e.type === 'tool.call').length, 2);
+      // Live, not only replayed: the stream stayed open while the run went on.
+      assert.ok(frames.at(-1)!.at - openedAt >= 500, 'the terminal event arrived live');
+      // Exactly what the table holds, as seen from API B.
+      const stored = await eventsOf(onB, runs[k].runId);
+      assert.deepEqual(events.map((e) => [e.seq, e.type, e.event_id]), stored.data.map((e) => [e.seq, e.type, e.event_id]));
+      assert.equal(stored.status, 'completed');
+    }
+  });
+
+  for (const engine of ['embedded', 'postgres'] as const) {
+    for (const phase of ['after output', 'before output'] as const) {
+      it(`serve (${engine}): SIGTERM mid-run ${phase} exits 0 in time, and a restart ends the run`, { timeout: 120_000 }, async (t) => {
+        if (engine === 'postgres' && !TEST_PG_URL) return t.skip('needs PostgreSQL (ARKLOOP_TEST_DATABASE_URL)');
+        const env = { ...(await pool.env({ postgres: engine === 'postgres' })), ...FAST_LEASES };
+        const first = await pool.spawnApi('serve', env);
+        const c: Client = { base: first.base!, token: await register(first.base!) };
+        const steps =
+          phase === 'after output'
+            ? [{ tool_call: { name: 'echo', arguments: { text: 'hi' } } }, { delay_ms: 12_000, text: 'late' }]
+            : [{ delay_ms: 12_000, text: 'x' }];
+        const script = { stub: { steps } };
+        const { threadId, runId } = await startRun(c, JSON.stringify(script));
+        const mark = phase === 'after output' ? 'tool.call' : 'run.segment.start';
+        await waitForEvents(c, runId, (evs) => evs.some((e) => e.type === mark), mark);
+
+        const termAt = Date.now();
+        first.child.kill('SIGTERM');
+        const code = await exitWithin(first.child, 20_000);
+        assert.equal(code, 0, first.output().slice(-2000));
+        // Well within the 15 s shutdown limit, and without waiting for the model's 12 s delay.
+        assert.ok(Date.now() - termAt < 10_000, `shutdown took ${Date.now() - termAt} ms`);
+        assert.match(first.output(), /"msg":"stopped"/);
+
+        // After the lease expires the restarted worker takes the run over (§26.6): it had
+        // streamed output (a tool call) → internal.worker_lost; it had not → played normally.
+        const second = await pool.spawnApi('serve', env);
+        const c2: Client = { base: second.base!, token: c.token };
+        const run = await waitTerminal(c2, runId, 30_000);
+        const { data: events } = await eventsOf(c2, runId);
+        assertWellFormed(events);
+        if (phase === 'after output') {
+          assert.equal(run.status, 'failed', JSON.stringify(events.map((e) => e.type)));
+          assert.equal(run.error_class, 'internal.worker_lost');
+        } else {
+          assert.equal(run.status, 'completed', JSON.stringify(events.map((e) => [e.type, e.data.error_class ?? ''])));
+          assert.deepEqual(events.filter((e) => e.type === 'message.delta').map((e) => e.data.content_delta), ['x']);
+        }
+        const thread = await call(c2.base, 'GET', `/v1/threads/${threadId}`, undefined, c2.token);
+        assert.equal(thread.body.active_run_id, null);
+        second.child.kill('SIGTERM');
+        assert.equal(await exitWithin(second.child, 20_000), 0);
+      });
+    }
+  }
+});
