@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 import { assertLoopback, newAgent, openHoldStream, runPhase, type HoldStream, type PhaseResult } from './runclient.js';
-import { Cleanup, REPO_ROOT, buildAppInto, cleanEnv, createDatabase, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady, type Server } from './servers.js';
+import { Cleanup, REPO_ROOT, buildAppInto, cleanEnv, createDatabase, dbStats, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady, type Server } from './servers.js';
 
 type Engine = 'pglite' | 'postgres';
 type Bench = 'worker_runs' | 'sse_hold';
@@ -165,6 +165,8 @@ const f1 = (v: number | null | undefined) => (v === null || v === undefined || N
 interface App {
   server: Server;
   token: string;
+  /** PostgreSQL database name (postgres only). */
+  dbName: string | null;
   stop: () => Promise<void>;
 }
 
@@ -187,10 +189,12 @@ async function startApp(
     ARKLOOP_AUTH_ACCESS_TOKEN_TTL_SECONDS: '86400',
     ...extraEnv,
   };
+  let dbName: string | null = null;
   const releases: Array<() => Promise<void>> = [];
   releases.push(cleanup.add(`remove ${dataDir}`, () => rmSync(dataDir, { recursive: true, force: true })));
   if (engine === 'postgres') {
-    const db = await createDatabase(cleanup, opts.pgAdminUrl, `arkloop_bench_${tag}`);
+    dbName = `arkloop_bench_${tag}`;
+    const db = await createDatabase(cleanup, opts.pgAdminUrl, dbName);
     releases.unshift(db.drop);
     env.ARKLOOP_DATABASE_URL = db.url;
     env.ARKLOOP_AUTH_JWT_SECRET = randomBytes(48).toString('base64');
@@ -215,7 +219,7 @@ async function startApp(
     };
     await register('benchadmin'); // first user = platform admin; the bench acts as an ordinary user
     const token = await register('benchuser');
-    return { server, token, stop };
+    return { server, token, dbName, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -230,6 +234,8 @@ interface WorkerRecord extends PhaseResult {
   serverCpuPct: number | null;
   serverCpuMsPerRun: number | null;
   rssMiBEnd: number | null;
+  /** PostgreSQL work per valid run from pg_stat_database deltas (approximate: flushed ~1/s). */
+  dbPerRun: { transactions: number; rowsInserted: number; rowsUpdated: number; rowsFetched: number } | null;
 }
 
 async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Engine, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ records: WorkerRecord[]; profile: ProfileSummary | null }> {
@@ -250,6 +256,7 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Engine, 
     let base = 0;
     for (const inFlight of phases) {
       const pid = app.server.proc.pid;
+      const st0 = app.dbName ? await dbStats(opts.pgAdminUrl, app.dbName) : null;
       const cpu0 = processCpuSeconds(pid);
       const t0 = performance.now();
       const r = await runPhase(c, inFlight >= opts.runs ? 'all at once' : `${inFlight} in flight`, opts.runs, inFlight, base);
@@ -257,18 +264,23 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Engine, 
       const cpu1 = processCpuSeconds(pid);
       const elapsedS = (performance.now() - t0) / 1000;
       const cpuS = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
+      if (st0) await sleep(1_200); // let PostgreSQL flush its counters
+      const st1 = app.dbName ? await dbStats(opts.pgAdminUrl, app.dbName) : null;
+      const per = (a: number, b: number) => Math.round(((b - a) / Math.max(1, r.completed)) * 10) / 10;
       const rec: WorkerRecord = {
         ...r,
         engine,
         serverCpuPct: cpuS !== null ? (cpuS / elapsedS) * 100 : null,
         serverCpuMsPerRun: cpuS !== null && r.completed ? (cpuS * 1000) / r.completed : null,
         rssMiBEnd: rssMiB(pid),
+        dbPerRun: st0 && st1 ? { transactions: per(st0.xact_commit + st0.xact_rollback, st1.xact_commit + st1.xact_rollback), rowsInserted: per(st0.tup_inserted, st1.tup_inserted), rowsUpdated: per(st0.tup_updated, st1.tup_updated), rowsFetched: per(st0.tup_fetched, st1.tup_fetched) } : null,
       };
       records.push(rec);
       process.stdout.write(
         `[${L}] ${rec.label}: ${r.completed}/${r.runs} ok, ${r.failed} failed (${r.runFailed} run.failed), ${f1(r.runsPerS)} runs/s; ` +
           `completion p50 ${f1(r.latencyMs.completion.p50)} p99 ${f1(r.latencyMs.completion.p99)} ms; first delta p50 ${f1(r.latencyMs.firstDelta.p50)} p99 ${f1(r.latencyMs.firstDelta.p99)} ms; ` +
-          `srv CPU ${f1(rec.serverCpuPct)}%, ${f1(rec.serverCpuMsPerRun)} ms/run\n`,
+          `srv CPU ${f1(rec.serverCpuPct)}%, ${f1(rec.serverCpuMsPerRun)} ms/run` +
+          (rec.dbPerRun ? `; per run (whole cycle, 4 requests): ${rec.dbPerRun.transactions} transactions, ${rec.dbPerRun.rowsInserted} rows inserted, ${rec.dbPerRun.rowsUpdated} updated, ${rec.dbPerRun.rowsFetched} fetched` : '') + '\n',
       );
       if (r.failed) process.stdout.write(`  failures: ${JSON.stringify(r.errors)}\n  first: ${r.samples.join('\n         ')}\n`);
       if (app.server.proc.exitCode !== null) throw new Error(`the app exited during the run:\n${app.server.tail()}`);
