@@ -20,8 +20,13 @@ interface Stale {
   why: 'timeout' | 'input_timeout' | 'cancel' | 'orphaned';
 }
 
+// A worker is executing the run right now (a cancel must then be left to it).
 const jobAlive = sql`EXISTS (SELECT 1 FROM jobs j WHERE j.type = 'run.execute' AND j.payload @> jsonb_build_object('run_id', r.id::text)
   AND (j.state = 'queued' OR (j.state = 'leased' AND j.lease_expires_at > now())))`;
+// The run still has a job some worker will take (an expired lease is re-leased by the next
+// worker, which decides between re-executing and internal.worker_lost, §26.6).
+const jobPending = sql`EXISTS (SELECT 1 FROM jobs j WHERE j.type = 'run.execute' AND j.payload @> jsonb_build_object('run_id', r.id::text)
+  AND j.state IN ('queued', 'leased'))`;
 
 export async function reapRuns(ctx: AppContext, log: Logger): Promise<number> {
   const runMs = Math.round(ctx.config.runTimeoutMinutes * 60_000);
@@ -32,7 +37,7 @@ export async function reapRuns(ctx: AppContext, log: Logger): Promise<number> {
              WHEN r.cancel_requested AND NOT (${jobAlive}) THEN 'cancel'
              WHEN r.status = 'running' AND r.running_ms + coalesce(extract(epoch FROM now() - r.running_since) * 1000, 0) > ${runMs} THEN 'timeout'
              WHEN r.status = 'waiting_for_input' AND r.waiting_since < now() - make_interval(secs => ${inputMs / 1000}) THEN 'input_timeout'
-             WHEN r.status = 'running' AND NOT (${jobAlive}) THEN 'orphaned'
+             WHEN r.status = 'running' AND NOT (${jobPending}) THEN 'orphaned'
            END AS why
       FROM runs r
      WHERE r.status IN ('running', 'waiting_for_input')
@@ -40,7 +45,7 @@ export async function reapRuns(ctx: AppContext, log: Logger): Promise<number> {
          (r.cancel_requested AND NOT (${jobAlive}))
          OR (r.status = 'running' AND r.running_ms + coalesce(extract(epoch FROM now() - r.running_since) * 1000, 0) > ${runMs})
          OR (r.status = 'waiting_for_input' AND r.waiting_since < now() - make_interval(secs => ${inputMs / 1000}))
-         OR (r.status = 'running' AND NOT (${jobAlive}))
+         OR (r.status = 'running' AND NOT (${jobPending}))
        )
      LIMIT 100`.execute(ctx.db);
   for (const r of res.rows) {
