@@ -66,13 +66,9 @@ export async function heartbeatJobs(db: Kysely<DB>, workerId: string, ids: strin
   return ids.filter((id) => !held.has(id));
 }
 
+/** A finished job is deleted: the queue holds only work to do (and failed jobs to inspect). */
 export async function completeJob(db: Kysely<DB>, workerId: string, id: string): Promise<void> {
-  await db
-    .updateTable('jobs')
-    .set({ state: 'done', lease_expires_at: null, updated_at: new Date() })
-    .where('id', '=', id)
-    .where('leased_by', '=', workerId)
-    .execute();
+  await db.deleteFrom('jobs').where('id', '=', id).where('leased_by', '=', workerId).execute();
 }
 
 /** Records a failure: retried after `baseDelayMs × 2^(attempts−1)` until max_attempts, then failed. */
@@ -110,7 +106,7 @@ export async function runJobHeld(db: Kysely<DB>, runId: string): Promise<boolean
   return res.rows.length > 0;
 }
 
-/** Marks the pending execution jobs of a run done (the run ended without a worker). */
+/** Removes the pending execution jobs of a run that has ended. */
 export async function closeRunJobs(db: Kysely<DB>, runId: string): Promise<void> {
-  await sql`UPDATE jobs SET state = 'done', updated_at = now() WHERE ${runJobFilter(runId)} AND state IN ('queued', 'leased')`.execute(db);
+  await sql`DELETE FROM jobs WHERE ${runJobFilter(runId)} AND state IN ('queued', 'leased')`.execute(db);
 }
