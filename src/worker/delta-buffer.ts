@@ -42,6 +42,23 @@ export class DeltaBuffer {
     });
   }
 
+  /**
+   * Appends what is buffered followed by `events`, in one statement (the next event rides
+   * along with the deltas that precede it).
+   */
+  async flushWith(events: Array<{ type: string; data: Record<string, unknown> }>, opts?: { outputEmitted?: boolean }): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    await this.chain;
+    if (this.failure) throw this.failure;
+    const batch = [...this.pending.splice(0), ...events];
+    if (!batch.length) return;
+    const marksOutput = opts?.outputEmitted || batch.some((e) => e.type === 'message.delta');
+    await this.ctx.engine.appendMany(this.ctx.db, this.runId, batch, { outputEmitted: marksOutput });
+  }
+
   /** Drops what is buffered (the run ended without its worker). */
   discard(): void {
     if (this.timer) clearTimeout(this.timer);

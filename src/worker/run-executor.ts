@@ -11,7 +11,7 @@ import { creditBalance } from '../modules/credits/store.js';
 import { defaultPersona, resolvePersonaId } from '../modules/personas/builtin.js';
 import { effectiveRunConfig } from '../modules/personas/effective.js';
 import { resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
-import { insertUsageRecord } from '../modules/usage/store.js';
+import { recordModelCall } from '../modules/usage/store.js';
 import { ASK_USER_TOOL_NAME, askUserQuestion, askUserResult, createBuiltinToolRegistry, isAskUser } from '../tools/builtins.js';
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
 import { ToolError, type Tool } from '../tools/types.js';
@@ -172,10 +172,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
   let model: string | null = null;
   const deltas = new DeltaBuffer(ctx, runId);
   /** Appends one event after any buffered deltas. */
-  const emit = async (type: string, data: Record<string, unknown>, opts?: { outputEmitted?: boolean }) => {
-    await deltas.flush();
-    return ctx.engine.append(ctx.db, runId, type, data, opts);
-  };
+  const emit = (type: string, data: Record<string, unknown>, opts?: { outputEmitted?: boolean }) => deltas.flushWith([{ type, data }], opts);
   const finish = async (outcome: Outcome) => {
     await deltas.flush().catch(() => deltas.discard());
     return finishRun(ctx, { runId, orgId: run.org_id, threadId: run.thread_id, userId: run.created_by_user_id, createdAt: run.created_at, text, model, outcome });
@@ -225,9 +222,11 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
     const routes = resolveRoutes(ctx.config.env, { routeId: run.route_id, requestedModel: run.requested_model, personaModel: cfg.model });
     if (!routes.ok) throw new RunFailure(routes.errorClass, 'no model route matches the run');
     const candidates = routes.candidates;
+    // Emitted together with the first segment's start (one statement).
+    let routeEvent: { type: string; data: Record<string, unknown> } | null = null;
     if (!prior.routeSelected) {
       const c = candidates[0];
-      await emit('run.route.selected', {
+      routeEvent = { type: 'run.route.selected', data: {
         route_id: c.routeId,
         provider_id: c.providerId,
         provider_name: c.config.name,
@@ -235,7 +234,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
         model: c.model,
         selector: c.selector,
         source: c.source,
-      });
+      } };
     }
 
     // The conversation: the thread's messages up to the run's start, then this run's turns.
@@ -268,7 +267,8 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
       if (jobSignal.aborted) throw jobSignal.reason;
       if (cancelSeen || signal.aborted) return void (await cancelled());
       iteration++;
-      await emit('run.segment.start', { iteration });
+      await deltas.flushWith([...(routeEvent ? [routeEvent] : []), { type: 'run.segment.start', data: { iteration } }]);
+      routeEvent = null;
       const started = Date.now();
       let segmentText = '';
       const toolCalls: LlmToolCall[] = [];
@@ -367,7 +367,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
       const candidate = candidates[candidateIndex];
       // Environment, ad-hoc and stub routes cost nothing (§27.7).
       const cost = 0;
-      await insertUsageRecord(ctx.db, {
+      await recordModelCall(ctx.db, {
         orgId: run.org_id,
         userId: run.created_by_user_id,
         runId,
@@ -381,7 +381,6 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
         cacheWriteTokens: u.cacheWriteTokens,
         costUsd: cost,
       });
-      await ctx.db.updateTable('runs').set({ model: candidate.model, provider_kind: candidate.config.kind, credential_name: candidate.config.name }).where('id', '=', runId).execute();
       const segmentFinish = askInput !== null ? 'input' : toolCalls.length ? 'tool_calls' : finishReason;
       await emit('run.segment.end', {
         iteration,

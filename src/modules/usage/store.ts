@@ -1,5 +1,5 @@
 // Usage records: one per model call (api.md §27.7), read by the usage endpoints.
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { newId } from '../../lib/ids.js';
 
@@ -18,23 +18,17 @@ export interface UsageRecord {
   costUsd: number;
 }
 
-export async function insertUsageRecord(db: Kysely<DB>, u: UsageRecord): Promise<void> {
-  await db
-    .insertInto('usage_records')
-    .values({
-      id: newId(),
-      org_id: u.orgId,
-      user_id: u.userId,
-      run_id: u.runId,
-      thread_id: u.threadId,
-      provider_name: u.providerName,
-      provider_kind: u.providerKind,
-      model: u.model,
-      input_tokens: u.inputTokens,
-      output_tokens: u.outputTokens,
-      cache_read_tokens: u.cacheReadTokens,
-      cache_write_tokens: u.cacheWriteTokens,
-      cost_usd: u.costUsd,
-    })
-    .execute();
+/**
+ * Records one model call: its usage record, and the run's last-call model (RunListItem
+ * `model`), in one statement — the worker writes this once per model turn.
+ */
+export async function recordModelCall(db: Kysely<DB>, u: UsageRecord): Promise<void> {
+  await sql`
+    WITH usage AS (
+      INSERT INTO usage_records (id, org_id, user_id, run_id, thread_id, provider_name, provider_kind, model,
+                                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd)
+      VALUES (${newId()}, ${u.orgId}, ${u.userId}, ${u.runId}, ${u.threadId}, ${u.providerName}, ${u.providerKind}, ${u.model},
+              ${u.inputTokens}, ${u.outputTokens}, ${u.cacheReadTokens}, ${u.cacheWriteTokens}, ${u.costUsd})
+    )
+    UPDATE runs SET model = ${u.model}, provider_kind = ${u.providerKind}, credential_name = ${u.providerName} WHERE id = ${u.runId}`.execute(db);
 }
