@@ -90,4 +90,32 @@ describe('run event stream over a socket', () => {
     assert.equal(denied.status, 401);
     assert.equal((await denied.json()).code, 'auth.unauthorized');
   });
+
+  it('drops a client that stops reading once more than 1 MiB is unsent', async () => {
+    const runId = await start({ stub: { steps: [{ ask_input: 'hold' }] } });
+    for (let i = 0; i < 100 && (await t.get(`/v1/runs/${runId}`, { token: u.token })).body.status !== 'waiting_for_input'; i++) await new Promise((r) => setTimeout(r, 20));
+    const { connect } = await import('node:net');
+    const port = (t.app.server.address() as { port: number }).port;
+    const socket = connect(port, '127.0.0.1');
+    socket.pause(); // never reads
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(`GET /v1/runs/${runId}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${u.token}\r\n\r\n`);
+    for (let i = 0; i < 100 && t.ctx.engine.hub.subscriptions === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(t.ctx.engine.hub.subscriptions, 1);
+    const big = 'x'.repeat(256 * 1024);
+    let dropped = false;
+    for (let i = 0; i < 400 && !dropped; i++) {
+      await t.ctx.engine.append(t.ctx.db, runId, 'test.big', { big });
+      dropped = t.ctx.engine.hub.subscriptions === 0;
+    }
+    for (let i = 0; i < 100 && !dropped; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      dropped = t.ctx.engine.hub.subscriptions === 0;
+    }
+    socket.destroy();
+    assert.ok(dropped, 'the slow stream was dropped');
+    // The events stay in the table: a client resumes from its last id.
+    const ev = await t.get(`/v1/runs/${runId}/events?limit=1000`, { token: u.token, headers: { accept: 'application/json' } });
+    assert.ok(ev.body.data.filter((e: any) => e.type === 'test.big').length >= 4); // ≥ 1 MiB was written before the drop
+  });
 });
