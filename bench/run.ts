@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { OPS, OP_LABEL, runLoad, type LoadResult, type Op } from './loadgen.js';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 import {
-  Cleanup,
+  Cleanup, cleanUpOnExit,
   REPO_ROOT,
   backendPids,
   backendsCpuDelta,
@@ -499,24 +499,7 @@ async function main(): Promise<void> {
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const runTag = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const cleanup = new Cleanup();
-  let interrupted = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\nbench: ${sig} — stopping servers, dropping databases, removing temp dirs…\n`);
-    cleanup.runAll().finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
-  // A closed stdout (e.g. `| head`) must not kill the run before it has cleaned up.
-  process.stdout.on('error', () => undefined);
-  process.on('uncaughtException', (err) => {
-    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
-    if (interrupted) return;
-    interrupted = true;
-    cleanup.runAll().finally(() => process.exit(1));
-  });
+  const interruption = cleanUpOnExit(cleanup);
 
   const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'arkloop-bench-'));
@@ -723,7 +706,7 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`\nresults written to ${path.relative(process.cwd(), file)}\n`);
   } finally {
-    if (!interrupted) await cleanup.runAll();
+    if (!interruption.interrupted) await cleanup.runAll();
   }
 }
 

@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 import { assertLoopback, newAgent, openHoldStream, runPhase, type HoldStream, type PhaseResult } from './runclient.js';
-import { Cleanup, REPO_ROOT, buildAppInto, cleanEnv, createDatabase, dbStats, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady, type Server } from './servers.js';
+import { Cleanup, cleanUpOnExit, REPO_ROOT, buildAppInto, cleanEnv, createDatabase, dbStats, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady, type Server } from './servers.js';
 
 type Engine = 'pglite' | 'postgres';
 type Bench = 'worker_runs' | 'sse_hold';
@@ -538,23 +538,7 @@ async function main(): Promise<void> {
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const runTag = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const cleanup = new Cleanup();
-  let interrupted = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\nbench: ${sig} — stopping servers, dropping databases, removing temp dirs…\n`);
-    cleanup.runAll().finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
-  process.stdout.on('error', () => undefined);
-  process.on('uncaughtException', (err) => {
-    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
-    if (interrupted) return;
-    interrupted = true;
-    cleanup.runAll().finally(() => process.exit(1));
-  });
+  const interruption = cleanUpOnExit(cleanup);
 
   const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
@@ -625,7 +609,7 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`\nresults written to ${path.relative(process.cwd(), file)}\n`);
   } finally {
-    if (!interrupted) await cleanup.runAll();
+    if (!interruption.interrupted) await cleanup.runAll();
   }
 }
 

@@ -344,3 +344,28 @@ export async function dbStats(adminUrl: string, dbName: string): Promise<DbStats
     await c.end().catch(() => undefined);
   }
 }
+
+/**
+ * Signals and crashes stop the servers, drop the databases and remove the temp dirs before
+ * the process exits; a closed stdout (e.g. `| head`) must not kill a run before it cleaned up.
+ */
+export function cleanUpOnExit(cleanup: Cleanup): { readonly interrupted: boolean } {
+  const state = { interrupted: false };
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (state.interrupted) return;
+    state.interrupted = true;
+    process.stderr.write(`\nbench: ${sig} — stopping servers, dropping databases, removing temp dirs…\n`);
+    cleanup.runAll().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  process.stdout.on('error', () => undefined);
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    if (state.interrupted) return;
+    state.interrupted = true;
+    cleanup.runAll().finally(() => process.exit(1));
+  });
+  return state;
+}
