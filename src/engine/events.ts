@@ -38,12 +38,7 @@ export function toRunEvent(r: EventRow): RunEvent {
 /** A NOTIFY payload carries the whole event when it fits (8000-byte limit), else a reference. */
 const NOTIFY_INLINE_MAX = 7900;
 
-/**
- * Appends one event to a run and returns it. `notify` = also pg_notify in the same statement
- * (PostgreSQL). Returns null when the run does not exist or has ended: nothing is ever
- * written after a terminal event, so a terminal writer appends its event before it sets the
- * terminal status (in the same transaction).
- */
+/** Appends one event to a run (see appendRunEvents); null when the run is missing or has ended. */
 export async function appendRunEvent(
   db: Kysely<DB>,
   runId: string,
@@ -51,32 +46,8 @@ export async function appendRunEvent(
   data: Record<string, unknown>,
   opts: { notify: boolean; outputEmitted?: boolean },
 ): Promise<RunEvent | null> {
-  const id = newId();
-  const json = JSON.stringify(data);
-  const marksOutput = opts.outputEmitted ? sql`, output_emitted = true` : sql``;
-  const notify = opts.notify
-    ? sql`, n AS (
-        SELECT pg_notify(${RUN_EVENTS_CHANNEL},
-          CASE WHEN octet_length(j.payload) <= ${NOTIFY_INLINE_MAX} THEN j.payload
-               ELSE json_build_object('run_id', ins.run_id, 'seq', ins.seq, 'ref', true)::text END)
-          FROM ins, LATERAL (SELECT json_build_object(
-            'event_id', ins.id, 'run_id', ins.run_id, 'seq', ins.seq, 'type', ins.type, 'data', ins.data,
-            'created_at', to_char(ins.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text AS payload) j
-      )`
-    : sql``;
-  const res = await sql<EventRow>`
-    WITH s AS (
-      UPDATE runs SET last_seq = last_seq + 1, updated_at = now()${marksOutput}
-       WHERE id = ${runId} AND status IN ('running', 'waiting_for_input') RETURNING last_seq
-    ),
-    ins AS (
-      INSERT INTO run_events (run_id, seq, id, type, data)
-      SELECT ${runId}::uuid, s.last_seq, ${id}::uuid, ${type}::text, ${json}::jsonb FROM s
-      RETURNING run_id, seq, id, type, data, created_at
-    )${notify}
-    SELECT ins.* FROM ins${opts.notify ? sql`, (SELECT count(*) FROM n) AS _n` : sql``}`.execute(db);
-  const row = res.rows[0];
-  return row ? toRunEvent(row) : null;
+  const [event] = await appendRunEvents(db, runId, [{ type, data }], opts);
+  return event ?? null;
 }
 
 /** Events of a run after `afterSeq`, ascending, at most `limit`. */
@@ -115,8 +86,11 @@ export function parseEventPayload(payload: string): { event: RunEvent } | { runI
 }
 
 /**
- * Appends several events to a run in one statement, with consecutive seqs, in the given
- * order (message deltas batched by the worker). Returns [] when the run has ended.
+ * Appends events to a run in one statement, with consecutive seqs in the given order, and
+ * returns them. `notify` = also pg_notify each one in the same statement (PostgreSQL).
+ * Returns [] when the run does not exist or has ended: nothing is ever written after a
+ * terminal event, so a terminal writer appends its event before it sets the terminal status
+ * (in the same transaction).
  */
 export async function appendRunEvents(
   db: Kysely<DB>,
@@ -124,10 +98,6 @@ export async function appendRunEvents(
   events: Array<{ type: string; data: Record<string, unknown> }>,
   opts: { notify: boolean; outputEmitted?: boolean },
 ): Promise<RunEvent[]> {
-  if (events.length === 1) {
-    const one = await appendRunEvent(db, runId, events[0].type, events[0].data, opts);
-    return one ? [one] : [];
-  }
   const n = events.length;
   const ids = events.map(() => newId());
   const types = events.map((e) => e.type);
