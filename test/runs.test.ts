@@ -221,4 +221,21 @@ describe('runs (API side)', () => {
     const runs = await t.get(`/v1/threads/${threadId}/runs`, { token: u.token });
     assert.equal(runs.body.length, 1);
   });
+
+  it('refuses input to a run that is not waiting, and bad event-stream parameters', async () => {
+    const threadId = await threadWithMessage();
+    const { body } = await t.post(`/v1/threads/${threadId}/runs`, {}, { token: u.token });
+    const running = await t.post(`/v1/runs/${body.run_id}/input`, { content: 'x' }, { token: u.token });
+    expectError(running, 409, 'runs.invalid_state');
+    assert.equal(running.body.details.status, 'running');
+    expectFieldError(await t.post(`/v1/runs/${body.run_id}/input`, { content: '' }, { token: u.token }), 'content');
+    expectFieldError(await t.post(`/v1/runs/${body.run_id}/input`, {}, { token: u.token }), 'content');
+    expectError(await t.post(`/v1/runs/${body.run_id}/input`, { content: 'x' }, { token: other.token }), 404, 'runs.not_found');
+    const json = { token: u.token, headers: { accept: 'application/json' } };
+    expectFieldError(await t.get(`/v1/runs/${body.run_id}/events?after_seq=-1`, json), 'after_seq');
+    expectFieldError(await t.get(`/v1/runs/${body.run_id}/events?limit=0`, json), 'limit');
+    expectFieldError(await t.get(`/v1/runs/${body.run_id}/events?limit=1001`, json), 'limit');
+    expectFieldError(await t.get(`/v1/runs/${body.run_id}/events?follow=maybe`, json), 'follow');
+    await t.post(`/v1/runs/${body.run_id}:cancel`, undefined, { token: u.token });
+  });
 });
