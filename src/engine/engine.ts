@@ -15,6 +15,8 @@ export interface RunTx {
   db: Kysely<DB>;
   append(runId: string, type: string, data: Record<string, unknown>, opts?: { outputEmitted?: boolean }): Promise<RunEvent>;
   enqueue(job: NewJob): Promise<string>;
+  /** Reports events and jobs a composed statement of this transaction wrote (published at commit). */
+  wrote(events: RunEvent[], jobs: number): void;
 }
 
 export class Engine {
@@ -68,6 +70,10 @@ export class Engine {
           jobs++;
           return enqueueJob(trx, job, { notify: this.viaNotify });
         },
+        wrote: (written, jobCount) => {
+          events.push(...written);
+          jobs += jobCount;
+        },
       }),
     );
     if (!this.viaNotify) {
@@ -75,6 +81,16 @@ export class Engine {
       if (jobs) this.wakeWorkers();
     }
     return result;
+  }
+
+  /**
+   * Reports what a composed statement outside any transaction wrote (eventCtes/jobCtes): on
+   * PostgreSQL it already NOTIFYed; the embedded engine publishes here.
+   */
+  wrote(events: RunEvent[], jobs: number): void {
+    if (this.viaNotify) return;
+    for (const e of events) this.hub.publish(e);
+    if (jobs) this.wakeWorkers();
   }
 
   /** Appends one event outside any transaction (the statement itself is atomic). */

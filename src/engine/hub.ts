@@ -83,6 +83,8 @@ export class RunEventHub {
 /**
  * Delivers a run's events strictly in seq order from `afterSeq + 1`, whatever order they
  * arrive in: live events that jump ahead trigger a read of the missing ones from the table.
+ * Reads and live events go through one queue, so an event that arrives while a read is in
+ * flight is judged after that read (not taken for a gap).
  */
 export class RunEventCursor {
   private chain: Promise<void> = Promise.resolve();
@@ -94,29 +96,53 @@ export class RunEventCursor {
     public lastSeq: number,
     private readonly emit: (event: RunEvent) => void,
     private readonly batch = 500,
+    /** A read failed: the cursor is closed, what it delivered so far stands. */
+    private readonly onError: (err: Error) => void = () => undefined,
   ) {}
+
+  private enqueue(step: () => Promise<void> | void): Promise<void> {
+    const next = this.chain.then(step);
+    this.chain = next.catch((err: Error) => {
+      if (this.closed) return;
+      this.closed = true;
+      this.onError(err);
+    });
+    return next;
+  }
+
+  private async readNewer(): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      const events = await listRunEvents(this.db, this.runId, this.lastSeq, this.batch);
+      for (const e of events) this.take(e);
+      if (events.length < this.batch) return;
+    }
+  }
 
   /** Reads and emits everything newer than lastSeq from the table (replay, gap, reconnect). */
   catchUp(): Promise<void> {
-    this.chain = this.chain.then(async () => {
-      for (;;) {
-        if (this.closed) return;
-        const events = await listRunEvents(this.db, this.runId, this.lastSeq, this.batch);
-        for (const e of events) this.take(e);
-        if (events.length < this.batch) return;
-      }
+    return this.enqueue(() => this.readNewer());
+  }
+
+  /**
+   * Emits `first` (events after lastSeq, read elsewhere with a page size of `batch`), then
+   * reads on if that page was full. Live events offered meanwhile wait behind it.
+   */
+  catchUpFrom(first: Promise<RunEvent[]>): Promise<void> {
+    return this.enqueue(async () => {
+      const events = await first;
+      for (const e of events) this.take(e);
+      if (events.length >= this.batch) await this.readNewer();
     });
-    return this.chain;
   }
 
   offer(event: RunEvent): void {
     if (this.closed || event.seq <= this.lastSeq) return;
-    if (event.seq === this.lastSeq + 1) {
-      // Keep order with any read in flight.
-      this.chain = this.chain.then(() => this.take(event));
-      return;
-    }
-    void this.catchUp();
+    this.enqueue(() => {
+      if (this.closed || event.seq <= this.lastSeq) return;
+      if (event.seq === this.lastSeq + 1) return this.take(event);
+      return this.readNewer();
+    }).catch(() => undefined);
   }
 
   private take(event: RunEvent): void {

@@ -2,7 +2,7 @@
 // leased with FOR UPDATE SKIP LOCKED and a lease expiry renewed by heartbeats, retried with
 // exponential backoff stored as data. Workers are woken by NOTIFY (PostgreSQL) or an
 // in-process signal, with polling as a backstop.
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import type { DB, JobsTable } from '../db/schema.js';
 import { newId } from '../lib/ids.js';
 
@@ -17,17 +17,28 @@ export interface NewJob {
   maxAttempts?: number;
 }
 
-/** Inserts a job; `notify` also NOTIFYs workers in the same statement (PostgreSQL). */
-export async function enqueueJob(db: Kysely<DB>, job: NewJob, opts: { notify: boolean }): Promise<string> {
+/**
+ * The CTEs that insert a job, for composing into a larger statement: one row per row of
+ * `source` (a CTE name; null = exactly one job). With `notify`, workers are NOTIFYed in the
+ * same statement. The final SELECT must include `columns` (`jobs_inserted`).
+ */
+export function jobCtes(source: string | null, job: NewJob, notify: boolean): { ctes: RawBuilder<unknown>; columns: RawBuilder<unknown>; id: string } {
   const id = newId();
   const runAt = job.runAt ?? null;
-  await sql`
-    WITH ins AS (
+  const ctes = sql`job AS (
       INSERT INTO jobs (id, type, payload, run_at, max_attempts)
-      VALUES (${id}, ${job.type}, ${JSON.stringify(job.payload)}::jsonb, coalesce(${runAt}::timestamptz, now()), ${job.maxAttempts ?? 5})
+      SELECT ${id}, ${job.type}, ${JSON.stringify(job.payload)}::jsonb, coalesce(${runAt}::timestamptz, now()), ${job.maxAttempts ?? 5}
+        FROM ${source ? sql.table(source) : sql`(SELECT 1) one`}
       RETURNING id
-    )
-    SELECT ins.id${opts.notify ? sql`, pg_notify(${JOBS_CHANNEL}, ${job.type})` : sql``} FROM ins`.execute(db);
+    )${notify ? sql`, job_n AS (SELECT pg_notify(${JOBS_CHANNEL}, ${job.type}) FROM job)` : sql``}`;
+  const columns = sql`(SELECT count(*)::int FROM job) AS jobs_inserted${notify ? sql`, (SELECT count(*) FROM job_n) AS jobs_notified` : sql``}`;
+  return { ctes, columns, id };
+}
+
+/** Inserts a job; `notify` also NOTIFYs workers in the same statement (PostgreSQL). */
+export async function enqueueJob(db: Kysely<DB>, job: NewJob, opts: { notify: boolean }): Promise<string> {
+  const { ctes, columns, id } = jobCtes(null, job, opts.notify);
+  await sql`WITH ${ctes} SELECT ${columns}`.execute(db);
   return id;
 }
 
@@ -106,7 +117,12 @@ export async function runJobHeld(db: Kysely<DB>, runId: string): Promise<boolean
   return res.rows.length > 0;
 }
 
+/** The DELETE of the pending execution jobs of a run that has ended. */
+export function closeRunJobsSql(runId: string): RawBuilder<unknown> {
+  return sql`DELETE FROM jobs WHERE ${runJobFilter(runId)} AND state IN ('queued', 'leased')`;
+}
+
 /** Removes the pending execution jobs of a run that has ended. */
 export async function closeRunJobs(db: Kysely<DB>, runId: string): Promise<void> {
-  await sql`DELETE FROM jobs WHERE ${runJobFilter(runId)} AND state IN ('queued', 'leased')`.execute(db);
+  await closeRunJobsSql(runId).execute(db);
 }

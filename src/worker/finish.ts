@@ -1,22 +1,17 @@
-// The terminal transaction of a run (api.md §26.1, §27.7, §27.8): assistant message, usage
-// totals, credit deduction, status and timestamps, the terminal event, and the thread's
-// active run cleared — all or nothing.
+// The end of a run (api.md §26.1, §27.7, §27.8) in one statement: the terminal status with
+// usage totals and credits, the events still buffered and the terminal event, the last model
+// call's usage record, the assistant message, the thread's active run cleared (and its title
+// set), and the run's pending jobs closed — all or nothing. Only a run that costs credits
+// takes a transaction, for the ledger rows.
 import { sql } from 'kysely';
 import type { AppContext } from '../http/context.js';
 import { newId } from '../lib/ids.js';
+import { eventCtes, eventsOf, type NewEvent } from '../engine/events.js';
+import { closeRunJobsSql } from '../engine/jobs.js';
 import { changeCredits } from '../modules/credits/store.js';
-import { setThreadActiveRun } from '../modules/threads/store.js';
-import { closeRunJobs } from '../engine/jobs.js';
-
-export interface RunTotals {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  costUsd: number;
-  /** Σ(call cost × model multiplier), for credits. */
-  weightedCostUsd: number;
-}
+import { assistantMessageInsertSql } from '../modules/messages/store.js';
+import { releaseThreadAfterRunSql } from '../modules/threads/store.js';
+import { addUsage, runUsageTotals, usageInsertSql, type UsageRecord, type UsageTotals } from '../modules/usage/store.js';
 
 export type Outcome =
   | { status: 'completed' }
@@ -32,19 +27,12 @@ export interface FinishInput {
   text: string;
   model: string | null;
   outcome: Outcome;
-}
-
-/** The run's totals over its usage records (every job of the run, resumes included). */
-async function runTotals(db: AppContext['db'], runId: string): Promise<RunTotals> {
-  const res = await sql<{ i: number; o: number; cr: number; cw: number; c: number }>`
-    SELECT coalesce(sum(input_tokens), 0)::bigint AS i, coalesce(sum(output_tokens), 0)::bigint AS o,
-           coalesce(sum(cache_read_tokens), 0)::bigint AS cr, coalesce(sum(cache_write_tokens), 0)::bigint AS cw,
-           coalesce(sum(cost_usd), 0)::numeric AS c
-      FROM usage_records WHERE run_id = ${runId}`.execute(db);
-  const r = res.rows[0];
-  const cost = Number(r.c);
-  // Model multipliers come with configured models (LLM providers); until then they are 1.
-  return { inputTokens: Number(r.i), outputTokens: Number(r.o), cacheReadTokens: Number(r.cr), cacheWriteTokens: Number(r.cw), costUsd: cost, weightedCostUsd: cost };
+  /** Events to append before the terminal one (what the worker still had buffered). */
+  events?: NewEvent[];
+  /** Model calls not recorded yet: their usage records are written whatever happened to the run. */
+  usage?: UsageRecord[];
+  /** The totals of the run's usage records already written (read when absent). */
+  priorTotals?: UsageTotals;
 }
 
 /** The assistant text a run streamed so far (from its events), for finishers other than its worker. */
@@ -82,87 +70,75 @@ async function creditPolicy(ctx: AppContext): Promise<CreditPolicy> {
   return { policy, perUsd };
 }
 
-function creditsFor({ policy, perUsd }: CreditPolicy, totals: RunTotals): number {
-  const tokens = totals.inputTokens + totals.outputTokens;
+function creditsFor({ policy, perUsd }: CreditPolicy, tokens: number, weightedCostUsd: number): number {
   const tier = (policy.tiers ?? []).find((t) => t.up_to_tokens === undefined || t.up_to_tokens >= tokens);
   const m = tier ? tier.multiplier : 1;
-  return Math.ceil(totals.weightedCostUsd * perUsd * m);
+  return Math.ceil(weightedCostUsd * perUsd * m);
 }
 
 /** Finishes a run unless it already ended; returns false when another writer finished it first. */
 export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolean> {
   const creditRules = await creditPolicy(ctx);
+  const usage = f.usage ?? [];
+  const totals = addUsage(f.priorTotals ?? (await runUsageTotals(ctx.db, f.runId)), usage);
+  // Model multipliers come with configured models (LLM providers); until then they are 1.
+  const credits = creditsFor(creditRules, totals.inputTokens + totals.outputTokens, totals.costUsd);
+  const now = new Date();
+  const messageId = f.text.length > 0 ? newId() : null;
+  const o = f.outcome;
+  const terminal: NewEvent =
+    o.status === 'completed'
+      ? {
+          type: 'run.completed',
+          data: {
+            message_id: messageId,
+            usage: {
+              input_tokens: totals.inputTokens,
+              output_tokens: totals.outputTokens,
+              cache_read_tokens: totals.cacheReadTokens,
+              cache_write_tokens: totals.cacheWriteTokens,
+            },
+            total_cost_usd: totals.costUsd,
+            credits_used: credits,
+            duration_ms: now.getTime() - f.createdAt.getTime(),
+          },
+        }
+      : o.status === 'failed'
+        ? { type: 'run.failed', data: { error_class: o.errorClass, message: o.message, retryable: o.retryable, details: o.details ?? {}, message_id: messageId } }
+        : { type: 'run.cancelled', data: { reason: o.reason, cancelled_by_user_id: o.cancelledBy, message_id: messageId } };
+  const events = [...(f.events ?? []), terminal];
+  const ev = eventCtes(f.runId, 'r', events, ctx.engine.viaNotify);
+  const lastCall = usage.at(-1);
+  const statement = sql<{ finished: number; thread_title: string | null; ev_rows: unknown }>`
+    WITH r AS (
+      UPDATE runs SET status = ${o.status}, last_seq = last_seq + ${events.length}, updated_at = now(),
+             model = ${f.model}, provider_kind = coalesce(${lastCall?.providerKind ?? null}, provider_kind),
+             credential_name = coalesce(${lastCall?.providerName ?? null}, credential_name),
+             total_input_tokens = ${totals.inputTokens}, total_output_tokens = ${totals.outputTokens},
+             total_cache_read_tokens = ${totals.cacheReadTokens}, total_cache_write_tokens = ${totals.cacheWriteTokens},
+             total_cost_usd = ${totals.costUsd}, credits_used = ${credits}, running_since = NULL, waiting_since = NULL,
+             completed_at = ${o.status === 'completed' ? now : null}, failed_at = ${o.status === 'failed' ? now : null},
+             cancelled_at = ${o.status === 'cancelled' ? now : null},
+             error_class = ${o.status === 'failed' ? o.errorClass : null}, error_message = ${o.status === 'failed' ? o.message.slice(0, 2000) : null}
+       WHERE id = ${f.runId} AND status IN ('running', 'waiting_for_input')
+      RETURNING last_seq, thread_id
+    ),
+    ${usage.length ? sql`usage AS (${usageInsertSql(usage)}),` : sql``}
+    ${messageId ? sql`msg AS (${assistantMessageInsertSql({ id: messageId, orgId: f.orgId, threadId: f.threadId, content: f.text, runId: f.runId }, 'r')}),` : sql``}
+    th AS (${releaseThreadAfterRunSql(f.runId, 'r')}),
+    closed AS (${closeRunJobsSql(f.runId)}),
+    ${ev.ctes}
+    SELECT (SELECT count(*)::int FROM r) AS finished, (SELECT title FROM th) AS thread_title, ${ev.columns}`;
+  if (credits <= 0) {
+    const row = (await statement.execute(ctx.db)).rows[0];
+    ctx.engine.wrote(eventsOf(row), 0);
+    return row.finished > 0;
+  }
   return ctx.engine.transaction(ctx.db, async (tx) => {
-    const run = await tx.db.selectFrom('runs').select(['status']).where('id', '=', f.runId).forUpdate().executeTakeFirst();
-    if (!run || ['completed', 'failed', 'cancelled'].includes(run.status)) return false;
-    const totals = await runTotals(tx.db, f.runId);
-    const credits = creditsFor(creditRules, totals);
-    const now = new Date();
-    let messageId: string | null = null;
-    if (f.text.length > 0) {
-      messageId = newId();
-      await tx.db
-        .insertInto('messages')
-        .values({ id: messageId, org_id: f.orgId, thread_id: f.threadId, created_by_user_id: null, role: 'assistant', content: f.text, run_id: f.runId })
-        .execute();
-    }
-    // A thread without a title gets the first line of its first user message (§27.8).
-    await sql`
-      UPDATE threads t SET title = left(regexp_replace(split_part(m.content, E'\\n', 1), '\\s+', ' ', 'g'), 60), updated_at = now()
-        FROM (SELECT content FROM messages WHERE thread_id = ${f.threadId} AND role = 'user' ORDER BY created_at, id LIMIT 1) m
-       WHERE t.id = ${f.threadId} AND t.title IS NULL AND btrim(m.content) <> ''`.execute(tx.db);
-    if (credits > 0) {
-      const title = await tx.db.selectFrom('threads').select('title').where('id', '=', f.threadId).executeTakeFirst();
-      await changeCredits(tx.db, { orgId: f.orgId, amount: -credits, referenceType: 'run_usage', referenceId: f.runId, threadTitle: title?.title ?? null });
-    }
-    const o = f.outcome;
-    const usage = {
-      input_tokens: totals.inputTokens,
-      output_tokens: totals.outputTokens,
-      cache_read_tokens: totals.cacheReadTokens,
-      cache_write_tokens: totals.cacheWriteTokens,
-    };
-    if (o.status === 'completed') {
-      await tx.append(f.runId, 'run.completed', {
-        message_id: messageId,
-        usage,
-        total_cost_usd: totals.costUsd,
-        credits_used: credits,
-        duration_ms: now.getTime() - f.createdAt.getTime(),
-      });
-    } else if (o.status === 'failed') {
-      await tx.append(f.runId, 'run.failed', {
-        error_class: o.errorClass,
-        message: o.message,
-        retryable: o.retryable,
-        details: o.details ?? {},
-        message_id: messageId,
-      });
-    } else {
-      await tx.append(f.runId, 'run.cancelled', { reason: o.reason, cancelled_by_user_id: o.cancelledBy, message_id: messageId });
-    }
-    // The terminal event first: appends are refused once the status is terminal.
-    await tx.db
-      .updateTable('runs')
-      .set({
-        status: o.status,
-        model: f.model,
-        total_input_tokens: totals.inputTokens,
-        total_output_tokens: totals.outputTokens,
-        total_cache_read_tokens: totals.cacheReadTokens,
-        total_cache_write_tokens: totals.cacheWriteTokens,
-        total_cost_usd: totals.costUsd,
-        credits_used: credits,
-        running_since: null,
-        waiting_since: null,
-        ...(o.status === 'completed' ? { completed_at: now } : {}),
-        ...(o.status === 'failed' ? { failed_at: now, error_class: o.errorClass, error_message: o.message.slice(0, 2000) } : {}),
-        ...(o.status === 'cancelled' ? { cancelled_at: now } : {}),
-      })
-      .where('id', '=', f.runId)
-      .execute();
-    await setThreadActiveRun(tx.db, f.threadId, null, f.runId);
-    await closeRunJobs(tx.db, f.runId);
+    const row = (await statement.execute(tx.db)).rows[0];
+    tx.wrote(eventsOf(row), 0);
+    if (row.finished === 0) return false;
+    await changeCredits(tx.db, { orgId: f.orgId, amount: -credits, referenceType: 'run_usage', referenceId: f.runId, threadTitle: row.thread_title });
     return true;
   });
 }

@@ -7,36 +7,19 @@ import type { AppContext } from '../http/context.js';
 import type { JobRow } from '../engine/jobs.js';
 import { listRunEvents, type RunEvent } from '../engine/events.js';
 import { LlmError, createProvider, isAbortError, type LlmMessage, type LlmProvider, type LlmToolCall, type LlmUsage } from '../llm/index.js';
-import { creditBalance } from '../modules/credits/store.js';
 import { defaultPersona, resolvePersonaId } from '../modules/personas/builtin.js';
 import { effectiveRunConfig } from '../modules/personas/effective.js';
 import { resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
-import { recordModelCall } from '../modules/usage/store.js';
+import { addUsage, monthTokens, recordModelCall, type UsageRecord } from '../modules/usage/store.js';
 import { ASK_USER_TOOL_NAME, askUserQuestion, askUserResult, createBuiltinToolRegistry, isAskUser } from '../tools/builtins.js';
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
 import { ToolError, type Tool } from '../tools/types.js';
 import { finishRun, isRetryableClass, type Outcome } from './finish.js';
 import { DeltaBuffer } from './delta-buffer.js';
+import { loadRun, type RunRecord } from './run-load.js';
 
-const MAX_HISTORY = 200;
 const MAX_RETRY_WAIT_MS = 30_000;
 
-interface RunRecord {
-  id: string;
-  org_id: string;
-  thread_id: string;
-  created_by_user_id: string;
-  status: string;
-  persona_id: string | null;
-  route_id: string | null;
-  requested_model: string | null;
-  cancel_requested: boolean;
-  cancel_reason: string | null;
-  cancel_requested_by: string | null;
-  output_emitted: boolean;
-  created_at: Date;
-  role: 'owner' | 'admin' | 'member' | null;
-}
 
 /** What the run's events say happened before this job (a resume after input). */
 interface PriorState {
@@ -127,6 +110,8 @@ function priorState(events: RunEvent[]): PriorState {
   return { conversation, text, iterations, calls, toolCalls, routeSelected };
 }
 
+const tokensQuotaFailure = (limit: number) => new RunFailure('budget.tokens_quota_exceeded', 'the monthly token quota is used up', { limit });
+
 class RunFailure extends Error {
   constructor(
     readonly errorClass: string,
@@ -152,30 +137,44 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log: Logger): Promise<void> {
-  const runId = String((job.payload as { run_id?: unknown }).run_id ?? '');
-  const run = (await ctx.db
-    .selectFrom('runs as r')
-    .leftJoin('account_memberships as m', (j) => j.onRef('m.account_id', '=', 'r.org_id').onRef('m.user_id', '=', 'r.created_by_user_id'))
-    .select([
-      'r.id', 'r.org_id', 'r.thread_id', 'r.created_by_user_id', 'r.status', 'r.persona_id', 'r.route_id', 'r.requested_model',
-      'r.cancel_requested', 'r.cancel_reason', 'r.cancel_requested_by', 'r.output_emitted', 'r.created_at', 'm.role',
-    ])
-    .where('r.id', '=', runId)
-    .executeTakeFirst()) as RunRecord | undefined;
-  if (!run || ['completed', 'failed', 'cancelled'].includes(run.status)) return;
+/** Executes a `run.execute` job; true when the run ended, which also removed the job. */
+export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log: Logger): Promise<boolean> {
+  const state = { ended: false };
+  await execute(ctx, job, jobSignal, log, state);
+  return state.ended;
+}
 
-  let events = await listRunEvents(ctx.db, runId, 0, 100_000);
+async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log: Logger, state: { ended: boolean }): Promise<void> {
+  const runId = String((job.payload as { run_id?: unknown }).run_id ?? '');
+  const tokensQuota = await ctx.settings.int('quota.tokens_per_month');
+  const loaded = await loadRun(ctx, runId, { monthTokens: tokensQuota > 0 });
+  if (!loaded || ['completed', 'failed', 'cancelled'].includes(loaded.run.status)) return;
+  const run = loaded.run;
+  let events = loaded.events;
   if (await deliverAskUserAnswer(ctx, runId, events)) events = await listRunEvents(ctx.db, runId, 0, 100_000);
   const prior = priorState(events);
   let text = prior.text;
   let model: string | null = null;
   const deltas = new DeltaBuffer(ctx, runId);
+  /** Usage of the run's model calls recorded so far (earlier jobs included). */
+  let recorded = loaded.priorTotals;
   /** Appends one event after any buffered deltas. */
   const emit = (type: string, data: Record<string, unknown>, opts?: { outputEmitted?: boolean }) => deltas.flushWith([{ type, data }], opts);
-  const finish = async (outcome: Outcome) => {
-    await deltas.flush().catch(() => deltas.discard());
-    return finishRun(ctx, { runId, orgId: run.org_id, threadId: run.thread_id, userId: run.created_by_user_id, createdAt: run.created_at, text, model, outcome });
+  const finish = async (outcome: Outcome, usage: UsageRecord[] = []) => {
+    state.ended = true;
+    return finishRun(ctx, {
+      runId,
+      orgId: run.org_id,
+      threadId: run.thread_id,
+      userId: run.created_by_user_id,
+      createdAt: run.created_at,
+      text,
+      model,
+      outcome,
+      events: await deltas.take(),
+      usage,
+      priorTotals: recorded,
+    });
   };
   const cancelled = () => finish({ status: 'cancelled', reason: run.cancel_reason ?? 'user', cancelledBy: run.cancel_requested_by });
 
@@ -203,7 +202,8 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
   const signal = abort.signal;
 
   try {
-    if ((await creditBalance(ctx.db, run.org_id)) <= 0) throw new RunFailure('budget.insufficient_credits', 'the account has no credits left');
+    if (loaded.balance <= 0) throw new RunFailure('budget.insufficient_credits', 'the account has no credits left');
+    if (loaded.monthTokens !== null && loaded.monthTokens >= tokensQuota) throw tokensQuotaFailure(tokensQuota);
 
     const resolved = run.persona_id ? resolvePersonaId(run.persona_id) : null;
     if (run.persona_id && !resolved) throw new RunFailure('internal.error', `persona ${run.persona_id} no longer exists`);
@@ -238,17 +238,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
     }
 
     // The conversation: the thread's messages up to the run's start, then this run's turns.
-    const history = await ctx.db
-      .selectFrom('messages')
-      .select(['role', 'content'])
-      .where('thread_id', '=', run.thread_id)
-      .where('created_at', '<=', run.created_at)
-      .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', runId)]))
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(MAX_HISTORY)
-      .execute();
-    const conversation: LlmMessage[] = [...history.reverse().map((m) => ({ role: m.role, content: m.content }) as LlmMessage), ...prior.conversation];
+    const conversation: LlmMessage[] = [...loaded.history, ...prior.conversation];
 
     const debugEvents = ctx.config.env.ARKLOOP_LLM_DEBUG_EVENTS === '1';
     const maxAttempts = await ctx.settings.int('llm.retry.max_attempts');
@@ -267,7 +257,10 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
       if (jobSignal.aborted) throw jobSignal.reason;
       if (cancelSeen || signal.aborted) return void (await cancelled());
       iteration++;
-      await deltas.flushWith([...(routeEvent ? [routeEvent] : []), { type: 'run.segment.start', data: { iteration } }]);
+      // Before every model call but the first, which the load checked (§27 budget check).
+      if (tokensQuota > 0 && iteration > prior.iterations + 1 && (await monthTokens(ctx.db, run.org_id)) >= tokensQuota) throw tokensQuotaFailure(tokensQuota);
+      // Written with the first output (or whatever comes next), a few ms later at most.
+      deltas.queue([...(routeEvent ? [routeEvent] : []), { type: 'run.segment.start', data: { iteration } }]);
       routeEvent = null;
       const started = Date.now();
       let segmentText = '';
@@ -367,7 +360,7 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
       const candidate = candidates[candidateIndex];
       // Environment, ad-hoc and stub routes cost nothing (§27.7).
       const cost = 0;
-      await recordModelCall(ctx.db, {
+      const call: UsageRecord = {
         orgId: run.org_id,
         userId: run.created_by_user_id,
         runId,
@@ -380,21 +373,31 @@ export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortS
         cacheReadTokens: u.cacheReadTokens,
         cacheWriteTokens: u.cacheWriteTokens,
         costUsd: cost,
-      });
+      };
       const segmentFinish = askInput !== null ? 'input' : toolCalls.length ? 'tool_calls' : finishReason;
-      await emit('run.segment.end', {
-        iteration,
-        finish_reason: segmentFinish,
-        usage: { input_tokens: u.inputTokens, output_tokens: u.outputTokens, cache_read_tokens: u.cacheReadTokens, cache_write_tokens: u.cacheWriteTokens },
-        cost_usd: cost,
-        duration_ms: Date.now() - started,
-      });
+      const segmentEnd = {
+        type: 'run.segment.end',
+        data: {
+          iteration,
+          finish_reason: segmentFinish,
+          usage: { input_tokens: u.inputTokens, output_tokens: u.outputTokens, cache_read_tokens: u.cacheReadTokens, cache_write_tokens: u.cacheWriteTokens },
+          cost_usd: cost,
+          duration_ms: Date.now() - started,
+        },
+      };
+      // The last turn's usage and end ride with the terminal statement.
+      if (askInput === null && toolCalls.length === 0) {
+        deltas.queue([segmentEnd]);
+        return void (await finish({ status: 'completed' }, [call]));
+      }
+      await recordModelCall(ctx.db, call);
+      recorded = addUsage(recorded, [call]);
+      await deltas.flushWith([segmentEnd]);
 
       if (askInput !== null) {
         await pauseForInput(ctx, runId, askInput, null);
         return;
       }
-      if (toolCalls.length === 0) return void (await finish({ status: 'completed' }));
       if (iteration >= cfg.maxIterations) {
         throw new RunFailure('budget.max_iterations', `the model still asked for tools after ${cfg.maxIterations} turns`);
       }

@@ -8,7 +8,8 @@ import { completeJob, failJob, heartbeatJobs, leaseJobs, type JobRow } from '../
 import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
 
-export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log: Logger) => Promise<void>;
+/** Resolves true when the handler's own writes already removed its job. */
+export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log: Logger) => Promise<boolean | void>;
 
 const HANDLERS: Record<string, JobHandler> = {
   'run.execute': executeRun,
@@ -28,6 +29,7 @@ export class Worker {
   readonly id = `worker-${randomUUID().slice(0, 8)}`;
   private readonly running = new Map<string, { job: JobRow; abort: AbortController; done: Promise<void> }>();
   private stopped = false;
+  private mayHaveJobs = true;
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -43,7 +45,10 @@ export class Worker {
   }
 
   start(): void {
-    this.unsubscribe = this.ctx.engine.onJobsAvailable(() => this.wake?.());
+    this.unsubscribe = this.ctx.engine.onJobsAvailable(() => {
+      this.mayHaveJobs = true;
+      this.wake?.();
+    });
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatSeconds * 1000);
     this.heartbeatTimer.unref();
     this.reaperTimer = setInterval(() => {
@@ -56,19 +61,25 @@ export class Worker {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const free = this.opts.concurrency - this.running.size;
-      let leased: JobRow[] = [];
-      if (free > 0) {
+      // Lease only when jobs may be waiting (woken by a new job, a full batch last time, or
+      // the poll): a slot that frees up does not by itself cost a query.
+      if (free > 0 && this.mayHaveJobs) {
+        this.mayHaveJobs = false;
+        let leased: JobRow[] = [];
         try {
           leased = await leaseJobs(this.ctx.db, this.id, this.opts.types, free, this.opts.leaseSeconds);
         } catch (err) {
           this.log.warn({ err: (err as Error).message }, 'leasing jobs failed');
         }
+        for (const job of leased) this.runJob(job);
+        if (leased.length > 0 && leased.length === free) this.mayHaveJobs = true;
+        continue;
       }
-      for (const job of leased) this.runJob(job);
-      // Leased a full batch: look again at once; otherwise sleep until woken or the poll.
-      if (leased.length > 0 && leased.length === free) continue;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.opts.pollSeconds * 1000);
+        const t = setTimeout(() => {
+          this.mayHaveJobs = true;
+          resolve();
+        }, this.opts.pollSeconds * 1000);
         this.wake = () => {
           clearTimeout(t);
           resolve();
@@ -85,8 +96,8 @@ export class Worker {
     const done = (async () => {
       try {
         if (!handler) throw new Error(`no handler for job type ${job.type}`);
-        await handler(this.ctx, job, abort.signal, log);
-        await completeJob(this.ctx.db, this.id, job.id);
+        const removed = await handler(this.ctx, job, abort.signal, log);
+        if (removed !== true) await completeJob(this.ctx.db, this.id, job.id);
       } catch (err) {
         if (abort.signal.aborted) return; // shutdown or lost lease: another worker retries
         log.error({ err: (err as Error).message }, 'job failed');

@@ -1,6 +1,6 @@
 // Credit balances and their ledger. Every change writes a transaction row with the
 // balance after it, in the caller's database transaction.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { newId } from '../../lib/ids.js';
 
@@ -38,8 +38,13 @@ export async function changeCredits(db: Kysely<DB>, c: CreditChange): Promise<nu
 }
 
 export async function creditBalance(db: Kysely<DB>, orgId: string): Promise<number> {
-  const row = await db.selectFrom('credit_balances').select('balance').where('org_id', '=', orgId).executeTakeFirst();
-  return row?.balance ?? 0;
+  const res = await sql<{ balance: number }>`SELECT ${creditBalanceSql(sql`${orgId}::uuid`)} AS balance`.execute(db);
+  return Number(res.rows[0].balance);
+}
+
+/** The credit balance of the account `orgId` (an SQL expression), 0 when it has none. */
+export function creditBalanceSql(orgId: RawBuilder<unknown>): RawBuilder<number> {
+  return sql<number>`coalesce((SELECT cb.balance FROM credit_balances cb WHERE cb.org_id = ${orgId}), 0)`;
 }
 
 export async function listCreditTransactions(db: Kysely<DB>, orgId: string, limit: number, before: { created_at: Date; id: string } | null) {

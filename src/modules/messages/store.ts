@@ -1,6 +1,6 @@
 // Messages (api.md §7): the SQL of the messages module. A message is only read or written
 // through a thread the caller can see (§1.4), checked by the same statement.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { threadVisible, type Viewer } from '../projects/visibility.js';
 
@@ -62,8 +62,31 @@ export async function messagePageProblem(db: Kysely<DB>, v: Viewer, threadId: st
 
 /** Does the thread have at least one user message (a run needs one, §8.1)? */
 export async function hasUserMessage(db: Kysely<DB>, threadId: string): Promise<boolean> {
-  const row = await db.selectFrom('messages').select('id').where('thread_id', '=', threadId).where('role', '=', 'user').limit(1).executeTakeFirst();
-  return !!row;
+  const res = await sql<{ ok: boolean }>`SELECT ${userMessageExistsSql(sql`${threadId}::uuid`)} AS ok`.execute(db);
+  return res.rows[0].ok;
+}
+
+/** Does the thread `threadId` (an SQL expression) have a user message? */
+export function userMessageExistsSql(threadId: RawBuilder<unknown>): RawBuilder<boolean> {
+  return sql<boolean>`EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = ${threadId} AND m.role = 'user')`;
+}
+
+/**
+ * The conversation a run starts from, as one json array oldest first of `{role, content}`:
+ * the thread's newest `limit` messages up to the run's start, without the run's own.
+ * Arguments are SQL expressions.
+ */
+export function conversationBeforeRunSql(threadId: RawBuilder<unknown>, startedAt: RawBuilder<unknown>, runId: RawBuilder<unknown>, limit: number): RawBuilder<unknown> {
+  return sql`(SELECT coalesce(json_agg(json_build_object('role', h.role, 'content', h.content) ORDER BY h.created_at, h.id), '[]'::json) FROM (
+      SELECT m.role, m.content, m.created_at, m.id FROM messages m
+       WHERE m.thread_id = ${threadId} AND m.created_at <= ${startedAt} AND (m.run_id IS NULL OR m.run_id <> ${runId})
+       ORDER BY m.created_at DESC, m.id DESC LIMIT ${limit}) h)`;
+}
+
+/** An INSERT of a run's assistant message, once per row of `from` (a CTE name). */
+export function assistantMessageInsertSql(m: { id: string; orgId: string; threadId: string; content: string; runId: string }, from: string): RawBuilder<unknown> {
+  return sql`INSERT INTO messages (id, org_id, thread_id, created_by_user_id, role, content, run_id)
+    SELECT ${m.id}::uuid, ${m.orgId}::uuid, ${m.threadId}::uuid, NULL, 'assistant', ${m.content}, ${m.runId}::uuid FROM ${sql.table(from)}`;
 }
 
 /** Deletes the thread's newest message when it is the assistant's (a retry, §8.8). */

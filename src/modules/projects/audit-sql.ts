@@ -39,11 +39,6 @@ export function auditInsertFrom(origin: AuditOrigin, e: AuditFromRow): RawBuilde
       FROM ${e.from}`;
 }
 
-/** A timestamptz as the API writes it: ISO 8601, UTC, milliseconds, `Z`. */
-export function isoSql(column: RawBuilder<unknown>): RawBuilder<string> {
-  return sql<string>`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-}
-
 /** The origin and base metadata of the audit rows a request writes. */
 export function auditCtxOf(req: FastifyRequest): AuditCtx {
   return { origin: auditOrigin(req), metadata: actingMeta(req) };

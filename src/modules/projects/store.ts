@@ -2,7 +2,8 @@
 // visibility and editing rights of §1.4; a change is written together with its audit row.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.js';
-import { auditInsertFrom, isoSql, type AuditCtx } from './audit-sql.js';
+import { isoSql } from '../../db/sql-helpers.js';
+import { auditInsertFrom, type AuditCtx } from './audit-sql.js';
 import { editableBy, projectVisible, type ChangeResult, type Viewer } from './visibility.js';
 
 export interface ProjectRow {

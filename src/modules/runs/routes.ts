@@ -1,23 +1,23 @@
 // Runs (api.md §8): create, list, read, cancel, and the event stream.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import type { AppContext } from '../../http/context.js';
 import { auditOrigin } from '../../http/context.js';
 import { AppError, fieldError, notFound } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
-import { Limit, OkResponse, QueryBool, T, Uuid, badCursor, parseCursor, parseQueryBool } from '../../http/schemas.js';
+import { Limit, OkResponse, QueryBool, T, badCursor, parseCursor, parseQueryBool } from '../../http/schemas.js';
 import { newId, isUuid } from '../../lib/ids.js';
-import { listRunEvents } from '../../engine/events.js';
 import { creditBalance } from '../credits/store.js';
+import { monthTokens } from '../usage/store.js';
 import { deleteNewestAssistantMessage, hasUserMessage } from '../messages/store.js';
 import { resolvePersonaId } from '../personas/builtin.js';
 import { viewerOf } from '../projects/visibility.js';
-import { findVisibleThread, lockThreadForRun, setThreadActiveRun } from '../threads/store.js';
+import { findVisibleThread, lockThreadForRun } from '../threads/store.js';
 import { invalidState, requestRunCancel } from './cancel.js';
 import { resolveRoutes } from './routing.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
-import { findRun, insertRun, latestRunOfThread, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
+import { findRun, findRunWithEvents, latestRunOfThread, startRun, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
 
 const READ = 'data.runs.read';
 const MANAGE = 'data.runs.manage';
@@ -34,7 +34,9 @@ export interface RunOptions {
 
 /**
  * Creates a run on a visible thread: run row, `run.started` and the `run.execute` job in one
- * transaction (api.md §8.1, checks in its order).
+ * statement (api.md §8.1, checks in its order). A retry, or an account under quotas or a
+ * concurrent-run limit, first takes the thread's lock in a transaction for the checks that
+ * need more than that statement.
  */
 export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: string, opts: RunOptions, retry = false) {
   const v = viewerOf(req);
@@ -45,44 +47,64 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
     personaId = resolved.persona_id;
   }
   const routes = resolveRoutes(ctx.config.env, { routeId: opts.routeId, requestedModel: opts.model, personaModel: null });
+  if (!routes.ok) {
+    if (!(await findVisibleThread(ctx.db, v, threadId))) throw notFound('threads.not_found', 'thread');
+    throw new AppError('policy.route_not_found', 'no model route matches the request');
+  }
   const runId = newId();
   const traceId = req.id;
+  const run = { id: runId, orgId: v.accountId, threadId, userId: v.userId, personaId, routeId: opts.routeId, requestedModel: opts.model, traceId };
+  const started = { thread_id: threadId, persona_id: personaId, route_id: opts.routeId, model: opts.model, created_by_user_id: v.userId, trace_id: traceId };
+  const job = { type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: traceId }, maxAttempts: 3 };
+  const limits = await runLimits(ctx);
+  if (!retry && !limits.any) {
+    const r = await startRun(ctx.db, v, run, started, job, ctx.engine.viaNotify);
+    throwStartFailure(r);
+    ctx.engine.wrote(r.events, r.jobs);
+    return { run_id: runId, trace_id: traceId };
+  }
   await ctx.engine.transaction(ctx.db, async (tx) => {
     const thread = await lockThreadForRun(tx.db, v, threadId);
     if (!thread) throw notFound('threads.not_found', 'thread');
-    if (!routes.ok) throw new AppError('policy.route_not_found', 'no model route matches the request');
-    if (thread.active_run_id) {
-      throw new AppError('runs.thread_busy', 'the thread already has an active run', { active_run_id: thread.active_run_id });
-    }
+    if (thread.active_run_id) throw threadBusy(thread.active_run_id);
     // Retry (§8.8): the newest message goes if it is the assistant's; rolled back on any error.
     if (retry) await deleteNewestAssistantMessage(tx.db, threadId);
-    if (!(await hasUserMessage(tx.db, threadId))) throw new AppError('runs.no_user_message', 'the thread has no user message');
-    if ((await creditBalance(tx.db, v.accountId)) <= 0) {
-      throw new AppError('budget.insufficient_credits', 'the account has no credits left');
-    }
-    await checkRunLimits(ctx, tx.db, v.accountId);
-    await insertRun(tx.db, {
-      id: runId,
-      orgId: v.accountId,
-      threadId,
-      userId: v.userId,
-      personaId,
-      routeId: opts.routeId,
-      requestedModel: opts.model,
-      traceId,
-    });
-    await tx.append(runId, 'run.started', {
-      thread_id: threadId,
-      persona_id: personaId,
-      route_id: opts.routeId,
-      model: opts.model,
-      created_by_user_id: v.userId,
-      trace_id: traceId,
-    });
-    await tx.enqueue({ type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: traceId }, maxAttempts: 3 });
-    await setThreadActiveRun(tx.db, threadId, runId);
+    if (!(await hasUserMessage(tx.db, threadId))) throw noUserMessage();
+    if ((await creditBalance(tx.db, v.accountId)) <= 0) throw noCredits();
+    await checkRunLimits(tx.db, v.accountId, limits);
+    const r = await startRun(tx.db, v, run, started, job, ctx.engine.viaNotify);
+    throwStartFailure(r);
+    tx.wrote(r.events, r.jobs);
   });
   return { run_id: runId, trace_id: traceId };
+}
+
+const threadBusy = (activeRunId: string) => new AppError('runs.thread_busy', 'the thread already has an active run', { active_run_id: activeRunId });
+const noUserMessage = () => new AppError('runs.no_user_message', 'the thread has no user message');
+const noCredits = () => new AppError('budget.insufficient_credits', 'the account has no credits left');
+
+/** The first check a start statement failed, as its error (in §8.1 order). */
+function throwStartFailure(r: RunStartCheck): void {
+  if (r.started) return;
+  if (!r.found) throw notFound('threads.not_found', 'thread');
+  if (r.activeRunId) throw threadBusy(r.activeRunId);
+  if (!r.hasUserMessage) throw noUserMessage();
+  if (r.balance <= 0) throw noCredits();
+  throw new Error('run start refused without a reason');
+}
+
+interface RunLimits {
+  runsQuota: number;
+  tokensQuota: number;
+  concurrent: number;
+  any: boolean;
+}
+
+async function runLimits(ctx: AppContext): Promise<RunLimits> {
+  const runsQuota = await ctx.settings.int('quota.runs_per_month');
+  const tokensQuota = await ctx.settings.int('quota.tokens_per_month');
+  const concurrent = await ctx.settings.int('limit.concurrent_runs');
+  return { runsQuota, tokensQuota, concurrent, any: runsQuota > 0 || tokensQuota > 0 || concurrent > 0 };
 }
 
 /**
@@ -90,10 +112,7 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
  * account's runs are counted under an advisory lock so two creates cannot both take the
  * last slot.
  */
-async function checkRunLimits(ctx: AppContext, db: AppContext['db'], orgId: string): Promise<void> {
-  const runsQuota = await ctx.settings.int('quota.runs_per_month');
-  const tokensQuota = await ctx.settings.int('quota.tokens_per_month');
-  const concurrent = await ctx.settings.int('limit.concurrent_runs');
+async function checkRunLimits(db: AppContext['db'], orgId: string, { runsQuota, tokensQuota, concurrent }: RunLimits): Promise<void> {
   if (runsQuota > 0 || tokensQuota > 0) {
     const month = sql`date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
     if (runsQuota > 0) {
@@ -101,9 +120,7 @@ async function checkRunLimits(ctx: AppContext, db: AppContext['db'], orgId: stri
       if (r.rows[0].n >= runsQuota) throw new AppError('budget.runs_quota_exceeded', 'the monthly run quota is used up', { limit: runsQuota });
     }
     if (tokensQuota > 0) {
-      const r = await sql<{ n: number }>`
-        SELECT coalesce(sum(input_tokens + output_tokens), 0)::bigint AS n FROM usage_records WHERE org_id = ${orgId} AND created_at >= ${month}`.execute(db);
-      if (Number(r.rows[0].n) >= tokensQuota) throw new AppError('budget.tokens_quota_exceeded', 'the monthly token quota is used up', { limit: tokensQuota });
+      if ((await monthTokens(db, orgId)) >= tokensQuota) throw new AppError('budget.tokens_quota_exceeded', 'the monthly token quota is used up', { limit: tokensQuota });
     }
   }
   if (concurrent > 0) {
@@ -217,6 +234,15 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     return accept.includes('application/json') && !accept.includes('text/event-stream');
   }
 
+  /** The SSE stream of a run the caller can see (one statement reads the run and its first page). */
+  function stream(req: FastifyRequest, reply: FastifyReply, runId: string, query: { after_seq?: number; follow?: string }) {
+    const v = viewerOf(req);
+    return streamRunEvents(ctx, req, reply, runId, startSeq(req, query.after_seq), parseQueryBool(query.follow, true), async (afterSeq, limit) => {
+      const found = await findRunWithEvents(ctx.db, v, runId, afterSeq, limit);
+      return found && { terminal: TERMINAL.has(found.run.status), events: found.events };
+    });
+  }
+
   function startSeq(req: FastifyRequest, afterSeq: number | undefined): number {
     const header = req.headers['last-event-id'];
     const fromHeader = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header.trim()) : 0;
@@ -238,9 +264,7 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req, reply) => {
       const v = viewerOf(req);
       if (wantsStream(req as FastifyRequest)) {
-        const run = await findRun(ctx.db, v, false, req.params.run_id);
-        if (!run) throw notFound('runs.not_found', 'run');
-        await streamRunEvents(ctx, req as FastifyRequest, reply, { id: run.id, terminal: TERMINAL.has(run.status) }, startSeq(req as FastifyRequest, req.query.after_seq), parseQueryBool(req.query.follow, true));
+        await stream(req as FastifyRequest, reply, req.params.run_id, req.query);
         return reply;
       }
       const run = await findRun(ctx.db, v, readAll(req), req.params.run_id);
@@ -262,14 +286,12 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     query: eventsQuery,
     response: T.Object({ data: T.Array(RunEventSchema), last_seq: T.Integer(), status: RunStatusSchema }),
     handler: async (req, reply) => {
-      const run = await findRun(ctx.db, viewerOf(req), false, req.params.run_id);
-      if (!run) throw notFound('runs.not_found', 'run');
-      const start = startSeq(req as FastifyRequest, req.query.after_seq);
       if (wantsJson(req as FastifyRequest)) {
-        const data = await listRunEvents(ctx.db, run.id, start, req.query.limit ?? 500);
-        return { data, last_seq: run.last_seq, status: run.status };
+        const found = await findRunWithEvents(ctx.db, viewerOf(req), req.params.run_id, startSeq(req as FastifyRequest, req.query.after_seq), req.query.limit ?? 500);
+        if (!found) throw notFound('runs.not_found', 'run');
+        return { data: found.events, last_seq: found.run.last_seq, status: found.run.status };
       }
-      await streamRunEvents(ctx, req as FastifyRequest, reply, { id: run.id, terminal: TERMINAL.has(run.status) }, start, parseQueryBool(req.query.follow, true));
+      await stream(req as FastifyRequest, reply, req.params.run_id, req.query);
       return reply;
     },
   });

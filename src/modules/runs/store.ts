@@ -3,6 +3,11 @@
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import type { DB, RunsTable } from '../../db/schema.js';
 import { threadVisible, type Viewer } from '../projects/visibility.js';
+import { eventCtes, eventsAfterSql, eventsOf, type RunEvent } from '../../engine/events.js';
+import { jobCtes, type NewJob } from '../../engine/jobs.js';
+import { creditBalanceSql } from '../credits/store.js';
+import { userMessageExistsSql } from '../messages/store.js';
+import { claimThreadSql, lockThreadForRunSql } from '../threads/store.js';
 
 export type RunRow = Selectable<RunsTable> & { created_by_user_name: string; created_by_email: string | null };
 
@@ -17,22 +22,60 @@ export interface NewRun {
   traceId: string;
 }
 
-export async function insertRun(db: Kysely<DB>, r: NewRun): Promise<void> {
-  await db
-    .insertInto('runs')
-    .values({
-      id: r.id,
-      org_id: r.orgId,
-      thread_id: r.threadId,
-      created_by_user_id: r.userId,
-      status: 'running',
-      persona_id: r.personaId,
-      route_id: r.routeId,
-      requested_model: r.requestedModel,
-      trace_id: r.traceId,
-      running_since: new Date(),
-    })
-    .execute();
+export interface RunStartCheck {
+  /** Absent: the thread is not visible. */
+  found: boolean;
+  activeRunId: string | null;
+  hasUserMessage: boolean;
+  balance: number;
+  /** The run, its `run.started` and its job were written. */
+  started: boolean;
+  events: RunEvent[];
+  jobs: number;
+}
+
+/**
+ * Starts a run in one statement (api.md §8.1): locks the visible thread, and when it has no
+ * active run, has a user message and the account has credits, claims the thread and writes
+ * the run row, `run.started` (seq 1) and the `run.execute` job (with NOTIFY on PostgreSQL).
+ * What it found is returned so the caller can answer the first failed check.
+ */
+export async function startRun(
+  db: Kysely<DB>,
+  v: Viewer,
+  r: NewRun,
+  started: Record<string, unknown>,
+  job: NewJob,
+  notify: boolean,
+): Promise<RunStartCheck> {
+  const ev = eventCtes(r.id, 'run', [{ type: 'run.started', data: started }], notify);
+  const jb = jobCtes('run', job, notify);
+  const res = await sql<{ active_run_id: string | null; has_user: boolean; balance: number; started: number; ev_rows: unknown; jobs_inserted: number }>`
+    WITH th AS (${lockThreadForRunSql(v, r.threadId)}),
+    chk AS (
+      SELECT th.id, th.active_run_id, ${userMessageExistsSql(sql`th.id`)} AS has_user, ${creditBalanceSql(sql`${r.orgId}::uuid`)} AS balance FROM th
+    ),
+    ok AS (SELECT id FROM chk WHERE active_run_id IS NULL AND has_user AND balance > 0),
+    claim AS (${claimThreadSql(r.id, 'ok')}),
+    run AS (
+      INSERT INTO runs (id, org_id, thread_id, created_by_user_id, status, persona_id, route_id, requested_model, trace_id, running_since, last_seq)
+      SELECT ${r.id}, ${r.orgId}, claim.id, ${r.userId}, 'running', ${r.personaId}, ${r.routeId}, ${r.requestedModel}, ${r.traceId}, now(), 1 FROM claim
+      RETURNING last_seq
+    ),
+    ${ev.ctes},
+    ${jb.ctes}
+    SELECT chk.active_run_id, chk.has_user, chk.balance, (SELECT count(*)::int FROM run) AS started, ${ev.columns}, ${jb.columns} FROM chk`.execute(db);
+  const row = res.rows[0];
+  if (!row) return { found: false, activeRunId: null, hasUserMessage: false, balance: 0, started: false, events: [], jobs: 0 };
+  return {
+    found: true,
+    activeRunId: row.active_run_id,
+    hasUserMessage: row.has_user,
+    balance: Number(row.balance),
+    started: row.started > 0,
+    events: eventsOf(row),
+    jobs: row.jobs_inserted,
+  };
 }
 
 /** Which runs a viewer may read: of visible threads, or every run of the account with read_all. */
@@ -49,6 +92,17 @@ const SELECT_RUN = sql`SELECT r.*, u.username AS created_by_user_name, u.email A
 export async function findRun(db: Kysely<DB>, v: Viewer, readAll: boolean, id: string): Promise<RunRow | undefined> {
   const res = await sql<RunRow>`${SELECT_RUN} WHERE r.id = ${id} AND ${runVisible(v, readAll)}`.execute(db);
   return res.rows[0];
+}
+
+/** A run with its events after `afterSeq` (at most `limit`), read in one statement (the event stream). */
+export async function findRunWithEvents(db: Kysely<DB>, v: Viewer, id: string, afterSeq: number, limit: number): Promise<{ run: RunRow; events: RunEvent[] } | null> {
+  const res = await sql<RunRow & { ev_rows: unknown }>`SELECT r.*, u.username AS created_by_user_name, u.email AS created_by_email,
+      ${eventsAfterSql(sql`r.id`, afterSeq, limit)} AS ev_rows
+    FROM runs r JOIN users u ON u.id = r.created_by_user_id WHERE r.id = ${id} AND ${runVisible(v, false)}`.execute(db);
+  const row = res.rows[0];
+  if (!row) return null;
+  const { ev_rows, ...run } = row;
+  return { run, events: eventsOf({ ev_rows }) };
 }
 
 export interface RunListFilter {

@@ -4,7 +4,8 @@
 // CTEs). Only some error answers (and empty list pages) take a second read.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.js';
-import { auditInsertFrom, isoSql, type AuditCtx } from '../projects/audit-sql.js';
+import { isoSql } from '../../db/sql-helpers.js';
+import { auditInsertFrom, type AuditCtx } from '../projects/audit-sql.js';
 import { editableBy, projectVisible, threadVisible, type ChangeResult, type Viewer } from '../projects/visibility.js';
 
 export interface ThreadRow {
@@ -259,14 +260,39 @@ export async function isThreadListCursor(db: Kysely<DB>, v: Viewer, list: Thread
   return res.rows.length > 0;
 }
 
+/** The SELECT that locks a visible thread for starting a run (one active run per thread, §26.6). */
+export function lockThreadForRunSql(v: Viewer, id: string): RawBuilder<{ id: string; active_run_id: string | null; title: string | null }> {
+  return sql`SELECT t.id, t.active_run_id, t.title FROM threads t WHERE t.id = ${id} AND ${threadVisible('t', v)} FOR UPDATE OF t`;
+}
+
 /**
- * Locks a visible thread for starting a run (the one active run per thread rule, §26.6).
- * Returns the thread's active run and title, or undefined when the thread is not visible.
+ * Locks a visible thread for starting a run. Returns the thread's active run and title, or
+ * undefined when the thread is not visible.
  */
 export async function lockThreadForRun(db: Kysely<DB>, v: Viewer, id: string): Promise<{ active_run_id: string | null; title: string | null } | undefined> {
-  const res = await sql<{ active_run_id: string | null; title: string | null }>`
-    SELECT t.active_run_id, t.title FROM threads t WHERE t.id = ${id} AND ${threadVisible('t', v)} FOR UPDATE OF t`.execute(db);
+  const res = await lockThreadForRunSql(v, id).execute(db);
   return res.rows[0];
+}
+
+/** An UPDATE making `runId` the active run of the threads named by `from` (a CTE with `id`). */
+export function claimThreadSql(runId: string, from: string): RawBuilder<unknown> {
+  return sql`UPDATE threads t SET active_run_id = ${runId} FROM ${sql.table(from)} c WHERE t.id = c.id RETURNING t.id`;
+}
+
+/**
+ * The UPDATE of a thread when its run `runId` ends (§27.8): the active run is cleared if it
+ * is still that run, and a thread without a title gets the first line of its first user
+ * message. `from` names a CTE with the thread's `thread_id` (no row = no update).
+ */
+export function releaseThreadAfterRunSql(runId: string, from: string): RawBuilder<unknown> {
+  const firstLine = sql`(SELECT CASE WHEN btrim(m.content) <> '' THEN left(regexp_replace(split_part(m.content, E'\\n', 1), '\\s+', ' ', 'g'), 60) END
+      FROM messages m WHERE m.thread_id = t.id AND m.role = 'user' ORDER BY m.created_at, m.id LIMIT 1)`;
+  return sql`UPDATE threads t SET
+      active_run_id = CASE WHEN t.active_run_id = ${runId}::uuid THEN NULL ELSE t.active_run_id END,
+      title = coalesce(t.title, ${firstLine}),
+      updated_at = CASE WHEN t.title IS NULL AND ${firstLine} IS NOT NULL THEN now() ELSE t.updated_at END
+    FROM ${sql.table(from)} c WHERE t.id = c.thread_id
+    RETURNING t.title`;
 }
 
 /** Sets (or, with null, clears when it is still `expected`) the thread's active run. */
