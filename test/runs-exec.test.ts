@@ -213,3 +213,33 @@ describe('runs executed by the worker (stub model)', () => {
     assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1));
   });
 });
+
+describe('the worker checks the monthly token quota before each model call', () => {
+  let t: TestApp;
+  let u: TestUser;
+  before(async () => {
+    t = await startTestApp({ ARKLOOP_QUOTA_TOKENS_PER_MONTH: '20' }, { worker: true });
+    await registerUser(t);
+    u = await registerUser(t);
+  });
+  after(async () => { await t.close(); });
+
+  it('fails the run with budget.tokens_quota_exceeded once a call used the quota up, and refuses the next run (402)', async () => {
+    const script = { stub: { steps: [{ tool_call: { name: 'echo', arguments: { text: 'a long enough message to use the quota up' } } }, { text: 'never said' }] } };
+    const th = await t.post('/v1/threads', {}, { token: u.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: JSON.stringify(script) }, { token: u.token });
+    const created = await t.post(`/v1/threads/${th.body.id}/runs`, {}, { token: u.token });
+    assert.equal(created.status, 201, created.text);
+    const events = frames((await t.get(`/v1/runs/${created.body.run_id}/events`, { token: u.token })).text);
+    assert.deepEqual(events.map((e) => e.type), [
+      'run.started', 'run.route.selected', 'run.segment.start', 'run.segment.end', 'tool.call', 'tool.result', 'run.failed',
+    ]);
+    assert.equal(events.at(-1).data.error_class, 'budget.tokens_quota_exceeded');
+    const detail = await t.get(`/v1/runs/${created.body.run_id}`, { token: u.token });
+    assert.equal(detail.body.status, 'failed');
+    assert.ok(detail.body.total_input_tokens >= 20, 'the first call is accounted');
+    const again = await t.post(`/v1/threads/${th.body.id}/runs`, {}, { token: u.token });
+    assert.equal(again.status, 402);
+    assert.equal(again.body.code, 'budget.tokens_quota_exceeded');
+  });
+});
