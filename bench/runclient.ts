@@ -59,6 +59,8 @@ export interface SseEvent {
   data: Record<string, unknown>;
   /** performance.now() when the chunk holding this frame was read. */
   at: number;
+  /** The event's own timestamp (`ts`, written by the server when the event was stored), epoch ms. */
+  ts: number;
 }
 
 export class SseParser {
@@ -87,9 +89,9 @@ export class SseParser {
         if (line.startsWith('id:')) id = Number(line.slice(3).trim());
         else if (line.startsWith('data:')) data += line.slice(5).replace(/^ /, '');
       }
-      const parsed = JSON.parse(data) as { seq?: number; type?: string; data?: Record<string, unknown> };
+      const parsed = JSON.parse(data) as { seq?: number; type?: string; data?: Record<string, unknown>; ts?: string };
       this.events++;
-      this.onEvent({ seq: Number.isFinite(id) ? id : Number(parsed.seq), type: String(parsed.type), data: parsed.data ?? {}, at });
+      this.onEvent({ seq: Number.isFinite(id) ? id : Number(parsed.seq), type: String(parsed.type), data: parsed.data ?? {}, at, ts: Date.parse(String(parsed.ts)) });
     }
   }
 }
@@ -108,6 +110,8 @@ export interface RunSample {
   completionMs?: number;
   /** POST …/runs sent → first message.delta read, ms. */
   firstDeltaMs?: number;
+  /** `run.started` stored → first `message.delta` stored, by the events' own timestamps (server side, ms). */
+  serverFirstDeltaMs?: number;
   /** POST …/runs sent → 201 read, ms. */
   createMs?: number;
   /** POST /v1/threads sent → terminal event read (the whole cycle), ms. */
@@ -165,6 +169,8 @@ export async function oneRun(c: Ctx, i: number): Promise<RunSample> {
     let expectSeq = 1;
     let problem: string | null = null;
     let firstDelta: number | undefined;
+    let startedTs: number | undefined;
+    let firstDeltaTs: number | undefined;
     let terminal: SseEvent | undefined;
     let text = '';
     const parser = new SseParser((e) => {
@@ -174,8 +180,10 @@ export async function oneRun(c: Ctx, i: number): Promise<RunSample> {
       }
       if (e.seq !== expectSeq) problem ??= `seq ${e.seq} where ${expectSeq} was expected`;
       expectSeq = e.seq + 1;
+      if (e.type === 'run.started') startedTs = e.ts;
       if (e.type === 'message.delta') {
         firstDelta ??= e.at;
+        firstDeltaTs ??= e.ts;
         text += String(e.data.content_delta ?? '');
       }
       if (TERMINAL.has(e.type)) terminal = e;
@@ -195,6 +203,7 @@ export async function oneRun(c: Ctx, i: number): Promise<RunSample> {
       terminal: t.type,
       completionMs: t.at - t0,
       firstDeltaMs: firstDelta !== undefined ? firstDelta - t0 : undefined,
+      serverFirstDeltaMs: firstDeltaTs !== undefined && startedTs !== undefined ? firstDeltaTs - startedTs : undefined,
       createMs,
       cycleMs: t.at - cycleStart,
       endAt: t.at,
@@ -220,7 +229,7 @@ export interface PhaseResult {
   runFailed: number;
   wallS: number;
   runsPerS: number;
-  latencyMs: { completion: LatencySummary; firstDelta: LatencySummary; create: LatencySummary; cycle: LatencySummary };
+  latencyMs: { completion: LatencySummary; firstDelta: LatencySummary; serverFirstDelta: LatencySummary; create: LatencySummary; cycle: LatencySummary };
   errors: Record<string, number>;
   samples: string[];
 }
@@ -248,7 +257,7 @@ export async function runPhase(c: Omit<Ctx, 'agent'> & { agent: Dispatcher }, la
     errors[k] = (errors[k] ?? 0) + 1;
     if (samples.length < 5) samples.push(r.error ?? '?');
   }
-  const pick = (k: 'completionMs' | 'firstDeltaMs' | 'createMs' | 'cycleMs') => ok.map((r) => r[k]).filter((v): v is number => v !== undefined);
+  const pick = (k: 'completionMs' | 'firstDeltaMs' | 'serverFirstDeltaMs' | 'createMs' | 'cycleMs') => ok.map((r) => r[k]).filter((v): v is number => v !== undefined);
   return {
     label,
     inFlight: inFlight >= runs ? 'all' : inFlight,
@@ -258,7 +267,7 @@ export async function runPhase(c: Omit<Ctx, 'agent'> & { agent: Dispatcher }, la
     runFailed: results.filter((r) => r.terminal === 'run.failed').length,
     wallS,
     runsPerS: wallS > 0 ? ok.length / wallS : NaN,
-    latencyMs: { completion: summarize(pick('completionMs')), firstDelta: summarize(pick('firstDeltaMs')), create: summarize(pick('createMs')), cycle: summarize(pick('cycleMs')) },
+    latencyMs: { completion: summarize(pick('completionMs')), firstDelta: summarize(pick('firstDeltaMs')), serverFirstDelta: summarize(pick('serverFirstDeltaMs')), create: summarize(pick('createMs')), cycle: summarize(pick('cycleMs')) },
     errors,
     samples,
   };

@@ -278,7 +278,8 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Engine, 
       records.push(rec);
       process.stdout.write(
         `[${L}] ${rec.label}: ${r.completed}/${r.runs} ok, ${r.failed} failed (${r.runFailed} run.failed), ${f1(r.runsPerS)} runs/s; ` +
-          `completion p50 ${f1(r.latencyMs.completion.p50)} p99 ${f1(r.latencyMs.completion.p99)} ms; first delta p50 ${f1(r.latencyMs.firstDelta.p50)} p99 ${f1(r.latencyMs.firstDelta.p99)} ms; ` +
+          `completion p50 ${f1(r.latencyMs.completion.p50)} p99 ${f1(r.latencyMs.completion.p99)} ms; first delta p50 ${f1(r.latencyMs.firstDelta.p50)} p99 ${f1(r.latencyMs.firstDelta.p99)} ms ` +
+          `(server: run.started → first delta p50 ${f1(r.latencyMs.serverFirstDelta.p50)} p99 ${f1(r.latencyMs.serverFirstDelta.p99)} ms); ` +
           `srv CPU ${f1(rec.serverCpuPct)}%, ${f1(rec.serverCpuMsPerRun)} ms/run` +
           (rec.dbPerRun ? `; per run (whole cycle, 4 requests): ${rec.dbPerRun.transactions} transactions, ${rec.dbPerRun.rowsInserted} rows inserted, ${rec.dbPerRun.rowsUpdated} updated, ${rec.dbPerRun.rowsFetched} fetched` : '') + '\n',
       );
@@ -467,7 +468,7 @@ function pad(cells: string[][]): string {
 }
 
 function workerTable(opts: Options, records: WorkerRecord[]): string {
-  const rows: string[][] = [['engine', 'in flight', 'ok/runs', 'failed', 'run.failed', 'runs/s', 'completion p50/p99 ms', 'first delta p50/p99 ms', 'POST run p50/p99 ms', 'cycle p50/p99 ms', 'srv CPU%', 'srv ms/run', 'RSS MiB']];
+  const rows: string[][] = [['engine', 'in flight', 'ok/runs', 'failed', 'run.failed', 'runs/s', 'completion p50/p99 ms', 'first delta p50/p99 ms', 'srv first delta p50/p99', 'POST run p50/p99 ms', 'cycle p50/p99 ms', 'srv CPU%', 'srv ms/run', 'RSS MiB']];
   for (const r of records) {
     const l = r.latencyMs;
     rows.push([
@@ -479,6 +480,7 @@ function workerTable(opts: Options, records: WorkerRecord[]): string {
       f1(r.runsPerS),
       `${f1(l.completion.p50)} / ${f1(l.completion.p99)}`,
       `${f1(l.firstDelta.p50)} / ${f1(l.firstDelta.p99)}`,
+      `${f1(l.serverFirstDelta.p50)} / ${f1(l.serverFirstDelta.p99)}`,
       `${f1(l.create.p50)} / ${f1(l.create.p99)}`,
       `${f1(l.cycle.p50)} / ${f1(l.cycle.p99)}`,
       f1(r.serverCpuPct),
@@ -498,7 +500,11 @@ function workerChecks(opts: Options, records: WorkerRecord[]): string[] {
     if (r.engine === 'postgres' && r.inFlight === opts.inFlight && opts.inFlight === 20) {
       out.push(`${mark(r.latencyMs.completion.p50 <= 50)}  ${L}: completion p50 ${f1(r.latencyMs.completion.p50)} ms ≤ 50 ms`);
       out.push(`${mark(r.latencyMs.completion.p99 <= 250)}  ${L}: completion p99 ${f1(r.latencyMs.completion.p99)} ms ≤ 250 ms`);
-      out.push(`${mark(r.latencyMs.firstDelta.p50 <= 15)}  ${L}: create → first message.delta p50 ${f1(r.latencyMs.firstDelta.p50)} ms ≤ 15 ms`);
+      // Two readings of "create → first delta": as the client sees it (POST sent → first delta
+      // frame read, which includes the POST's own queueing in a loaded server), and as the
+      // engine does it (the run's creation → its first delta stored, by the events' timestamps).
+      out.push(`${mark(r.latencyMs.firstDelta.p50 <= 15)}  ${L}: client: POST run sent → first message.delta read p50 ${f1(r.latencyMs.firstDelta.p50)} ms ≤ 15 ms`);
+      out.push(`${mark(r.latencyMs.serverFirstDelta.p50 <= 15)}  ${L}: server: run created (run.started) → first message.delta stored p50 ${f1(r.latencyMs.serverFirstDelta.p50)} ms ≤ 15 ms`);
     }
     if (r.engine === 'postgres' && r.inFlight === 'all') {
       out.push(`${mark(r.runsPerS >= 200)}  ${L}: ${f1(r.runsPerS)} runs/s ≥ 200 (aim); completion p99 ${f1(r.latencyMs.completion.p99)} ms`);

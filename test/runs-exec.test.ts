@@ -243,3 +243,42 @@ describe('the worker checks the monthly token quota before each model call', () 
     assert.equal(again.body.code, 'budget.tokens_quota_exceeded');
   });
 });
+
+describe('dispatch: a run goes straight to a free worker slot of the process, else through the queue', () => {
+  let t: TestApp;
+  let u: TestUser;
+  before(async () => {
+    t = await startTestApp({ ARKLOOP_WORKER_CONCURRENCY: '1' }, { worker: true });
+    await registerUser(t);
+    u = await registerUser(t);
+  });
+  after(async () => { await t.close(); });
+
+  async function start(content: string) {
+    const th = await t.post('/v1/threads', {}, { token: u.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content }, { token: u.token });
+    const created = await t.post(`/v1/threads/${th.body.id}/runs`, {}, { token: u.token });
+    assert.equal(created.status, 201, created.text);
+    const job = await t.ctx.db.selectFrom('jobs').select(['state', 'leased_by', 'attempts'])
+      .where((eb) => eb.and([eb('type', '=', 'run.execute'), eb(eb.ref('payload'), '@>', JSON.stringify({ run_id: created.body.run_id }) as never)]))
+      .executeTakeFirst();
+    return { runId: created.body.run_id as string, job };
+  }
+
+  it('leases the first run to the local worker in its create statement and queues the next while the slot is busy', async () => {
+    const slow = await start(JSON.stringify({ stub: { steps: [{ delay_ms: 400, text: 'slow' }] } }));
+    assert.equal(slow.job?.state, 'leased');
+    assert.match(String(slow.job?.leased_by), /^worker-/);
+    assert.equal(slow.job?.attempts, 1);
+    const queued = await start('after the slow one');
+    assert.equal(queued.job?.state, 'queued', 'no free slot: the run waits in the queue');
+    const a = frames((await t.get(`/v1/runs/${slow.runId}/events`, { token: u.token })).text);
+    const b = frames((await t.get(`/v1/runs/${queued.runId}/events`, { token: u.token })).text);
+    assert.equal(a.at(-1).type, 'run.completed');
+    assert.equal(b.at(-1).type, 'run.completed');
+    assert.deepEqual(b.filter((e) => e.type === 'message.delta').map((e) => e.data.content_delta).join(''), '[stub] after the slow one');
+    assert.ok(Date.parse(b.at(-1).ts) >= Date.parse(a.at(-1).ts), 'the queued run ran after the slot freed');
+    const left = await t.ctx.db.selectFrom('jobs').select('id').where('type', '=', 'run.execute').execute();
+    assert.equal(left.length, 0, 'finished runs leave no job behind');
+  });
+});

@@ -8,7 +8,7 @@ import type { Database } from '../db/database.js';
 import type { DB } from '../db/schema.js';
 import { appendRunEvent, appendRunEvents, type RunEvent } from './events.js';
 import { RunEventHub } from './hub.js';
-import { JOBS_CHANNEL, enqueueJob, type NewJob } from './jobs.js';
+import { JOBS_CHANNEL, enqueueJob, type JobRow, type LocalLease, type NewJob } from './jobs.js';
 
 /** What a transaction of the run engine may do: append events, enqueue jobs. */
 export interface RunTx {
@@ -19,11 +19,29 @@ export interface RunTx {
   wrote(events: RunEvent[], jobs: number): void;
 }
 
+/**
+ * A slot of a worker running in this process, reserved for a job about to be written leased
+ * to it: the writer starts the job itself after commit instead of waking the queue (no
+ * NOTIFY, no lease query, no reload of what the writer already read). The lease protects
+ * it like any other: if the process dies, the lease expires and another worker takes it.
+ */
+export interface LocalSlot extends LocalLease {
+  /** Starts the job once its row is committed; `preload` is what the handler would read first. */
+  start(job: JobRow, preload?: unknown): void;
+  /** The job was not written after all. */
+  release(): void;
+}
+
+export interface LocalDispatcher {
+  reserve(type: string): LocalSlot | null;
+}
+
 export class Engine {
   readonly hub: RunEventHub;
   readonly viaNotify: boolean;
   private readonly jobListeners = new Set<() => void>();
   private unlistenJobs: (() => Promise<void>) | null = null;
+  private localDispatcher: LocalDispatcher | null = null;
 
   constructor(
     private readonly database: Database,
@@ -44,6 +62,20 @@ export class Engine {
   onJobsAvailable(fn: () => void): () => void {
     this.jobListeners.add(fn);
     return () => this.jobListeners.delete(fn);
+  }
+
+  /** The in-process worker registers here (the last one to register is used). */
+  setLocalDispatcher(d: LocalDispatcher): void {
+    this.localDispatcher = d;
+  }
+
+  clearLocalDispatcher(d: LocalDispatcher): void {
+    if (this.localDispatcher === d) this.localDispatcher = null;
+  }
+
+  /** A free slot of an in-process worker for a job of `type`, or null (then the job goes through the queue). */
+  reserveLocal(type: string): LocalSlot | null {
+    return this.localDispatcher?.reserve(type) ?? null;
   }
 
   wakeWorkers(): void {
@@ -111,6 +143,7 @@ export class Engine {
 
   async close(): Promise<void> {
     this.jobListeners.clear();
+    this.localDispatcher = null;
     await this.hub.close();
     if (this.unlistenJobs) await this.unlistenJobs().catch(() => undefined);
     void this.log;

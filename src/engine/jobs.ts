@@ -17,22 +17,50 @@ export interface NewJob {
   maxAttempts?: number;
 }
 
+/** A job written already leased to a worker of this process (local dispatch, see Engine). */
+export interface LocalLease {
+  workerId: string;
+  leaseSeconds: number;
+}
+
 /**
  * The CTEs that insert a job, for composing into a larger statement: one row per row of
  * `source` (a CTE name; null = exactly one job). With `notify`, workers are NOTIFYed in the
- * same statement. The final SELECT must include `columns` (`jobs_inserted`).
+ * same statement — unless the job is written leased to a local worker (`lease`), which
+ * starts it without asking the queue. The final SELECT must include `columns` (`jobs_inserted`).
  */
-export function jobCtes(source: string | null, job: NewJob, notify: boolean): { ctes: RawBuilder<unknown>; columns: RawBuilder<unknown>; id: string } {
+export function jobCtes(source: string | null, job: NewJob, notify: boolean, lease: LocalLease | null = null): { ctes: RawBuilder<unknown>; columns: RawBuilder<unknown>; id: string } {
   const id = newId();
   const runAt = job.runAt ?? null;
+  const leased = lease
+    ? sql`'leased', 1, ${lease.workerId}, now() + make_interval(secs => ${lease.leaseSeconds})`
+    : sql`'queued', 0, NULL, NULL`;
   const ctes = sql`job AS (
-      INSERT INTO jobs (id, type, payload, run_at, max_attempts)
-      SELECT ${id}, ${job.type}, ${JSON.stringify(job.payload)}::jsonb, coalesce(${runAt}::timestamptz, now()), ${job.maxAttempts ?? 5}
+      INSERT INTO jobs (id, type, payload, run_at, max_attempts, state, attempts, leased_by, lease_expires_at)
+      SELECT ${id}, ${job.type}, ${JSON.stringify(job.payload)}::jsonb, coalesce(${runAt}::timestamptz, now()), ${job.maxAttempts ?? 5}, ${leased}
         FROM ${source ? sql.table(source) : sql`(SELECT 1) one`}
       RETURNING id
-    )${notify ? sql`, job_n AS (SELECT pg_notify(${JOBS_CHANNEL}, ${job.type}) FROM job)` : sql``}`;
-  const columns = sql`(SELECT count(*)::int FROM job) AS jobs_inserted${notify ? sql`, (SELECT count(*) FROM job_n) AS jobs_notified` : sql``}`;
+    )${notify && !lease ? sql`, job_n AS (SELECT pg_notify(${JOBS_CHANNEL}, ${job.type}) FROM job)` : sql``}`;
+  const columns = sql`(SELECT count(*)::int FROM job) AS jobs_inserted${notify && !lease ? sql`, (SELECT count(*) FROM job_n) AS jobs_notified` : sql``}`;
   return { ctes, columns, id };
+}
+
+/** The row of a job written by jobCtes with a local lease (what the local worker starts). */
+export function locallyLeasedJob(id: string, job: NewJob, lease: LocalLease, now: Date): JobRow {
+  return {
+    id,
+    type: job.type,
+    payload: job.payload,
+    state: 'leased',
+    run_at: job.runAt ?? now,
+    attempts: 1,
+    max_attempts: job.maxAttempts ?? 5,
+    lease_expires_at: new Date(now.getTime() + lease.leaseSeconds * 1000),
+    leased_by: lease.workerId,
+    last_error: null,
+    created_at: now,
+    updated_at: now,
+  } as JobRow;
 }
 
 /** Inserts a job; `notify` also NOTIFYs workers in the same statement (PostgreSQL). */

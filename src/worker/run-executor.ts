@@ -16,7 +16,7 @@ import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js
 import { ToolError, type Tool } from '../tools/types.js';
 import { finishRun, isRetryableClass, type Outcome } from './finish.js';
 import { DeltaBuffer } from './delta-buffer.js';
-import { loadRun, type RunRecord } from './run-load.js';
+import { loadRun, type LoadedRun, type RunRecord } from './run-load.js';
 
 const MAX_RETRY_WAIT_MS = 30_000;
 
@@ -138,16 +138,20 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Executes a `run.execute` job; true when the run ended, which also removed the job. */
-export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log: Logger): Promise<boolean> {
+/**
+ * Executes a `run.execute` job; true when the run ended, which also removed the job.
+ * `preload`: what the run's creator already read (local dispatch), instead of loading it.
+ */
+export async function executeRun(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log: Logger, preload?: unknown): Promise<boolean> {
   const state = { ended: false };
-  await execute(ctx, job, jobSignal, log, state);
+  await execute(ctx, job, jobSignal, log, state, preload as LoadedRun | undefined);
   return state.ended;
 }
 
-async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log: Logger, state: { ended: boolean }): Promise<void> {
+async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log: Logger, state: { ended: boolean }, preload: LoadedRun | undefined): Promise<void> {
   const runId = String((job.payload as { run_id?: unknown }).run_id ?? '');
   const tokensQuota = await ctx.settings.int('quota.tokens_per_month');
-  const loaded = await loadRun(ctx, runId, { monthTokens: tokensQuota > 0 });
+  const loaded = preload && (tokensQuota === 0 || preload.monthTokens !== null) ? preload : await loadRun(ctx, runId, { monthTokens: tokensQuota > 0 });
   if (!loaded || ['completed', 'failed', 'cancelled'].includes(loaded.run.status)) return;
   const run = loaded.run;
   let events = loaded.events;

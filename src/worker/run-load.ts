@@ -8,9 +8,9 @@ import { listRunEvents, type RunEvent } from '../engine/events.js';
 import type { LlmMessage } from '../llm/index.js';
 import { creditBalanceSql } from '../modules/credits/store.js';
 import { conversationBeforeRunSql } from '../modules/messages/store.js';
-import { monthTokensSql, runUsageTotalsSql, usageTotalsOf, type UsageTotals } from '../modules/usage/store.js';
+import { NO_USAGE, monthTokensSql, runUsageTotalsSql, usageTotalsOf, type UsageTotals } from '../modules/usage/store.js';
 
-const MAX_HISTORY = 200;
+export const MAX_HISTORY = 200;
 
 export interface RunRecord {
   id: string;
@@ -60,5 +60,45 @@ export async function loadRun(ctx: AppContext, runId: string, opts: { monthToken
     monthTokens: month_tokens === null ? null : Number(month_tokens),
     history: history.map((h) => ({ role: h.role, content: h.content }) as LlmMessage),
     priorTotals: usageTotalsOf(totals),
+  };
+}
+
+/** What loadRun would read for a run that was just created (its creator read it; local dispatch). */
+export function newRunPreload(r: {
+  id: string;
+  orgId: string;
+  threadId: string;
+  userId: string;
+  personaId: string | null;
+  routeId: string | null;
+  requestedModel: string | null;
+  createdAt: Date;
+  role: RunRecord['role'];
+  balance: number;
+  history: Array<{ role: string; content: string }>;
+}): LoadedRun {
+  return {
+    run: {
+      id: r.id,
+      org_id: r.orgId,
+      thread_id: r.threadId,
+      created_by_user_id: r.userId,
+      status: 'running',
+      persona_id: r.personaId,
+      route_id: r.routeId,
+      requested_model: r.requestedModel,
+      cancel_requested: false,
+      cancel_reason: null,
+      cancel_requested_by: null,
+      output_emitted: false,
+      created_at: r.createdAt,
+      last_seq: 1,
+      role: r.role,
+    },
+    events: [],
+    balance: r.balance,
+    monthTokens: null,
+    history: r.history.map((h) => ({ role: h.role, content: h.content }) as LlmMessage),
+    priorTotals: NO_USAGE,
   };
 }

@@ -4,12 +4,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AppContext } from '../http/context.js';
+import type { LocalDispatcher, LocalSlot } from '../engine/engine.js';
 import { completeJob, failJob, heartbeatJobs, leaseJobs, type JobRow } from '../engine/jobs.js';
 import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
 
 /** Resolves true when the handler's own writes already removed its job. */
-export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log: Logger) => Promise<boolean | void>;
+export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log: Logger, preload?: unknown) => Promise<boolean | void>;
 
 const HANDLERS: Record<string, JobHandler> = {
   'run.execute': executeRun,
@@ -25,11 +26,13 @@ export interface WorkerOptions {
   reaperSeconds: number;
 }
 
-export class Worker {
+export class Worker implements LocalDispatcher {
   readonly id = `worker-${randomUUID().slice(0, 8)}`;
   private readonly running = new Map<string, { job: JobRow; abort: AbortController; done: Promise<void> }>();
   private stopped = false;
   private mayHaveJobs = true;
+  /** Slots promised to jobs being written leased to this worker (local dispatch). */
+  private reserved = 0;
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -55,12 +58,38 @@ export class Worker {
       reapRuns(this.ctx, this.log).catch((err: Error) => this.log.warn({ err: err.message }, 'reaper failed'));
     }, this.opts.reaperSeconds * 1000);
     this.reaperTimer.unref();
+    this.ctx.engine.setLocalDispatcher(this);
     this.loopDone = this.loop();
+  }
+
+  reserve(type: string): LocalSlot | null {
+    if (this.stopped || !HANDLERS[type] || (this.opts.types && !this.opts.types.includes(type))) return null;
+    if (this.running.size + this.reserved >= this.opts.concurrency) return null;
+    this.reserved++;
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      this.reserved--;
+      return true;
+    };
+    return {
+      workerId: this.id,
+      leaseSeconds: this.opts.leaseSeconds,
+      start: (job, preload) => {
+        if (!settle()) return;
+        // Stopped meanwhile: the lease expires and another worker (or this one's successor) takes it.
+        if (!this.stopped) this.runJob(job, preload);
+      },
+      release: () => {
+        if (settle()) this.wake?.();
+      },
+    };
   }
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const free = this.opts.concurrency - this.running.size;
+      const free = this.opts.concurrency - this.running.size - this.reserved;
       // Lease only when jobs may be waiting (woken by a new job, a full batch last time, or
       // the poll): a slot that frees up does not by itself cost a query.
       if (free > 0 && this.mayHaveJobs) {
@@ -89,14 +118,14 @@ export class Worker {
     }
   }
 
-  private runJob(job: JobRow): void {
+  private runJob(job: JobRow, preload?: unknown): void {
     const handler = HANDLERS[job.type];
     const abort = new AbortController();
     const log = this.log.child({ job_id: job.id, job_type: job.type });
     const done = (async () => {
       try {
         if (!handler) throw new Error(`no handler for job type ${job.type}`);
-        const removed = await handler(this.ctx, job, abort.signal, log);
+        const removed = await handler(this.ctx, job, abort.signal, log, preload);
         if (removed !== true) await completeJob(this.ctx.db, this.id, job.id);
       } catch (err) {
         if (abort.signal.aborted) return; // shutdown or lost lease: another worker retries
@@ -124,6 +153,7 @@ export class Worker {
   /** Stops leasing, aborts running jobs (their leases expire for another worker) and waits. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.ctx.engine.clearLocalDispatcher(this);
     this.wake?.();
     this.unsubscribe?.();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);

@@ -1,5 +1,5 @@
 // Account members: memberships joined with their users (api.md §11.5–§11.7).
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { AccountRole, DB } from '../../db/schema.js';
 
 export interface MemberRow {
@@ -76,4 +76,9 @@ export function shapeMember(m: MemberRow) {
     role: m.role,
     created_at: m.created_at.toISOString(),
   };
+}
+
+/** The member role of a user in an account (SQL expressions), null when not a member. */
+export function memberRoleSql(accountId: RawBuilder<unknown>, userId: RawBuilder<unknown>): RawBuilder<AccountRole | null> {
+  return sql<AccountRole | null>`(SELECT am.role FROM account_memberships am WHERE am.account_id = ${accountId} AND am.user_id = ${userId})`;
 }

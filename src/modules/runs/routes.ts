@@ -15,6 +15,8 @@ import { viewerOf } from '../projects/visibility.js';
 import { findVisibleThread, lockThreadForRun } from '../threads/store.js';
 import { invalidState, requestRunCancel } from './cancel.js';
 import { resolveRoutes } from './routing.js';
+import { locallyLeasedJob } from '../../engine/jobs.js';
+import { MAX_HISTORY, newRunPreload } from '../../worker/run-load.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
 import { findRun, findRunWithEvents, latestRunOfThread, startRun, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
@@ -58,9 +60,24 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
   const job = { type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: traceId }, maxAttempts: 3 };
   const limits = await runLimits(ctx);
   if (!retry && !limits.any) {
-    const r = await startRun(ctx.db, v, run, started, job, ctx.engine.viaNotify);
-    throwStartFailure(r);
-    ctx.engine.wrote(r.events, r.jobs);
+    // A worker of this process with a free slot takes the run at once (see LocalSlot).
+    const slot = ctx.engine.reserveLocal(job.type);
+    let r: RunStartCheck;
+    try {
+      r = await startRun(ctx.db, v, run, started, job, ctx.engine.viaNotify, slot && { lease: slot, historyLimit: MAX_HISTORY });
+      throwStartFailure(r);
+    } catch (err) {
+      slot?.release();
+      throw err;
+    }
+    ctx.engine.wrote(r.events, slot ? 0 : r.jobs);
+    if (slot && r.local) {
+      const l = r.local;
+      slot.start(
+        locallyLeasedJob(l.jobId, job, slot, l.createdAt),
+        newRunPreload({ ...run, createdAt: l.createdAt, role: l.role, balance: r.balance, history: l.history }),
+      );
+    } else slot?.release();
     return { run_id: runId, trace_id: traceId };
   }
   await ctx.engine.transaction(ctx.db, async (tx) => {

@@ -1,12 +1,13 @@
 // Runs (api.md §8, §26): the SQL of the runs module. A run is visible iff its thread is
 // visible (§1.4); holders of data.runs.read_all also read every run's metadata.
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import type { DB, RunsTable } from '../../db/schema.js';
+import type { AccountRole, DB, RunsTable } from '../../db/schema.js';
 import { threadVisible, type Viewer } from '../projects/visibility.js';
 import { eventCtes, eventsAfterSql, eventsOf, type RunEvent } from '../../engine/events.js';
-import { jobCtes, type NewJob } from '../../engine/jobs.js';
+import { jobCtes, type LocalLease, type NewJob } from '../../engine/jobs.js';
+import { memberRoleSql } from '../accounts/members-store.js';
 import { creditBalanceSql } from '../credits/store.js';
-import { userMessageExistsSql } from '../messages/store.js';
+import { conversationBeforeRunSql, userMessageExistsSql } from '../messages/store.js';
 import { claimThreadSql, lockThreadForRunSql } from '../threads/store.js';
 
 export type RunRow = Selectable<RunsTable> & { created_by_user_name: string; created_by_email: string | null };
@@ -32,6 +33,14 @@ export interface RunStartCheck {
   started: boolean;
   events: RunEvent[];
   jobs: number;
+  /** With a local lease: what the worker reads first, read here (see RunStartLocal). */
+  local?: { jobId: string; createdAt: Date; role: AccountRole | null; history: Array<{ role: string; content: string }> };
+}
+
+/** The job is written leased to a worker of this process, which gets the run's start state too. */
+export interface RunStartLocal {
+  lease: LocalLease;
+  historyLimit: number;
 }
 
 /**
@@ -47,10 +56,25 @@ export async function startRun(
   started: Record<string, unknown>,
   job: NewJob,
   notify: boolean,
+  local: RunStartLocal | null = null,
 ): Promise<RunStartCheck> {
   const ev = eventCtes(r.id, 'run', [{ type: 'run.started', data: started }], notify);
-  const jb = jobCtes('run', job, notify);
-  const res = await sql<{ active_run_id: string | null; has_user: boolean; balance: number; started: number; ev_rows: unknown; jobs_inserted: number }>`
+  const jb = jobCtes('run', job, notify, local?.lease ?? null);
+  const localColumns = local
+    ? sql`, now() AS created_at, ${memberRoleSql(sql`${r.orgId}::uuid`, sql`${r.userId}::uuid`)} AS role,
+        ${conversationBeforeRunSql(sql`chk.id`, sql`now()`, sql`${r.id}::uuid`, local.historyLimit)} AS history`
+    : sql``;
+  const res = await sql<{
+    active_run_id: string | null;
+    has_user: boolean;
+    balance: number;
+    started: number;
+    ev_rows: unknown;
+    jobs_inserted: number;
+    created_at?: Date;
+    role?: AccountRole | null;
+    history?: Array<{ role: string; content: string }>;
+  }>`
     WITH th AS (${lockThreadForRunSql(v, r.threadId)}),
     chk AS (
       SELECT th.id, th.active_run_id, ${userMessageExistsSql(sql`th.id`)} AS has_user, ${creditBalanceSql(sql`${r.orgId}::uuid`)} AS balance FROM th
@@ -64,7 +88,7 @@ export async function startRun(
     ),
     ${ev.ctes},
     ${jb.ctes}
-    SELECT chk.active_run_id, chk.has_user, chk.balance, (SELECT count(*)::int FROM run) AS started, ${ev.columns}, ${jb.columns} FROM chk`.execute(db);
+    SELECT chk.active_run_id, chk.has_user, chk.balance, (SELECT count(*)::int FROM run) AS started, ${ev.columns}, ${jb.columns}${localColumns} FROM chk`.execute(db);
   const row = res.rows[0];
   if (!row) return { found: false, activeRunId: null, hasUserMessage: false, balance: 0, started: false, events: [], jobs: 0 };
   return {
@@ -75,6 +99,7 @@ export async function startRun(
     started: row.started > 0,
     events: eventsOf(row),
     jobs: row.jobs_inserted,
+    local: local && row.created_at ? { jobId: jb.id, createdAt: row.created_at, role: row.role ?? null, history: row.history ?? [] } : undefined,
   };
 }
 
