@@ -8,6 +8,7 @@ import { listRunEvents, type RunEvent } from '../engine/events.js';
 import type { LlmMessage } from '../llm/index.js';
 import { creditBalanceSql } from '../modules/credits/store.js';
 import { conversationBeforeRunSql } from '../modules/messages/store.js';
+import type { NewRun } from '../modules/runs/store.js';
 import { NO_USAGE, monthTokensSql, runUsageTotalsSql, usageTotalsOf, type UsageTotals } from '../modules/usage/store.js';
 
 export const MAX_HISTORY = 200;
@@ -64,19 +65,9 @@ export async function loadRun(ctx: AppContext, runId: string, opts: { monthToken
 }
 
 /** What loadRun would read for a run that was just created (its creator read it; local dispatch). */
-export function newRunPreload(r: {
-  id: string;
-  orgId: string;
-  threadId: string;
-  userId: string;
-  personaId: string | null;
-  routeId: string | null;
-  requestedModel: string | null;
-  createdAt: Date;
-  role: RunRecord['role'];
-  balance: number;
-  history: Array<{ role: string; content: string }>;
-}): LoadedRun {
+export function newRunPreload(
+  r: Omit<NewRun, 'traceId'> & { createdAt: Date; role: RunRecord['role']; balance: number; history: Array<{ role: string; content: string }> },
+): LoadedRun {
   return {
     run: {
       id: r.id,
