@@ -63,6 +63,18 @@ describe('conventions', () => {
     expectFieldError(await t.patch('/v1/me', { username: '   ' }, { token: u.token }), 'username');
   });
 
+  it('a NUL character anywhere in the input is a 400 naming the field, and nothing is stored', async () => {
+    expectFieldError(await t.post('/v1/threads', { title: 'a\u0000b' }, { token: u.token }), 'title');
+    expectFieldError(await t.post('/v1/auth/check', { login: 'x\u0000' }), 'login');
+    expectFieldError(await t.get('/v1/threads', { token: u.token, query: { q: 'a\u0000' } }), 'q');
+    const th = await t.post('/v1/threads', {}, { token: u.token });
+    expectFieldError(await t.post(`/v1/threads/${th.body.id}/messages`, { content: 'hi\u0000there' }, { token: u.token }), 'content');
+    const msgs = await t.get(`/v1/threads/${th.body.id}/messages`, { token: u.token });
+    assert.deepEqual(msgs.body, []);
+    const list = await t.get('/v1/threads', { token: u.token });
+    assert.ok(!list.body.some((x: { title: string | null }) => x.title === 'a\u0000b'));
+  });
+
   it('limit outside 1..200 and malformed cursors are 400s', async () => {
     for (const limit of ['0', '201', 'abc', '-1', '1.5']) {
       expectFieldError(await t.get(`/v1/me/credits?limit=${limit}`, { token: u.token }), 'limit');

@@ -32,6 +32,8 @@ export interface RouteSpec<B, Q, P> {
   ids?: Record<string, string>;
   /** Body string fields trimmed before validation (names, titles). */
   trim?: string[];
+  /** Query fields whose NUL characters the handler refuses with its own error code. */
+  nulCheckedByHandler?: string[];
   /** Exempt from the email verification gate (§1.2). */
   emailGateExempt?: boolean;
   /** Accepts `Idempotency-Key` (§1.8a). */
@@ -120,6 +122,29 @@ async function authenticate(ctx: AppContext, req: FastifyRequest, spec: RouteSpe
   if (perm && !req.account!.points.has(perm)) throw forbidden(`missing permission ${perm}`);
 }
 
+/**
+ * The path of the first string (or key) holding a NUL character: PostgreSQL text cannot store
+ * one, so it is refused as bad input before it reaches the database.
+ */
+function nulPath(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes('\0') ? path || 'body' : null;
+  if (!value || typeof value !== 'object') return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = nulPath(value[i], `${path}[${i}]`);
+      if (found) return found;
+    }
+    return null;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    const at = path ? `${path}.${k}` : k;
+    if (k.includes('\0')) return at;
+    const found = nulPath(v, at);
+    if (found) return found;
+  }
+  return null;
+}
+
 function trimFields(body: unknown, fields: string[]): void {
   if (!body || typeof body !== 'object') return;
   const b = body as Record<string, unknown>;
@@ -161,6 +186,10 @@ export function registerRoute<B extends TSchema | undefined, Q extends TSchema |
             params[name] = params[name].toLowerCase();
           }
         }
+        let query = req.query as Record<string, unknown> | undefined;
+        if (spec.nulCheckedByHandler && query) query = Object.fromEntries(Object.entries(query).filter(([k]) => !spec.nulCheckedByHandler!.includes(k)));
+        const nul = nulPath(req.params, '') ?? nulPath(query, '') ?? nulPath(req.body, '');
+        if (nul) throw validationError([{ field: nul, reason: 'must not contain NUL characters' }]);
         if (spec.body && (req.body === undefined || req.body === null)) req.body = {};
         if (spec.trim) trimFields(req.body, spec.trim);
       },

@@ -169,6 +169,7 @@ export function projectRoutes(app: FastifyInstance, ctx: AppContext): void {
     tags,
     params: ProjectParams,
     query: T.Object({ path: T.Optional(T.String()) }),
+    nulCheckedByHandler: ['path'], // workspace_files.invalid_path (checkWorkspacePath)
     response: WorkspaceListingSchema,
     handler: async (req) => {
       const path = req.query.path ?? '/';
@@ -188,6 +189,7 @@ export function projectRoutes(app: FastifyInstance, ctx: AppContext): void {
     tags,
     params: ProjectParams,
     query: T.Object({ path: T.String() }),
+    nulCheckedByHandler: ['path'], // workspace_files.invalid_path (checkWorkspacePath)
     handler: async (req) => {
       checkWorkspacePath(req.query.path);
       await visibleProject(req as FastifyRequest, req.params.project_id);
