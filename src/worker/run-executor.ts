@@ -20,7 +20,6 @@ import { loadRun, type LoadedRun, type RunRecord } from './run-load.js';
 
 const MAX_RETRY_WAIT_MS = 30_000;
 
-
 /** What the run's events say happened before this job (a resume after input). */
 interface PriorState {
   conversation: LlmMessage[];
@@ -137,7 +136,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Executes a `run.execute` job; true when the run ended, which also removed the job. */
 /**
  * Executes a `run.execute` job; true when the run ended, which also removed the job.
  * `preload`: what the run's creator already read (local dispatch), instead of loading it.

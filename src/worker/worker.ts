@@ -1,6 +1,7 @@
 // The job loop of a worker: leases up to `concurrency` jobs, runs each with an abort signal,
 // renews leases by heartbeat, and wakes on the engine's signal (NOTIFY or in process) with
-// polling as a backstop. Jobs whose lease this worker lost are aborted.
+// polling as a backstop. Jobs whose lease this worker lost are aborted. It also takes jobs
+// written already leased to it by its own process (local dispatch, see LocalSlot).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AppContext } from '../http/context.js';
