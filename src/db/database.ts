@@ -1,8 +1,9 @@
 // The one storage module: PostgreSQL (node-postgres pool) or embedded PGlite behind the
 // same Kysely instance. Nothing above this file knows which engine runs.
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.js';
@@ -224,10 +225,35 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
   };
 }
 
+/**
+ * initdb for a new data directory, in a worker thread: it grows PGlite's WASM heap by about
+ * 0.5 GiB, which would otherwise stay resident for the life of the server; it goes with the
+ * thread. (Inline code, so it runs the same from the build and from source.)
+ */
+async function initPgliteDataDir(pgdata: string): Promise<void> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.module).then(async ({ PGlite }) => {
+      const db = new PGlite(workerData.pgdata);
+      await db.waitReady;
+      await db.close();
+      parentPort.postMessage('ready');
+    });`;
+  const worker = new Worker(code, { eval: true, workerData: { pgdata, module: import.meta.resolve('@electric-sql/pglite') } });
+  await new Promise<void>((resolve, reject) => {
+    let ready = false;
+    worker.once('message', () => (ready = true));
+    worker.once('error', reject);
+    worker.once('exit', (code) => (ready ? resolve() : reject(new Error(`initialising the embedded database failed (worker exit ${code})`))));
+  });
+}
+
 async function openPglite(dataDir: string | null): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const pglite = new PGlite(dataDir ? path.join(dataDir, 'pgdata') : undefined, {
+  const pgdata = dataDir ? path.join(dataDir, 'pgdata') : undefined;
+  if (pgdata && !existsSync(path.join(pgdata, 'PG_VERSION'))) await initPgliteDataDir(pgdata);
+  const pglite = new PGlite(pgdata, {
     parsers: { [INT8]: (v: string) => Number(v), [NUMERIC]: (v: string) => Number(v) },
   });
   await pglite.waitReady;
