@@ -79,6 +79,8 @@ export function addUsage(a: UsageTotals, records: UsageRecord[]): UsageTotals {
     t.cacheWriteTokens += u.cacheWriteTokens;
     t.costUsd += u.costUsd;
   }
+  // At the column's scale (numeric(20,10)), so float sums do not tip a credit ceiling.
+  t.costUsd = Math.round(t.costUsd * 1e10) / 1e10;
   return t;
 }
 
