@@ -75,6 +75,25 @@ describe('conventions', () => {
     assert.ok(!list.body.some((x: { title: string | null }) => x.title === 'a\u0000b'));
   });
 
+  it('unpaired surrogates are a 400 naming the field; deep nesting is a plain validation error', async () => {
+    const headers = { 'content-type': 'application/json' };
+    expectFieldError(await t.post('/v1/threads', undefined, { token: u.token, raw: '{"title":"a\\ud800b"}', headers }), 'title');
+    expectFieldError(await t.post('/v1/threads', undefined, { token: u.token, raw: '{"title":"\\udc00"}', headers }), 'title');
+    const ok = await t.post('/v1/threads', { title: 'emoji \u{1F600} ok' }, { token: u.token });
+    assert.equal(ok.status, 201);
+    assert.equal(ok.body.title, 'emoji \u{1F600} ok');
+    const deep = '{"title":' + '['.repeat(20000) + ']'.repeat(20000) + '}';
+    expectFieldError(await t.post('/v1/threads', undefined, { token: u.token, raw: deep, headers }), 'title');
+  });
+
+  it('router-level URL errors answer the envelope: a malformed escape is a 400, a long id the resource 404', async () => {
+    const bad = await t.get('/v1/threads/%E0%A4%A', { token: u.token });
+    expectError(bad, 400, 'validation.error');
+    assert.ok(bad.headers['x-trace-id']);
+    expectError(await t.get('/v1/threads/' + 'a'.repeat(500), { token: u.token }), 404, 'threads.not_found');
+    expectError(await t.get('/v1/threads/' + 'a'.repeat(5000), { token: u.token }), 404, 'not_found');
+  });
+
   it('limit outside 1..200 and malformed cursors are 400s', async () => {
     for (const limit of ['0', '201', 'abc', '-1', '1.5']) {
       expectFieldError(await t.get(`/v1/me/credits?limit=${limit}`, { token: u.token }), 'limit');

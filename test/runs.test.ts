@@ -236,6 +236,11 @@ describe('runs (API side)', () => {
     expectFieldError(await t.get(`/v1/runs/${body.run_id}/events?limit=0`, json), 'limit');
     expectFieldError(await t.get(`/v1/runs/${body.run_id}/events?limit=1001`, json), 'limit');
     expectFieldError(await t.get(`/v1/runs/${body.run_id}/events?follow=maybe`, json), 'follow');
+    expectFieldError(await t.get(`/v1/runs/${body.run_id}/events?after_seq=99999999999999999999`, json), 'after_seq');
+    // A Last-Event-ID past any seq just means nothing newer.
+    const past = await t.get(`/v1/runs/${body.run_id}/events?follow=false`, { token: u.token, headers: { 'last-event-id': '99999999999999999999' } });
+    assert.equal(past.status, 200);
+    assert.equal(past.text, '');
     await t.post(`/v1/runs/${body.run_id}:cancel`, undefined, { token: u.token });
   });
 });

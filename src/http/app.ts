@@ -1,5 +1,5 @@
 // Builds the Fastify application (never listens: tests use inject, the CLI listens).
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
@@ -85,8 +85,14 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       if (req.method === 'GET' && /^\/v1\/auth\/me(?:\?|$)/.test(url)) return '/v1/me' + url.slice('/v1/auth/me'.length);
       return url;
     },
-    routerOptions: { ignoreTrailingSlash: true },
+    // Long path values reach the routes, whose ids answer their own 404s (§1.5).
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     forceCloseConnections: true,
+    // Errors the router raises before any route: still the contract's envelope.
+    frameworkErrors: (err, req, reply) => {
+      const [status, code, message] = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? [404, 'not_found', 'not found'] : [400, 'validation.error', 'malformed URL'];
+      void (reply as unknown as FastifyReply).code(status).header('x-trace-id', req.id).send(errorBody(code, message, {}, req.id));
+    },
   });
 
   const bodyAjv = makeAjv(false);

@@ -32,7 +32,7 @@ export interface RouteSpec<B, Q, P> {
   ids?: Record<string, string>;
   /** Body string fields trimmed before validation (names, titles). */
   trim?: string[];
-  /** Query fields whose NUL characters the handler refuses with its own error code. */
+  /** Query fields whose NUL characters the handler refuses with its own error code (see unstorableText). */
   nulCheckedByHandler?: string[];
   /** Exempt from the email verification gate (§1.2). */
   emailGateExempt?: boolean;
@@ -123,24 +123,33 @@ async function authenticate(ctx: AppContext, req: FastifyRequest, spec: RouteSpe
 }
 
 /**
- * The path of the first string (or key) holding a NUL character: PostgreSQL text cannot store
- * one, so it is refused as bad input before it reaches the database.
+ * The first string (or key) that PostgreSQL cannot store as text or jsonb — one holding a NUL
+ * character or an unpaired UTF-16 surrogate — with its path and what is wrong. Refused as bad
+ * input before it reaches the database. Iterative: a deeply nested body is just walked.
  */
-function nulPath(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\0') ? path || 'body' : null;
-  if (!value || typeof value !== 'object') return null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = nulPath(value[i], `${path}[${i}]`);
-      if (found) return found;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function unstorableText(root: unknown, rootPath: string): { field: string; reason: string } | null {
+  const check = (s: string): string | null =>
+    s.includes('\0') ? 'must not contain NUL characters' : LONE_SURROGATE.test(s) ? 'must be valid Unicode text (unpaired surrogate)' : null;
+  const stack: Array<[unknown, string]> = [[root, rootPath]];
+  while (stack.length) {
+    const [value, path] = stack.pop()!;
+    if (typeof value === 'string') {
+      const reason = check(value);
+      if (reason) return { field: path || 'body', reason };
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}[${i}]`]);
+    } else if (value && typeof value === 'object') {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, v] = entries[i];
+        const at = path ? `${path}.${k}` : k;
+        const reason = check(k);
+        if (reason) return { field: at, reason };
+        stack.push([v, at]);
+      }
     }
-    return null;
-  }
-  for (const [k, v] of Object.entries(value)) {
-    const at = path ? `${path}.${k}` : k;
-    if (k.includes('\0')) return at;
-    const found = nulPath(v, at);
-    if (found) return found;
   }
   return null;
 }
@@ -188,8 +197,8 @@ export function registerRoute<B extends TSchema | undefined, Q extends TSchema |
         }
         let query = req.query as Record<string, unknown> | undefined;
         if (spec.nulCheckedByHandler && query) query = Object.fromEntries(Object.entries(query).filter(([k]) => !spec.nulCheckedByHandler!.includes(k)));
-        const nul = nulPath(req.params, '') ?? nulPath(query, '') ?? nulPath(req.body, '');
-        if (nul) throw validationError([{ field: nul, reason: 'must not contain NUL characters' }]);
+        const bad = unstorableText(req.params, '') ?? unstorableText(query, '') ?? unstorableText(req.body, '');
+        if (bad) throw validationError([bad]);
         if (spec.body && (req.body === undefined || req.body === null)) req.body = {};
         if (spec.trim) trimFields(req.body, spec.trim);
       },

@@ -24,6 +24,8 @@ import { findRun, findRunWithEvents, latestRunOfThread, startRun, type RunStartC
 const READ = 'data.runs.read';
 const MANAGE = 'data.runs.manage';
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+/** Seqs are int4. */
+const MAX_SEQ = 2_147_483_647;
 
 type AnyReq = Pick<FastifyRequest, 'account' | 'principal'>;
 const readAll = (req: AnyReq) => req.account!.points.has('data.runs.read_all');
@@ -235,7 +237,7 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   const eventsQuery = T.Object({
-    after_seq: T.Optional(T.Integer({ minimum: 0 })),
+    after_seq: T.Optional(T.Integer({ minimum: 0, maximum: MAX_SEQ })),
     follow: T.Optional(QueryBool()),
     limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
     access_token: T.Optional(T.String()),
@@ -262,7 +264,8 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   function startSeq(req: FastifyRequest, afterSeq: number | undefined): number {
     const header = req.headers['last-event-id'];
-    const fromHeader = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header.trim()) : 0;
+    // A header id past any seq (seqs are int4) just means "nothing newer".
+    const fromHeader = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Math.min(Number(header.trim()), MAX_SEQ) : 0;
     return Math.max(afterSeq ?? 0, fromHeader);
   }
 
