@@ -91,6 +91,17 @@ describe('run event stream over a socket', () => {
     assert.equal((await denied.json()).code, 'auth.unauthorized');
   });
 
+  it('HEAD on the stream of a waiting run answers its headers at once; on another account\'s run 404', async () => {
+    const runId = await start({ stub: { steps: [{ ask_input: 'hold' }] } });
+    const head = await fetch(`${base}/v1/runs/${runId}/events`, { method: 'HEAD', headers: { authorization: `Bearer ${u.token}` }, signal: AbortSignal.timeout(2000) });
+    assert.equal(head.status, 200);
+    assert.match(String(head.headers.get('content-type')), /text\/event-stream/);
+    const stranger = await registerUser(t);
+    const foreign = await fetch(`${base}/v1/runs/${runId}/events`, { method: 'HEAD', headers: { authorization: `Bearer ${stranger.token}` }, signal: AbortSignal.timeout(2000) });
+    assert.equal(foreign.status, 404);
+    await t.post(`/v1/runs/${runId}:cancel`, undefined, { token: u.token });
+  });
+
   it('drops a client that stops reading once more than 1 MiB is unsent', async () => {
     const runId = await start({ stub: { steps: [{ ask_input: 'hold' }] } });
     for (let i = 0; i < 100 && (await t.get(`/v1/runs/${runId}`, { token: u.token })).body.status !== 'waiting_for_input'; i++) await new Promise((r) => setTimeout(r, 20));

@@ -97,6 +97,12 @@ export async function streamRunEvents(
     'x-trace-id': req.id,
   });
   res.flushHeaders?.();
+  if (req.method === 'HEAD') {
+    // The headers a GET would send, and no stream to hold open.
+    close();
+    releaseReplay([]);
+    return;
+  }
   res.on('close', close);
   req.raw.on('close', close);
   const heartbeatMs = ctx.config.sseHeartbeatSeconds * 1000;
