@@ -20,7 +20,6 @@ import {
 import { auditOrigin } from '../../http/context.js';
 import { requestRunCancel } from '../runs/cancel.js';
 import {
-  activeRunOf,
   createThread,
   deleteThread,
   findVisibleThread,
@@ -172,10 +171,10 @@ export function threadRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req) => {
       const v = viewerOf(req);
       const res = await deleteThread(ctx.db, v, auditCtxOf(req as FastifyRequest), req.params.thread_id);
-      if (res === 'not_found') throw notFound(NOT_FOUND);
-      if (res === 'forbidden') throw forbidden('only the creator or an owner/admin may delete this thread');
+      if (res.result === 'not_found') throw notFound(NOT_FOUND);
+      if (res.result === 'forbidden') throw forbidden('only the creator or an owner/admin may delete this thread');
       // An active run ends with the thread (§6.7): cancel_requested, then cancelled.
-      const runId = await activeRunOf(ctx.db, req.params.thread_id);
+      const runId = res.activeRunId;
       if (runId) {
         await requestRunCancel(ctx, {
           runId,

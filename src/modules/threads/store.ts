@@ -166,8 +166,14 @@ async function whyNotUpdated(db: Kysely<DB>, v: Viewer, id: string, projectId: s
  * the returned row (all but `deleted_at` unchanged) is the before state. Only when nothing
  * was deleted does a second read tell "not visible" (404) from "not editable" (403).
  */
-export async function deleteThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, id: string): Promise<'ok' | 'not_found' | 'forbidden'> {
-  const res = await sql<{ id: string }>`
+/** Soft-deletes a thread the viewer may edit; on success, with the run that was active on it. */
+export async function deleteThread(
+  db: Kysely<DB>,
+  v: Viewer,
+  audit: AuditCtx,
+  id: string,
+): Promise<{ result: 'ok'; activeRunId: string | null } | { result: 'not_found' } | { result: 'forbidden' }> {
+  const res = await sql<{ id: string; active_run_id: string | null }>`
     WITH del AS (
       UPDATE threads t SET deleted_at = now()
        WHERE t.id = ${id} AND ${threadVisible('t', v)} AND ${editableBy('t', v)}
@@ -183,9 +189,9 @@ export async function deleteThread(db: Kysely<DB>, v: Viewer, audit: AuditCtx, i
       before: threadState('del'),
       from: sql`del`,
     })})
-    SELECT del.id FROM del`.execute(db);
-  if (res.rows.length) return 'ok';
-  return (await findVisibleThread(db, v, id)) ? 'forbidden' : 'not_found';
+    SELECT del.id, del.active_run_id FROM del`.execute(db);
+  if (res.rows.length) return { result: 'ok', activeRunId: res.rows[0].active_run_id };
+  return (await findVisibleThread(db, v, id)) ? { result: 'forbidden' } : { result: 'not_found' };
 }
 
 /** Stars or unstars a visible thread for the viewer (idempotent); false when not visible. */
@@ -302,8 +308,3 @@ export async function setThreadActiveRun(db: Kysely<DB>, threadId: string, runId
   await q.execute();
 }
 
-/** The thread's active run, whatever the thread's state (deleted threads included). */
-export async function activeRunOf(db: Kysely<DB>, threadId: string): Promise<string | null> {
-  const row = await db.selectFrom('threads').select('active_run_id').where('id', '=', threadId).executeTakeFirst();
-  return row?.active_run_id ?? null;
-}
