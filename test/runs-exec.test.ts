@@ -135,6 +135,29 @@ describe('runs executed by the worker (stub model)', () => {
     assert.fail(`no ${type} event`);
   }
 
+  it('cancelling a waiting run keeps the text it streamed before it paused as its message', async () => {
+    const script = { stub: { steps: [{ ask_input: 'Go on?' }, { text: 'never' }] } };
+    const th = await t.post('/v1/threads', {}, { token: u.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: JSON.stringify(script) }, { token: u.token });
+    const created = await t.post(`/v1/threads/${th.body.id}/runs`, {}, { token: u.token });
+    const runId = created.body.run_id as string;
+    await waitFor(runId, 'run.waiting_for_input');
+    for (let i = 0; i < 50 && (await t.get(`/v1/runs/${runId}`, { token: u.token })).body.status !== 'waiting_for_input'; i++) await new Promise((r) => setTimeout(r, 20));
+    // What a real model may say before it asks (text, then an ask_user call in the same turn).
+    await t.ctx.engine.append(t.ctx.db, runId, 'message.delta', { content_delta: 'Half an answer', content: 'Half an answer', role: 'assistant' });
+    assert.equal((await t.post(`/v1/runs/${runId}:cancel`, undefined, { token: u.token })).status, 200);
+    const events = frames((await t.get(`/v1/runs/${runId}/events`, { token: u.token })).text);
+    const end = events.at(-1);
+    assert.equal(end.type, 'run.cancelled');
+    assert.ok(end.data.message_id, 'the streamed text became a message');
+    const msgs = await t.get(`/v1/threads/${th.body.id}/messages`, { token: u.token });
+    assert.deepEqual(msgs.body.map((m: any) => [m.role, m.content, m.id === end.data.message_id]).at(-1), ['assistant', 'Half an answer', true]);
+    const detail = await t.get(`/v1/runs/${runId}`, { token: u.token });
+    assert.equal(detail.body.status, 'cancelled');
+    assert.ok(detail.body.total_input_tokens > 0, 'totals include the calls made before the pause');
+    assert.equal((await t.get(`/v1/threads/${th.body.id}`, { token: u.token })).body.active_run_id, null);
+  });
+
   it('pauses for input and resumes with it', async () => {
     const script = { stub: { steps: [{ ask_input: 'Your name?' }, { text: 'thanks' }] } };
     const th = await t.post('/v1/threads', {}, { token: u.token });

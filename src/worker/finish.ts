@@ -8,6 +8,7 @@ import type { AppContext } from '../http/context.js';
 import { newId } from '../lib/ids.js';
 import { eventCtes, eventsOf, type NewEvent } from '../engine/events.js';
 import { closeRunJobsSql } from '../engine/jobs.js';
+import type { RunTx } from '../engine/engine.js';
 import { changeCredits } from '../modules/credits/store.js';
 import { assistantMessageInsertSql } from '../modules/messages/store.js';
 import { releaseThreadAfterRunSql } from '../modules/threads/store.js';
@@ -33,6 +34,8 @@ export interface FinishInput {
   usage?: UsageRecord[];
   /** The totals of the run's usage records already written (read when absent). */
   priorTotals?: UsageTotals;
+  /** Read beforehand by callers that finish inside their own transaction (see creditPolicy). */
+  creditPolicy?: CreditPolicy;
 }
 
 /** The assistant text a run streamed so far (from its events), for finishers other than its worker. */
@@ -54,7 +57,7 @@ interface DeductionTier {
   multiplier: number;
 }
 
-interface CreditPolicy {
+export interface CreditPolicy {
   policy: { tiers?: DeductionTier[] };
   perUsd: number;
 }
@@ -64,7 +67,7 @@ interface CreditPolicy {
  * the embedded engine (one connection) a query outside the open transaction waits for it to
  * end — a deadlock whenever the settings cache is cold.
  */
-async function creditPolicy(ctx: AppContext): Promise<CreditPolicy> {
+export async function creditPolicy(ctx: AppContext): Promise<CreditPolicy> {
   const policy = (await ctx.settings.get<{ tiers?: DeductionTier[] }>('credit.deduction_policy')) ?? {};
   const perUsd = await ctx.settings.int('credit.per_usd');
   return { policy, perUsd };
@@ -76,11 +79,14 @@ function creditsFor({ policy, perUsd }: CreditPolicy, tokens: number, weightedCo
   return Math.ceil(weightedCostUsd * perUsd * m);
 }
 
-/** Finishes a run unless it already ended; returns false when another writer finished it first. */
-export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolean> {
-  const creditRules = await creditPolicy(ctx);
+/**
+ * Finishes a run unless it already ended; returns false when another writer finished it
+ * first. With `tx`, inside that transaction (then pass `f.creditPolicy`, read before it).
+ */
+export async function finishRun(ctx: AppContext, f: FinishInput, tx?: RunTx): Promise<boolean> {
+  const creditRules = f.creditPolicy ?? (await creditPolicy(ctx));
   const usage = f.usage ?? [];
-  const totals = addUsage(f.priorTotals ?? (await runUsageTotals(ctx.db, f.runId)), usage);
+  const totals = addUsage(f.priorTotals ?? (await runUsageTotals(tx?.db ?? ctx.db, f.runId)), usage);
   // Model multipliers come with configured models (LLM providers); until then they are 1.
   const credits = creditsFor(creditRules, totals.inputTokens + totals.outputTokens, totals.costUsd);
   const now = new Date();
@@ -129,16 +135,18 @@ export async function finishRun(ctx: AppContext, f: FinishInput): Promise<boolea
     closed AS (${closeRunJobsSql(f.runId)}),
     ${ev.ctes}
     SELECT (SELECT count(*)::int FROM r) AS finished, (SELECT title FROM th) AS thread_title, ${ev.columns}`;
-  if (credits <= 0) {
-    const row = (await statement.execute(ctx.db)).rows[0];
-    ctx.engine.wrote(eventsOf(row), 0);
-    return row.finished > 0;
-  }
-  return ctx.engine.transaction(ctx.db, async (tx) => {
-    const row = (await statement.execute(tx.db)).rows[0];
-    tx.wrote(eventsOf(row), 0);
+  const inTx = async (t: RunTx) => {
+    const row = (await statement.execute(t.db)).rows[0];
+    t.wrote(eventsOf(row), 0);
     if (row.finished === 0) return false;
-    await changeCredits(tx.db, { orgId: f.orgId, amount: -credits, referenceType: 'run_usage', referenceId: f.runId, threadTitle: row.thread_title });
+    if (credits > 0) {
+      await changeCredits(t.db, { orgId: f.orgId, amount: -credits, referenceType: 'run_usage', referenceId: f.runId, threadTitle: row.thread_title });
+    }
     return true;
-  });
+  };
+  if (tx) return inTx(tx);
+  if (credits > 0) return ctx.engine.transaction(ctx.db, inTx);
+  const row = (await statement.execute(ctx.db)).rows[0];
+  ctx.engine.wrote(eventsOf(row), 0);
+  return row.finished > 0;
 }

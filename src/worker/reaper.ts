@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { AppContext } from '../http/context.js';
 import { finishCancelHere } from '../modules/runs/cancel.js';
-import { finishRun, isRetryableClass, streamedText } from './finish.js';
+import { creditPolicy, finishRun, isRetryableClass, streamedText } from './finish.js';
 
 interface Stale {
   id: string;
@@ -51,10 +51,12 @@ export async function reapRuns(ctx: AppContext, log: Logger): Promise<number> {
   for (const r of res.rows) {
     try {
       if (r.why === 'cancel') {
+        const rules = await creditPolicy(ctx);
         await ctx.engine.transaction(ctx.db, async (tx) => {
           const row = await tx.db.selectFrom('runs').select('status').where('id', '=', r.id).forUpdate().executeTakeFirst();
           if (row && (row.status === 'running' || row.status === 'waiting_for_input')) {
-            await finishCancelHere(tx, r.id, r.thread_id, r.cancel_reason ?? 'user', r.cancel_requested_by);
+            const run = { id: r.id, orgId: r.org_id, threadId: r.thread_id, creatorId: r.created_by_user_id, createdAt: r.created_at, model: r.model };
+            await finishCancelHere(ctx, tx, run, r.cancel_reason ?? 'user', r.cancel_requested_by, rules);
           }
         });
         continue;

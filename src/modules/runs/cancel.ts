@@ -3,9 +3,10 @@
 // or not a worker holds it"), a held one by its worker, which sees the event at once.
 import type { AppContext } from '../../http/context.js';
 import { AppError } from '../../http/errors.js';
-import { closeRunJobs, runJobHeld } from '../../engine/jobs.js';
+import { runJobHeld } from '../../engine/jobs.js';
+import type { RunTx } from '../../engine/engine.js';
+import { creditPolicy, finishRun, streamedText, type CreditPolicy } from '../../worker/finish.js';
 import { recordAudit, type AuditOrigin } from '../audit/store.js';
-import { setThreadActiveRun } from '../threads/store.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
@@ -20,8 +21,14 @@ export interface CancelRequest {
 
 /** Returns false when the run had already ended (callers answer 409 or ignore it). */
 export async function requestRunCancel(ctx: AppContext, c: CancelRequest): Promise<boolean> {
+  const rules = await creditPolicy(ctx); // never read inside the transaction (see creditPolicy)
   return ctx.engine.transaction(ctx.db, async (tx) => {
-    const row = await tx.db.selectFrom('runs').select(['status', 'cancel_requested']).where('id', '=', c.runId).forUpdate().executeTakeFirst();
+    const row = await tx.db
+      .selectFrom('runs')
+      .select(['status', 'cancel_requested', 'created_by_user_id', 'created_at', 'model'])
+      .where('id', '=', c.runId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!row || TERMINAL.has(row.status)) return false;
     if (row.cancel_requested) return true;
     await tx.db.updateTable('runs').set({ cancel_requested: true, cancel_reason: c.reason, cancel_requested_by: c.userId }).where('id', '=', c.runId).execute();
@@ -35,28 +42,40 @@ export async function requestRunCancel(ctx: AppContext, c: CancelRequest): Promi
       metadata: { reason: c.reason },
     });
     if (!(await runJobHeld(tx.db, c.runId))) {
-      await finishCancelHere(tx, c.runId, c.threadId, c.reason, c.userId);
+      const run = { id: c.runId, orgId: c.orgId, threadId: c.threadId, creatorId: row.created_by_user_id, createdAt: row.created_at, model: row.model };
+      await finishCancelHere(ctx, tx, run, c.reason, c.userId, rules);
     }
     return true;
   });
 }
 
-/** Writes the cancel's end for a run no worker holds (also used by the reaper). */
+/**
+ * Ends, inside `tx`, a cancelled run no worker holds (also used by the reaper): the text it
+ * streamed before is kept as its message (§27.8), like any other end of a run.
+ */
 export async function finishCancelHere(
-  tx: Parameters<Parameters<AppContext['engine']['transaction']>[1]>[0],
-  runId: string,
-  threadId: string,
+  ctx: AppContext,
+  tx: RunTx,
+  run: { id: string; orgId: string; threadId: string; creatorId: string; createdAt: Date; model: string | null },
   reason: string,
   userId: string | null,
+  rules: CreditPolicy,
 ): Promise<void> {
-  await tx.append(runId, 'run.cancelled', { reason, cancelled_by_user_id: userId, message_id: null });
-  await tx.db
-    .updateTable('runs')
-    .set({ status: 'cancelled', cancelled_at: new Date(), running_since: null, waiting_since: null })
-    .where('id', '=', runId)
-    .execute();
-  await setThreadActiveRun(tx.db, threadId, null, runId);
-  await closeRunJobs(tx.db, runId);
+  await finishRun(
+    ctx,
+    {
+      runId: run.id,
+      orgId: run.orgId,
+      threadId: run.threadId,
+      userId: run.creatorId,
+      createdAt: run.createdAt,
+      text: await streamedText(tx.db, run.id),
+      model: run.model,
+      outcome: { status: 'cancelled', reason, cancelledBy: userId },
+      creditPolicy: rules,
+    },
+    tx,
+  );
 }
 
 export function invalidState(status: string): AppError {
