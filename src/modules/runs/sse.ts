@@ -105,6 +105,12 @@ export async function streamRunEvents(
   }
   res.on('close', close);
   req.raw.on('close', close);
+  // The client may have gone while the run was read: its 'close' has already been emitted.
+  if (res.destroyed || !res.socket || res.socket.destroyed) {
+    close();
+    releaseReplay([]);
+    return;
+  }
   const heartbeatMs = ctx.config.sseHeartbeatSeconds * 1000;
   heartbeat = setInterval(() => {
     if (Date.now() - lastWrite >= heartbeatMs) write(': ping\n\n');
