@@ -150,7 +150,3 @@ export function closeRunJobsSql(runId: string): RawBuilder<unknown> {
   return sql`DELETE FROM jobs WHERE ${runJobFilter(runId)} AND state IN ('queued', 'leased')`;
 }
 
-/** Removes the pending execution jobs of a run that has ended. */
-export async function closeRunJobs(db: Kysely<DB>, runId: string): Promise<void> {
-  await closeRunJobsSql(runId).execute(db);
-}

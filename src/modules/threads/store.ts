@@ -301,10 +301,4 @@ export function releaseThreadAfterRunSql(runId: string, from: string): RawBuilde
     RETURNING t.title`;
 }
 
-/** Sets (or, with null, clears when it is still `expected`) the thread's active run. */
-export async function setThreadActiveRun(db: Kysely<DB>, threadId: string, runId: string | null, expected?: string): Promise<void> {
-  let q = db.updateTable('threads').set({ active_run_id: runId }).where('id', '=', threadId);
-  if (expected) q = q.where('active_run_id', '=', expected);
-  await q.execute();
-}
 
