@@ -304,4 +304,26 @@ describe('dispatch: a run goes straight to a free worker slot of the process, el
     const left = await t.ctx.db.selectFrom('jobs').select('id').where('type', '=', 'run.execute').execute();
     assert.equal(left.length, 0, 'finished runs leave no job behind');
   });
+
+  it('resumes a run after input on the free local slot, or through the queue when the slot is busy', async () => {
+    const waiting = await start(JSON.stringify({ stub: { steps: [{ ask_input: 'first?' }, { ask_input: 'second?' }, { text: 'both answered' }] } }));
+    const waitStatus = async (id: string) => {
+      for (let i = 0; i < 100 && (await t.get(`/v1/runs/${id}`, { token: u.token })).body.status !== 'waiting_for_input'; i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    const resumeJob = () => t.ctx.db.selectFrom('jobs').select(['state', 'leased_by']).where('type', '=', 'run.execute').executeTakeFirst();
+    await waitStatus(waiting.runId);
+    assert.equal((await t.post(`/v1/runs/${waiting.runId}/input`, { content: 'one' }, { token: u.token })).status, 200);
+    const local = await resumeJob();
+    assert.ok(!local || local.state === 'leased', 'the free slot took the resume at once');
+    await waitStatus(waiting.runId);
+    const slow = await start(JSON.stringify({ stub: { steps: [{ delay_ms: 400, text: 'slow' }] } }));
+    assert.equal(slow.job?.state, 'leased');
+    assert.equal((await t.post(`/v1/runs/${waiting.runId}/input`, { content: 'two' }, { token: u.token })).status, 200);
+    assert.equal((await t.ctx.db.selectFrom('jobs').select('state').where('state', '=', 'queued').execute()).length, 1, 'the resume waits in the queue');
+    const events = frames((await t.get(`/v1/runs/${waiting.runId}/events`, { token: u.token })).text);
+    assert.equal(events.at(-1).type, 'run.completed');
+    assert.deepEqual(events.filter((e) => e.type === 'run.input_provided').map((e) => e.data.content), ['one', 'two']);
+    assert.equal(events.filter((e) => e.type === 'message.delta').map((e) => e.data.content_delta).join(''), 'both answered');
+    assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1));
+  });
 });

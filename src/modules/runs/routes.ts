@@ -19,7 +19,7 @@ import { locallyLeasedJob } from '../../engine/jobs.js';
 import { MAX_HISTORY, newRunPreload } from '../../worker/run-load.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
-import { findRun, findRunWithEvents, latestRunOfThread, startRun, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
+import { findRun, findRunWithEvents, latestRunOfThread, provideRunInput, startRun, type InputResult, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
 
 const READ = 'data.runs.read';
 const MANAGE = 'data.runs.manage';
@@ -386,15 +386,24 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
         throw new AppError('validation.error', `content is larger than ${max} bytes`, { fields: [{ field: 'content', reason: `must be at most ${max} bytes` }], max_bytes: max });
       }
       const v = viewerOf(req);
-      const run = await findRun(ctx.db, v, false, req.params.run_id);
-      if (!run) throw notFound('runs.not_found', 'run');
-      await ctx.engine.transaction(ctx.db, async (tx) => {
-        const row = await tx.db.selectFrom('runs').select(['status', 'cancel_requested']).where('id', '=', run.id).forUpdate().executeTakeFirstOrThrow();
-        if (row.status !== 'waiting_for_input' || row.cancel_requested) throw invalidState(row.status);
-        await tx.append(run.id, 'run.input_provided', { content: req.body.content, provided_by_user_id: v.userId });
-        await tx.db.updateTable('runs').set({ status: 'running', running_since: new Date(), waiting_since: null }).where('id', '=', run.id).execute();
-        await tx.enqueue({ type: 'run.execute', payload: { v: 1, run_id: run.id, trace_id: run.trace_id, resume: true }, maxAttempts: 3 });
-      });
+      const runId = req.params.run_id;
+      const job = { type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: req.id, resume: true }, maxAttempts: 3 };
+      // A worker of this process with a free slot resumes the run at once (see LocalSlot).
+      const slot = ctx.engine.reserveLocal(job.type);
+      let r: InputResult;
+      try {
+        r = await provideRunInput(ctx.db, v, runId, { content: req.body.content, provided_by_user_id: v.userId }, job, ctx.engine.viaNotify, slot);
+      } catch (err) {
+        slot?.release();
+        throw err;
+      }
+      if (!r.provided) {
+        slot?.release();
+        if (!r.found) throw notFound('runs.not_found', 'run');
+        throw invalidState(r.status);
+      }
+      ctx.engine.wrote(r.events, slot ? 0 : r.jobs);
+      slot?.start(locallyLeasedJob(r.jobId, job, slot, new Date()));
       return { ok: true };
     },
   });

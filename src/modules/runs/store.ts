@@ -103,6 +103,49 @@ export async function startRun(
   };
 }
 
+export interface InputResult {
+  /** Absent: the run is not visible. */
+  found: boolean;
+  status: string;
+  cancelRequested: boolean;
+  /** The input was taken: `run.input_provided` written, status back to running, resume job queued. */
+  provided: boolean;
+  events: RunEvent[];
+  jobs: number;
+  jobId: string;
+}
+
+/**
+ * Answers a run waiting for input in one statement (api.md §8.6): when the visible run waits
+ * and no cancel is pending, `run.input_provided` is appended, the run is running again and a
+ * resume job is written (leased to a local worker when `lease`).
+ */
+export async function provideRunInput(
+  db: Kysely<DB>,
+  v: Viewer,
+  runId: string,
+  input: Record<string, unknown>,
+  job: NewJob,
+  notify: boolean,
+  lease: LocalLease | null,
+): Promise<InputResult> {
+  const ev = eventCtes(runId, 's', [{ type: 'run.input_provided', data: input }], notify);
+  const jb = jobCtes('s', job, notify, lease);
+  const res = await sql<{ status: string; cancel_requested: boolean; provided: number; ev_rows: unknown; jobs_inserted: number }>`
+    WITH cur AS (SELECT r.id, r.status, r.cancel_requested FROM runs r WHERE r.id = ${runId} AND ${runVisible(v, false)} FOR UPDATE OF r),
+    s AS (
+      UPDATE runs SET status = 'running', running_since = now(), waiting_since = NULL, last_seq = last_seq + 1, updated_at = now()
+        FROM cur WHERE runs.id = cur.id AND cur.status = 'waiting_for_input' AND NOT cur.cancel_requested
+      RETURNING runs.last_seq
+    ),
+    ${ev.ctes},
+    ${jb.ctes}
+    SELECT cur.status, cur.cancel_requested, (SELECT count(*)::int FROM s) AS provided, ${ev.columns}, ${jb.columns} FROM cur`.execute(db);
+  const row = res.rows[0];
+  if (!row) return { found: false, status: '', cancelRequested: false, provided: false, events: [], jobs: 0, jobId: jb.id };
+  return { found: true, status: row.status, cancelRequested: row.cancel_requested, provided: row.provided > 0, events: eventsOf(row), jobs: row.jobs_inserted, jobId: jb.id };
+}
+
 /** Which runs a viewer may read: of visible threads, or every run of the account with read_all. */
 function runVisible(v: Viewer, readAll: boolean): RawBuilder<boolean> {
   const visibleThread = sql<boolean>`EXISTS (SELECT 1 FROM threads t WHERE t.id = r.thread_id AND ${threadVisible('t', v)})`;
