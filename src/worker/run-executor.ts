@@ -5,12 +5,12 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { AppContext } from '../http/context.js';
 import type { JobRow } from '../engine/jobs.js';
-import { listRunEvents, type RunEvent } from '../engine/events.js';
+import { eventCtes, eventsOf, listRunEvents, type NewEvent, type RunEvent } from '../engine/events.js';
 import { LlmError, createProvider, isAbortError, type LlmMessage, type LlmProvider, type LlmToolCall, type LlmUsage } from '../llm/index.js';
 import { defaultPersona, resolvePersonaId } from '../modules/personas/builtin.js';
 import { effectiveRunConfig } from '../modules/personas/effective.js';
 import { resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
-import { addUsage, monthTokens, recordModelCall, type UsageRecord } from '../modules/usage/store.js';
+import { addUsage, monthTokens, recordModelCall, usageInsertSql, type UsageRecord } from '../modules/usage/store.js';
 import { ASK_USER_TOOL_NAME, askUserQuestion, askUserResult, createBuiltinToolRegistry, isAskUser } from '../tools/builtins.js';
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
 import { ToolError, type Tool } from '../tools/types.js';
@@ -392,14 +392,18 @@ async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log
         deltas.queue([segmentEnd]);
         return void (await finish({ status: 'completed' }, [call]));
       }
+      // A pause for input likewise: the turn's usage, its end and the pause in one statement.
+      if (askInput !== null) {
+        deltas.queue([segmentEnd]);
+        const paused = await pauseForInput(ctx, runId, askInput, null, await deltas.take(), [call]);
+        recorded = addUsage(recorded, [call]); // written by the pause whatever happened
+        if (!paused) return void (await cancelled());
+        return;
+      }
       await recordModelCall(ctx.db, call);
       recorded = addUsage(recorded, [call]);
       await deltas.flushWith([segmentEnd]);
 
-      if (askInput !== null) {
-        await pauseForInput(ctx, runId, askInput, null);
-        return;
-      }
       if (iteration >= cfg.maxIterations) {
         throw new RunFailure('budget.max_iterations', `the model still asked for tools after ${cfg.maxIterations} turns`);
       }
@@ -438,7 +442,7 @@ async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log
       }
       if (question) {
         const q = question as { call: LlmToolCall; prompt: string };
-        await pauseForInput(ctx, runId, q.prompt, q.call.id);
+        if (!(await pauseForInput(ctx, runId, q.prompt, q.call.id))) return void (await cancelled());
         return;
       }
     }
@@ -501,13 +505,37 @@ async function deliverAskUserAnswer(ctx: AppContext, runId: string, events: RunE
   return true;
 }
 
-/** Pauses the run until `POST /v1/runs/{id}/input` (§26.1); the job ends, a new one resumes. */
-async function pauseForInput(ctx: AppContext, runId: string, prompt: string, toolCallId: string | null): Promise<void> {
-  await ctx.engine.transaction(ctx.db, async (tx) => {
-    await sql`
-      UPDATE runs SET status = 'waiting_for_input', waiting_since = now(), running_since = NULL,
-             running_ms = running_ms + coalesce((extract(epoch FROM now() - running_since) * 1000)::bigint, 0)
-       WHERE id = ${runId} AND status = 'running'`.execute(tx.db);
-    await tx.append(runId, 'run.waiting_for_input', { prompt, tool_call_id: toolCallId });
-  });
+/**
+ * Pauses the run until `POST /v1/runs/{id}/input` (§26.1) in one statement: what is still
+ * buffered, `run.waiting_for_input`, the status, and the usage of the turn that asked (written
+ * whatever happened to the run). The job ends; a new one resumes. False when the run is no
+ * longer running or a cancel is pending (then the caller ends it as cancelled).
+ */
+async function pauseForInput(
+  ctx: AppContext,
+  runId: string,
+  prompt: string,
+  toolCallId: string | null,
+  pending: NewEvent[] = [],
+  usage: UsageRecord[] = [],
+): Promise<boolean> {
+  const events = [...pending, { type: 'run.waiting_for_input', data: { prompt, tool_call_id: toolCallId } }];
+  const ev = eventCtes(runId, 's', events, ctx.engine.viaNotify);
+  const last = usage.at(-1);
+  const res = await sql<{ ev_rows: unknown }>`
+    WITH s AS (
+      UPDATE runs SET status = 'waiting_for_input', waiting_since = now(), running_since = NULL, updated_at = now(),
+             running_ms = running_ms + coalesce((extract(epoch FROM now() - running_since) * 1000)::bigint, 0),
+             last_seq = last_seq + ${events.length},
+             output_emitted = output_emitted OR ${pending.some((e) => e.type === 'message.delta')}
+             ${last ? sql`, model = ${last.model}, provider_kind = ${last.providerKind}, credential_name = ${last.providerName}` : sql``}
+       WHERE id = ${runId} AND status = 'running' AND NOT cancel_requested
+      RETURNING last_seq
+    ),
+    ${usage.length ? sql`usage AS (${usageInsertSql(usage)}),` : sql``}
+    ${ev.ctes}
+    SELECT ${ev.columns}`.execute(ctx.db);
+  const written = eventsOf(res.rows[0]);
+  ctx.engine.wrote(written, 0);
+  return written.length > 0;
 }
