@@ -311,11 +311,18 @@ describe('dispatch: a run goes straight to a free worker slot of the process, el
       for (let i = 0; i < 100 && (await t.get(`/v1/runs/${id}`, { token: u.token })).body.status !== 'waiting_for_input'; i++) await new Promise((r) => setTimeout(r, 20));
     };
     const resumeJob = () => t.ctx.db.selectFrom('jobs').select(['state', 'leased_by']).where('type', '=', 'run.execute').executeTakeFirst();
+    const slotFree = async () => {
+      // The paused job is removed (and its slot freed) just after the pause commits.
+      for (let i = 0; i < 100 && (await resumeJob()); i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 20));
+    };
     await waitStatus(waiting.runId);
+    await slotFree();
     assert.equal((await t.post(`/v1/runs/${waiting.runId}/input`, { content: 'one' }, { token: u.token })).status, 200);
     const local = await resumeJob();
     assert.ok(!local || local.state === 'leased', 'the free slot took the resume at once');
     await waitStatus(waiting.runId);
+    await slotFree();
     const slow = await start(JSON.stringify({ stub: { steps: [{ delay_ms: 400, text: 'slow' }] } }));
     assert.equal(slow.job?.state, 'leased');
     assert.equal((await t.post(`/v1/runs/${waiting.runId}/input`, { content: 'two' }, { token: u.token })).status, 200);

@@ -402,16 +402,21 @@ async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log
       }
       await recordModelCall(ctx.db, call);
       recorded = addUsage(recorded, [call]);
-      await deltas.flushWith([segmentEnd]);
+      deltas.queue([segmentEnd]);
 
       if (iteration >= cfg.maxIterations) {
         throw new RunFailure('budget.max_iterations', `the model still asked for tools after ${cfg.maxIterations} turns`);
       }
 
       conversation.push({ role: 'assistant', content: segmentText, toolCalls });
-      for (const call of toolCalls) {
-        await emit('tool.call', { tool_call_id: call.id, tool_name: call.name, arguments: call.arguments, source: offeredByName.get(call.name)?.source ?? 'builtin' }, { outputEmitted: true });
-      }
+      // The turn's end and all its calls in one statement, before any tool runs.
+      await deltas.flushWith(
+        toolCalls.map((c) => ({
+          type: 'tool.call',
+          data: { tool_call_id: c.id, tool_name: c.name, arguments: c.arguments, source: offeredByName.get(c.name)?.source ?? 'builtin' },
+        })),
+        { outputEmitted: true },
+      );
       // ask_user pauses the run; its answer arrives as input and becomes its tool.result.
       let question: { call: LlmToolCall; prompt: string } | null = null;
       const outcomes = await Promise.all(
@@ -428,21 +433,24 @@ async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log
           }
         }),
       );
+      const results: NewEvent[] = [];
       for (let i = 0; i < toolCalls.length; i++) {
         const call = toolCalls[i];
         const o = outcomes[i];
         if (o === null) continue;
         if (o.kind === 'denied') {
-          await emit('tool.denied', { tool_call_id: call.id, tool_name: call.name, error_class: o.errorClass, message: o.message });
+          results.push({ type: 'tool.denied', data: { tool_call_id: call.id, tool_name: call.name, error_class: o.errorClass, message: o.message } });
           conversation.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: JSON.stringify({ error: { error_class: o.errorClass, message: o.message } }) });
         } else {
-          await emit('tool.result', { tool_call_id: call.id, tool_name: call.name, result: o.result, error: o.error, duration_ms: o.durationMs });
+          results.push({ type: 'tool.result', data: { tool_call_id: call.id, tool_name: call.name, result: o.result, error: o.error, duration_ms: o.durationMs } });
           conversation.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: JSON.stringify(o.error ? { error: o.error } : o.result) });
         }
       }
+      // The results ride with what comes next: the next turn's start, or the pause.
+      deltas.queue(results);
       if (question) {
         const q = question as { call: LlmToolCall; prompt: string };
-        if (!(await pauseForInput(ctx, runId, q.prompt, q.call.id))) return void (await cancelled());
+        if (!(await pauseForInput(ctx, runId, q.prompt, q.call.id, await deltas.take()))) return void (await cancelled());
         return;
       }
     }
