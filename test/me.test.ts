@@ -1,6 +1,7 @@
 // Me (api.md §4): profile, usage, credits, invite code, redemption and feature flags.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { sql } from 'kysely';
 import { newId } from '../src/lib/ids.js';
 import { changeCredits } from '../src/modules/credits/store.js';
 import { registerUser, uniq, type TestUser } from './helpers/app.js';
@@ -416,6 +417,28 @@ describe('me', () => {
       }
       assert.deepEqual(seen, all.map((x: { id: string }) => x.id));
       assert.equal((await t.get('/v1/me/credits?limit=1', { token: u.token })).body.transactions.length, 1);
+    });
+
+    it('pages through entries written within one millisecond without skipping any', async () => {
+      const w = await registerUser(t);
+      const micros = ['.123100', '.123400', '.123456', '.123999'];
+      for (const m of micros) {
+        await t.ctx.db.insertInto('credit_transactions').values({
+          id: newId(), org_id: w.personalAccountId, amount: 1, type: 'credit', reference_type: 'admin_adjust', balance_after: 0,
+          created_at: sql`${'2030-01-01 00:00:00' + m + '+00'}::timestamptz` as never,
+        }).execute();
+      }
+      const all = (await t.get('/v1/me/credits?limit=200', { token: w.token })).body.transactions.map((x: { id: string }) => x.id);
+      assert.equal(all.length, micros.length + 1);
+      const seen: string[] = [];
+      let before = '';
+      for (let i = 0; i < 10; i++) {
+        const page = (await t.get(`/v1/me/credits?limit=1${before ? `&before=${before}` : ''}`, { token: w.token })).body.transactions;
+        if (!page.length) break;
+        seen.push(page[0].id);
+        before = page[0].id;
+      }
+      assert.deepEqual(seen, all);
     });
 
     it('refuses bad limits and cursors', async () => {

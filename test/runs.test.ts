@@ -2,6 +2,8 @@
 // job), lists, detail, events (JSON and SSE replay), cancel of a run no worker holds.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { sql } from 'kysely';
+import { newId } from '../src/lib/ids.js';
 import { registerUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 import { expectAuthRequired, expectError, expectFieldError } from './helpers/assert.js';
 
@@ -107,6 +109,29 @@ describe('runs (API side)', () => {
     expectError(await t.post(`/v1/runs/${body.run_id}/cancel`, undefined, { token: u.token }), 409, 'runs.invalid_state');
     const audit = await t.ctx.db.selectFrom('audit_logs').selectAll().where('action', '=', 'run.cancel').where('target_id', '=', body.run_id).execute();
     assert.equal(audit.length, 1);
+  });
+
+  it('pages through runs created within one millisecond without skipping any', async () => {
+    const threadId = await threadWithMessage();
+    for (const m of ['.500100', '.500400', '.500456', '.500999']) {
+      await t.ctx.db.insertInto('runs').values({
+        id: newId(), org_id: u.personalAccountId, thread_id: threadId, created_by_user_id: u.id, status: 'completed', trace_id: 't',
+        created_at: sql`${'2030-01-01 00:00:00' + m + '+00'}::timestamptz` as never,
+      }).execute();
+    }
+    for (const path of [`/v1/threads/${threadId}/runs`, `/v1/runs?thread_id=${threadId}`]) {
+      const all = (await t.get(`${path}${path.includes('?') ? '&' : '?'}limit=200`, { token: u.token })).body.map((r: { run_id: string }) => r.run_id);
+      assert.equal(all.length, 4);
+      const seen: string[] = [];
+      let before = '';
+      for (let i = 0; i < 10; i++) {
+        const page = (await t.get(`${path}${path.includes('?') ? '&' : '?'}limit=1${before ? `&before=${before}` : ''}`, { token: u.token })).body;
+        if (!page.length) break;
+        seen.push(page[0].run_id);
+        before = page[0].run_id;
+      }
+      assert.deepEqual(seen, all, path);
+    }
   });
 
   it('lists runs of a thread and of the account, newest first, with filters and cursors', async () => {

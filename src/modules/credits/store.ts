@@ -49,7 +49,8 @@ export function creditBalanceSql(orgId: RawBuilder<unknown>): RawBuilder<number>
 
 export async function listCreditTransactions(db: Kysely<DB>, orgId: string, limit: number, before: { created_at: Date; id: string } | null) {
   let q = db.selectFrom('credit_transactions').selectAll().where('org_id', '=', orgId);
-  if (before) q = q.where(sql<boolean>`(created_at, id) < (${before.created_at}, ${before.id})`);
+  // Compared with the cursor row itself: a JS Date would cut its microseconds and skip rows.
+  if (before) q = q.where(sql<boolean>`(created_at, id) < (SELECT c.created_at, c.id FROM credit_transactions c WHERE c.id = ${before.id})`);
   return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 

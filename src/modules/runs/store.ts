@@ -184,7 +184,8 @@ export async function listRuns(db: Kysely<DB>, v: Viewer, readAll: boolean, f: R
   const conds: RawBuilder<unknown>[] = [runVisible(v, readAll)];
   if (f.threadId) conds.push(sql`r.thread_id = ${f.threadId}`);
   if (f.status) conds.push(sql`r.status = ${f.status}`);
-  if (f.before) conds.push(sql`(r.created_at, r.id) < (${f.before.created_at}, ${f.before.id})`);
+  // Compared with the cursor row itself: a JS Date would cut its microseconds and skip rows.
+  if (f.before) conds.push(sql`(r.created_at, r.id) < (SELECT c.created_at, c.id FROM runs c WHERE c.id = ${f.before.id})`);
   const res = await sql<RunRow>`${SELECT_RUN} WHERE ${sql.join(conds, sql` AND `)}
     ORDER BY r.created_at DESC, r.id DESC LIMIT ${f.limit}`.execute(db);
   return res.rows;
