@@ -113,14 +113,26 @@ class Samples {
     this.buf[this.n++] = v;
   }
   summary(): LatencySummary {
-    const a = this.buf.slice(0, this.n).sort();
-    const n = a.length;
-    if (n === 0) return { count: 0, mean: NaN, p50: NaN, p90: NaN, p99: NaN, p999: NaN, max: NaN };
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += a[i];
-    // Nearest-rank percentile over the full sorted array.
-    const pct = (p: number) => a[Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1))];
-    return { count: n, mean: sum / n, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: a[n - 1] };
+    return summarize(this.buf.subarray(0, this.n));
+  }
+}
+
+/** Count, mean and nearest-rank percentiles over every sample (no histogram, no sampling). */
+export function summarize(values: ArrayLike<number>): LatencySummary {
+  const a = Float64Array.from(values).sort();
+  const n = a.length;
+  if (n === 0) return { count: 0, mean: NaN, p50: NaN, p90: NaN, p99: NaN, p999: NaN, max: NaN };
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += a[i];
+  const pct = (p: number) => a[Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1))];
+  return { count: n, mean: sum / n, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: a[n - 1] };
+}
+
+/** The benchmarks only ever load this machine. */
+export function assertLoopback(origin: string): void {
+  const u = new URL(origin);
+  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost' && u.hostname !== '[::1]') {
+    throw new Error(`loopback only, got ${origin}`);
   }
 }
 
@@ -131,10 +143,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
-  const url = new URL(opts.origin);
-  if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost' && url.hostname !== '[::1]') {
-    throw new Error(`load generator is loopback-only, got ${opts.origin}`);
-  }
+  assertLoopback(opts.origin);
   const timeout = opts.requestTimeoutMs ?? 10_000;
   const auth = `Bearer ${opts.token}`;
   const jsonHeaders = { authorization: auth, 'content-type': 'application/json' };

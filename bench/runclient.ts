@@ -11,13 +11,7 @@
 // (pipelining 1): a stream holds its own socket for as long as it is open. Loopback only.
 import { performance } from 'node:perf_hooks';
 import { Agent, request, type Dispatcher } from 'undici';
-
-export function assertLoopback(origin: string): void {
-  const u = new URL(origin);
-  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost' && u.hostname !== '[::1]') {
-    throw new Error(`loopback only, got ${origin}`);
-  }
-}
+import { summarize, type LatencySummary } from './loadgen.js';
 
 export function newAgent(): Agent {
   return new Agent({
@@ -31,24 +25,6 @@ export function newAgent(): Agent {
   });
 }
 
-export interface LatencySummary {
-  count: number;
-  mean: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-}
-
-export function summarize(values: number[]): LatencySummary {
-  const a = Float64Array.from(values).sort();
-  const n = a.length;
-  if (!n) return { count: 0, mean: NaN, p50: NaN, p90: NaN, p99: NaN, max: NaN };
-  let sum = 0;
-  for (const v of a) sum += v;
-  const pct = (p: number) => a[Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1))]; // nearest rank
-  return { count: n, mean: sum / n, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: a[n - 1] };
-}
 
 // ---------------------------------------------------------------------------------------------
 // SSE frame parser (the server's format: `id: <seq>\ndata: <json>\n\n`, heartbeats `: ping\n\n`).

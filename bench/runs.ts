@@ -19,7 +19,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
-import { assertLoopback, newAgent, openHoldStream, runPhase, type HoldStream, type PhaseResult } from './runclient.js';
+import { assertLoopback } from './loadgen.js';
+import { newAgent, openHoldStream, runPhase, type HoldStream, type PhaseResult } from './runclient.js';
 import { Cleanup, cleanUpOnExit, REPO_ROOT, buildAppInto, cleanEnv, createDatabase, dbStats, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady, type Server } from './servers.js';
 
 type Engine = 'pglite' | 'postgres';
