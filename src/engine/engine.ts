@@ -8,7 +8,7 @@ import type { Database } from '../db/database.js';
 import type { DB } from '../db/schema.js';
 import { appendRunEvent, appendRunEvents, type RunEvent } from './events.js';
 import { RunEventHub } from './hub.js';
-import { JOBS_CHANNEL, enqueueJob, type JobRow, type LocalLease, type NewJob } from './jobs.js';
+import { JOBS_CHANNEL, enqueueJob, locallyLeasedJob, type JobRow, type LocalLease, type NewJob } from './jobs.js';
 
 /** What a transaction of the run engine may do: append events, enqueue jobs. */
 export interface RunTx {
@@ -73,9 +73,31 @@ export class Engine {
     if (this.localDispatcher === d) this.localDispatcher = null;
   }
 
-  /** A free slot of an in-process worker for a job of `type`, or null (then the job goes through the queue). */
-  reserveLocal(type: string): LocalSlot | null {
-    return this.localDispatcher?.reserve(type) ?? null;
+  /**
+   * Writes a job with `write` — leased to a free slot of this process's worker when there is
+   * one (then `write` gets that lease, see LocalSlot) — and, once written, starts it on that
+   * slot. `taken` tells whether the write took, with the job's id and what its handler would
+   * read first; otherwise the slot is given back. Without a free slot the job goes through the
+   * queue. Also publishes what the statement wrote (see wrote).
+   */
+  async writeJob<R extends { events: RunEvent[]; jobs: number }>(
+    job: NewJob,
+    write: (lease: LocalLease | null) => Promise<R>,
+    taken: (written: R) => { jobId: string; at: Date; preload?: unknown } | null,
+  ): Promise<R> {
+    const slot = this.localDispatcher?.reserve(job.type) ?? null;
+    let written: R;
+    try {
+      written = await write(slot);
+    } catch (err) {
+      slot?.release();
+      throw err;
+    }
+    const t = taken(written);
+    this.wrote(written.events, slot ? 0 : written.jobs);
+    if (slot && t) slot.start(locallyLeasedJob(t.jobId, job, slot, t.at), t.preload);
+    else slot?.release();
+    return written;
   }
 
   wakeWorkers(): void {

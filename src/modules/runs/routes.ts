@@ -15,11 +15,10 @@ import { viewerOf } from '../projects/visibility.js';
 import { findVisibleThread, lockThreadForRun } from '../threads/store.js';
 import { invalidState, requestRunCancel } from './cancel.js';
 import { resolveRoutes } from './routing.js';
-import { locallyLeasedJob } from '../../engine/jobs.js';
 import { MAX_HISTORY, newRunPreload } from '../../worker/run-load.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
-import { findRun, findRunWithEvents, latestRunOfThread, provideRunInput, startRun, type InputResult, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
+import { findRun, findRunWithEvents, latestRunOfThread, provideRunInput, startRun, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
 
 const READ = 'data.runs.read';
 const MANAGE = 'data.runs.manage';
@@ -62,24 +61,20 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
   const job = { type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: traceId }, maxAttempts: 3 };
   const limits = await runLimits(ctx);
   if (!retry && !limits.any) {
-    // A worker of this process with a free slot takes the run at once (see LocalSlot).
-    const slot = ctx.engine.reserveLocal(job.type);
-    let r: RunStartCheck;
-    try {
-      r = await startRun(ctx.db, v, run, started, job, ctx.engine.viaNotify, slot && { lease: slot, historyLimit: MAX_HISTORY });
-      throwStartFailure(r);
-    } catch (err) {
-      slot?.release();
-      throw err;
-    }
-    ctx.engine.wrote(r.events, slot ? 0 : r.jobs);
-    if (slot && r.local) {
-      const l = r.local;
-      slot.start(
-        locallyLeasedJob(l.jobId, job, slot, l.createdAt),
-        newRunPreload({ ...run, createdAt: l.createdAt, role: l.role, balance: r.balance, history: l.history }),
-      );
-    } else slot?.release();
+    // A worker of this process with a free slot takes the run at once, with what was read here.
+    const r = await ctx.engine.writeJob(
+      job,
+      (lease) => startRun(ctx.db, v, run, started, job, ctx.engine.viaNotify, lease && { lease, historyLimit: MAX_HISTORY }),
+      (w) =>
+        w.started && w.local
+          ? {
+              jobId: w.local.jobId,
+              at: w.local.createdAt,
+              preload: newRunPreload({ ...run, createdAt: w.local.createdAt, role: w.local.role, balance: w.balance, history: w.local.history }),
+            }
+          : null,
+    );
+    throwStartFailure(r);
     return { run_id: runId, trace_id: traceId };
   }
   await ctx.engine.transaction(ctx.db, async (tx) => {
@@ -388,22 +383,16 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
       const v = viewerOf(req);
       const runId = req.params.run_id;
       const job = { type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: req.id, resume: true }, maxAttempts: 3 };
-      // A worker of this process with a free slot resumes the run at once (see LocalSlot).
-      const slot = ctx.engine.reserveLocal(job.type);
-      let r: InputResult;
-      try {
-        r = await provideRunInput(ctx.db, v, runId, { content: req.body.content, provided_by_user_id: v.userId }, job, ctx.engine.viaNotify, slot);
-      } catch (err) {
-        slot?.release();
-        throw err;
-      }
+      // A worker of this process with a free slot resumes the run at once.
+      const r = await ctx.engine.writeJob(
+        job,
+        (lease) => provideRunInput(ctx.db, v, runId, { content: req.body.content, provided_by_user_id: v.userId }, job, ctx.engine.viaNotify, lease),
+        (w) => (w.provided ? { jobId: w.jobId, at: new Date() } : null),
+      );
       if (!r.provided) {
-        slot?.release();
         if (!r.found) throw notFound('runs.not_found', 'run');
         throw invalidState(r.status);
       }
-      ctx.engine.wrote(r.events, slot ? 0 : r.jobs);
-      slot?.start(locallyLeasedJob(r.jobId, job, slot, new Date()));
       return { ok: true };
     },
   });
