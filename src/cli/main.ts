@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
 import { closeContext, createContext, runApi, startWorker } from '../server.js';
+import { printStartupLine } from './startup.js';
 
 const HELP = `usage: arkloop <command>
 
@@ -17,7 +18,8 @@ configuration comes from ARKLOOP_* environment variables (see README.md).`;
 
 async function serve(withWorker: boolean): Promise<void> {
   const config = loadConfig();
-  const { stop, ctx } = await runApi(config, { worker: withWorker });
+  const { app, stop, ctx } = await runApi(config, { worker: withWorker });
+  printStartupLine(withWorker ? 'serve' : 'api', config, app.server.address());
   const onSignal = (sig: string) => {
     ctx.log.info({ signal: sig }, 'signal received');
     const timer = setTimeout(() => {
