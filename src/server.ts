@@ -48,6 +48,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
       databaseUrl: config.databaseUrl,
       directUrl: config.databaseDirectUrl,
       dataDir: config.databaseUrl ? null : path.join(config.dataDir),
+      log,
     }));
   if (opts.migrate) {
     const res = await migrate(database);

@@ -6,8 +6,10 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import type { DB } from './schema.js';
 import { PglitePool } from './pglite-pool.js';
+import { isConnectionError, neverExecuted } from './connection-errors.js';
 
 export type Engine = 'pglite' | 'postgres';
 
@@ -47,6 +49,8 @@ export interface DatabaseOptions {
   /** PGlite data directory; null = in memory. */
   dataDir: string | null;
   poolSize?: number;
+  /** Where connection losses and recoveries are reported (warn / info). */
+  log?: Pick<Logger, 'warn' | 'info'>;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -80,21 +84,73 @@ function statementName(text: string): string {
   return name;
 }
 
-type PoolClientWithCache = pg.PoolClient & { arkPrepared?: Set<string> };
+type PoolClientWithCache = pg.PoolClient & { arkPrepared?: Set<string>; arkInTransaction?: boolean };
 
-function usePreparedStatements(client: PoolClientWithCache): void {
+const TX_BEGIN = /^\s*(begin|start\s+transaction)\b/i;
+const TX_END = /^\s*(commit|end|abort|rollback(?!\s+to\b))\b/i;
+/** Attempts, after the first, to run a statement whose connection was refused or shut down. */
+const RETRY_DELAYS_MS = [0, 100, 300, 600];
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Wraps a pooled client's query: parameterised statements become named prepared statements
+ * (see above), and a statement outside a transaction that provably never ran because its
+ * connection was shut down or refused (a database restart, `pg_terminate_backend`, a
+ * failover) is sent again on another connection of the pool, a few times within about a
+ * second. Inside a transaction nothing is retried: the transaction is gone, and the caller
+ * gets the error (the API answers 503).
+ */
+function wrapClient(client: PoolClientWithCache, pool: pg.Pool): void {
   if (client.arkPrepared) return;
   const prepared = (client.arkPrepared = new Set<string>());
-  const original = client.query.bind(client) as (...args: unknown[]) => unknown;
-  (client as { query: unknown }).query = (text: unknown, values?: unknown, cb?: unknown) => {
-    if (typeof text === 'string' && Array.isArray(values) && cb === undefined) {
-      const name = statementName(text);
-      if (prepared.has(name) || prepared.size < MAX_PREPARED_PER_CONNECTION) {
-        prepared.add(name);
-        return original({ name, text, values });
+  const original = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  const send = (c: (...args: unknown[]) => Promise<unknown>, set: Set<string>, text: string, values: unknown[]) => {
+    const name = statementName(text);
+    if (set.has(name) || set.size < MAX_PREPARED_PER_CONNECTION) {
+      set.add(name);
+      return c({ name, text, values });
+    }
+    return c(text, values);
+  };
+  const retryElsewhere = async (text: string, values: unknown[] | undefined, first: unknown): Promise<unknown> => {
+    let last = first;
+    for (const delay of RETRY_DELAYS_MS) {
+      await sleep(delay);
+      let other: PoolClientWithCache;
+      try {
+        other = (await pool.connect()) as PoolClientWithCache;
+      } catch (err) {
+        if (!neverExecuted(err)) throw err;
+        last = err;
+        continue;
+      }
+      let failed: unknown = null;
+      try {
+        return Array.isArray(values) ? await other.query(text, values) : await other.query(text);
+      } catch (err) {
+        failed = err;
+        if (!neverExecuted(err)) throw err;
+        last = err;
+      } finally {
+        other.release(failed && isConnectionError(failed) ? (failed as Error) : undefined);
       }
     }
-    return original(text, values, cb);
+    throw last;
+  };
+  (client as { query: unknown }).query = (text: unknown, values?: unknown, cb?: unknown) => {
+    if (typeof text !== 'string' || cb !== undefined || (values !== undefined && !Array.isArray(values))) return original(text, values, cb);
+    if (TX_BEGIN.test(text)) client.arkInTransaction = true;
+    else if (TX_END.test(text)) client.arkInTransaction = false;
+    const inTransaction = client.arkInTransaction === true && !TX_BEGIN.test(text);
+    const p = Array.isArray(values) ? send(original, prepared, text, values) : original(text);
+    return p.catch((err: unknown) => {
+      if (inTransaction || !neverExecuted(err)) throw err;
+      client.arkInTransaction = false;
+      return retryElsewhere(text, values as unknown[] | undefined, err);
+    });
   };
 }
 
@@ -104,11 +160,20 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     max: opts.poolSize ?? 20,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
+    keepAlive: true,
   });
+  const log = opts.log;
+  // A broken connection must never take the process down: every client of the pool keeps an
+  // 'error' listener for its whole life (pg-pool listens only while a client is idle, and a
+  // client whose server goes away while it is checked out would otherwise emit an unhandled
+  // 'error'). The statement in flight gets the error too; the pool drops the client.
   pool.on('error', () => {
-    /* idle client errors surface on the next query */
+    /* an idle client broke: the pool has removed it */
   });
-  pool.on('connect', (client) => usePreparedStatements(client as PoolClientWithCache));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    wrapClient(client as PoolClientWithCache, pool);
+  });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   // One LISTEN connection per process, shared by every channel. If it drops, it is
   // re-established with backoff and every channel re-LISTENed; `onReconnect` callbacks run
@@ -125,7 +190,10 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     setTimeout(() => {
       if (closed || handlers.size === 0) return;
       getListener()
-        .then(() => { for (const cb of reconnectCallbacks) cb(); })
+        .then(() => {
+          log?.info({ attempts: attempt + 1 }, 'database listener connection re-established');
+          for (const cb of reconnectCallbacks) cb();
+        })
         .catch(() => scheduleReconnect(attempt + 1));
     }, delay).unref();
   }
@@ -134,18 +202,20 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     if (listener) return listener;
     if (!listenerReady) {
       listenerReady = (async () => {
-        const c = new pg.Client({ connectionString: opts.directUrl ?? opts.databaseUrl! });
+        const c = new pg.Client({ connectionString: opts.directUrl ?? opts.databaseUrl!, keepAlive: true, connectionTimeoutMillis: 5_000 });
         let lost = false;
-        const onLost = () => {
+        const onLost = (err?: Error) => {
           if (lost) return;
           lost = true;
-          if (listener === c) listener = null;
+          const wasListening = listener === c;
+          if (wasListening) listener = null;
           listenerReady = null;
           c.end().catch(() => undefined);
+          if (wasListening && !closed) log?.warn({ err: err?.message }, 'database listener connection lost; reconnecting');
           scheduleReconnect(0);
         };
-        c.on('error', onLost);
-        c.on('end', onLost);
+        c.on('error', (err) => onLost(err));
+        c.on('end', () => onLost());
         c.on('notification', (msg) => {
           const set = handlers.get(msg.channel);
           if (set) for (const fn of set) fn(msg.payload ?? '');

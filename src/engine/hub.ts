@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
 import type { DB } from '../db/schema.js';
 import { RUN_EVENTS_CHANNEL, listRunEvents, parseEventPayload, type RunEvent } from './events.js';
+import { untilAvailable } from '../db/connection-errors.js';
 
 export type RunEventListener = (event: RunEvent) => void;
 
@@ -45,7 +46,7 @@ export class RunEventHub {
     }
     if (!this.topics.has(parsed.runId)) return;
     // Too large to travel inline: one read serves every local subscriber.
-    listRunEvents(this.db, parsed.runId, parsed.seq - 1, 1).then(
+    untilAvailable(() => listRunEvents(this.db, parsed.runId, parsed.seq - 1, 1), { stop: () => !this.topics.has(parsed.runId) }).then(
       (events) => events.forEach((e) => this.publish(e)),
       (err: Error) => this.log.warn({ err: err.message, run_id: parsed.runId }, 'run event read failed'),
     );
@@ -113,7 +114,8 @@ export class RunEventCursor {
   private async readNewer(): Promise<void> {
     for (;;) {
       if (this.closed) return;
-      const events = await listRunEvents(this.db, this.runId, this.lastSeq, this.batch);
+      // A database outage is waited out: the stream stays open and resumes from the table.
+      const events = await untilAvailable(() => listRunEvents(this.db, this.runId, this.lastSeq, this.batch), { stop: () => this.closed });
       for (const e of events) this.take(e);
       if (events.length < this.batch) return;
     }

@@ -129,6 +129,20 @@ export async function failJob(db: Kysely<DB>, workerId: string, job: JobRow, err
     .execute();
 }
 
+/**
+ * Hands a leased job back to the queue at once, without counting a failure: its handler was
+ * interrupted by a database outage, not by the job. The attempt stays counted (a run that
+ * already streamed output is then not replayed, §26.6).
+ */
+export async function requeueJob(db: Kysely<DB>, workerId: string, id: string): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ state: 'queued', run_at: new Date(), lease_expires_at: null, leased_by: null, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('leased_by', '=', workerId)
+    .execute();
+}
+
 /** Queue depth by type (for /metrics). */
 export async function queueDepth(db: Kysely<DB>): Promise<Array<{ type: string; state: string; n: number }>> {
   const res = await sql<{ type: string; state: string; n: number }>`

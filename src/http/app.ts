@@ -7,7 +7,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import { randomUUID } from 'node:crypto';
-import { AppError, errorBody, validationError } from './errors.js';
+import { AppError, errorBody, serviceUnavailable, validationError } from './errors.js';
+import { isConnectionError } from '../db/connection-errors.js';
 import type { AppContext } from './context.js';
 import { routeModules } from './routes.js';
 import { installMetrics } from './metrics.js';
@@ -148,7 +149,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       status: reply.statusCode,
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
     };
-    if (reply.statusCode >= 500) req.log.error(line, 'request failed');
+    if (reply.statusCode === 503) req.log.warn(line, 'request failed: database unavailable');
+    else if (reply.statusCode >= 500) req.log.error(line, 'request failed');
     else req.log.debug(line, 'request');
   });
 
@@ -168,6 +170,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     } else if (typeof (err as FastifyError).statusCode === 'number' && (err as FastifyError).statusCode! < 500) {
       const status = (err as FastifyError).statusCode!;
       appErr = status === 404 ? new AppError('not_found', 'not found') : validationError(err.message || 'bad request', status === 413 ? 413 : 400);
+    } else if (isConnectionError(err)) {
+      appErr = serviceUnavailable(); // logged once by onResponse, at warn
+      req.log.debug({ err: err.message }, 'database unavailable');
     } else {
       req.log.error({ err }, 'unhandled error');
       appErr = new AppError('internal_error', 'internal server error');

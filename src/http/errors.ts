@@ -80,6 +80,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   'limit.concurrent_runs': 429,
 
   internal_error: 500,
+  service_unavailable: 503,
 
   'provider.auth_failed': 502,
   'provider.unavailable': 502,
@@ -133,6 +134,10 @@ export const unauthorized = (message = 'authentication required') => new AppErro
 export const forbidden = (message = 'insufficient permissions') => new AppError('auth.forbidden', message);
 export const conflict = (code: string, message: string, details: Record<string, unknown> = {}) =>
   new AppError(code, message, details);
+
+/** The database cannot be reached or the connection broke mid-request (§1.5). */
+export const serviceUnavailable = () =>
+  new AppError('service_unavailable', 'the database is unavailable; retry shortly', {}, { headers: { 'retry-after': '1' } });
 
 export function rateLimited(retryAfterSeconds: number, code = 'rate_limit', details: Record<string, unknown> = {}): AppError {
   const secs = Math.max(1, Math.ceil(retryAfterSeconds));

@@ -15,6 +15,7 @@ import { ASK_USER_TOOL_NAME, askUserQuestion, askUserResult, createBuiltinToolRe
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
 import { ToolError, type Tool } from '../tools/types.js';
 import { finishRun, isRetryableClass, type Outcome } from './finish.js';
+import { isConnectionError } from '../db/connection-errors.js';
 import { DeltaBuffer } from './delta-buffer.js';
 import { loadRun, type LoadedRun, type RunRecord } from './run-load.js';
 
@@ -320,6 +321,7 @@ async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log
           break;
         } catch (err) {
           if (jobSignal.aborted) throw err;
+          if (!(err instanceof LlmError) && isConnectionError(err)) throw err; // our database, not the model's
           if (isAbortError(err) || signal.aborted) return void (await cancelled());
           const e = err instanceof LlmError ? err : new LlmError('provider.unavailable', (err as Error).message, { status: null, retryable: false });
           if (emitted) throw new RunFailure('provider.stream_interrupted', e.message);
@@ -456,6 +458,8 @@ async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log
     }
   } catch (err) {
     if (jobSignal.aborted) throw err; // shutdown or lost lease: another worker takes the job over
+    // A database outage ends this attempt, not the run: the worker hands the job back (§26.6).
+    if (!(err instanceof RunFailure) && !(err instanceof LlmError) && isConnectionError(err)) throw err;
     if (cancelSeen || (isAbortError(err) && signal.aborted)) return void (await cancelled());
     const f = err instanceof RunFailure ? err : new RunFailure('internal.error', (err as Error).message);
     if (!(err instanceof RunFailure)) log.error({ err, run_id: runId }, 'run failed unexpectedly');
@@ -463,6 +467,7 @@ async function execute(ctx: AppContext, job: JobRow, jobSignal: AbortSignal, log
   } finally {
     unsubscribe();
     jobSignal.removeEventListener('abort', onJobAbort);
+    abort.abort(new Error('run attempt ended')); // a model stream or tool left behind by an early exit
   }
 }
 

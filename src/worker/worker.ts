@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AppContext } from '../http/context.js';
 import type { LocalDispatcher, LocalSlot } from '../engine/engine.js';
-import { completeJob, failJob, heartbeatJobs, leaseJobs, type JobRow } from '../engine/jobs.js';
+import { completeJob, failJob, heartbeatJobs, leaseJobs, requeueJob, type JobRow } from '../engine/jobs.js';
+import { isConnectionError, untilAvailable } from '../db/connection-errors.js';
 import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
 
@@ -29,7 +30,8 @@ export interface WorkerOptions {
 
 export class Worker implements LocalDispatcher {
   readonly id = `worker-${randomUUID().slice(0, 8)}`;
-  private readonly running = new Map<string, { job: JobRow; abort: AbortController; done: Promise<void> }>();
+  /** `leaseUntil`: when this worker's lease surely ends unless a heartbeat renews it (local clock). */
+  private readonly running = new Map<string, { job: JobRow; abort: AbortController; done: Promise<void>; leaseUntil: number }>();
   private stopped = false;
   private mayHaveJobs = true;
   /** Slots promised to jobs being written leased to this worker (local dispatch). */
@@ -40,6 +42,7 @@ export class Worker implements LocalDispatcher {
   private reaperTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly log: Logger;
+  private leaseFailures = 0;
 
   constructor(
     private readonly ctx: AppContext,
@@ -98,8 +101,14 @@ export class Worker implements LocalDispatcher {
         let leased: JobRow[] = [];
         try {
           leased = await leaseJobs(this.ctx.db, this.id, this.opts.types, free, this.opts.leaseSeconds);
+          this.leaseFailures = 0;
         } catch (err) {
-          this.log.warn({ err: (err as Error).message }, 'leasing jobs failed');
+          // The database is away: try again with backoff (and at once when the engine's
+          // listener reconnects), not only at the next poll.
+          if (this.leaseFailures++ === 0) this.log.warn({ err: (err as Error).message }, 'leasing jobs failed; retrying');
+          await this.pause(Math.min(100 * 2 ** this.leaseFailures, 2000));
+          this.mayHaveJobs = true;
+          continue;
         }
         for (const job of leased) this.runJob(job);
         if (leased.length > 0 && leased.length === free) this.mayHaveJobs = true;
@@ -119,6 +128,17 @@ export class Worker implements LocalDispatcher {
     }
   }
 
+  /** Waits `ms`, or less when woken (a new job, the listener back, stop). */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    }).finally(() => (this.wake = null));
+  }
+
   private runJob(job: JobRow, preload?: unknown): void {
     const handler = HANDLERS[job.type];
     const abort = new AbortController();
@@ -130,6 +150,17 @@ export class Worker implements LocalDispatcher {
         if (removed !== true) await completeJob(this.ctx.db, this.id, job.id);
       } catch (err) {
         if (abort.signal.aborted) return; // shutdown or lost lease: another worker retries
+        if (isConnectionError(err)) {
+          // Interrupted by a database outage: hand the job back as soon as the database
+          // answers (within its lease; after that the lease lapses and any worker takes it).
+          log.warn({ err: (err as Error).message }, 'job interrupted by a database outage; handing it back');
+          await untilAvailable(() => requeueJob(this.ctx.db, this.id, job.id), {
+            stop: () => this.stopped,
+            maxMs: this.opts.leaseSeconds * 1000,
+          }).catch(() => undefined);
+          this.mayHaveJobs = true;
+          return;
+        }
         log.error({ err: (err as Error).message }, 'job failed');
         await failJob(this.ctx.db, this.id, job, (err as Error).message).catch(() => undefined);
       } finally {
@@ -137,17 +168,27 @@ export class Worker implements LocalDispatcher {
         this.wake?.();
       }
     })();
-    this.running.set(job.id, { job, abort, done });
+    this.running.set(job.id, { job, abort, done, leaseUntil: Date.now() + this.opts.leaseSeconds * 1000 });
   }
 
   private async heartbeat(): Promise<void> {
     const ids = [...this.running.keys()];
     if (!ids.length) return;
+    const sentAt = Date.now();
     try {
       const lost = await heartbeatJobs(this.ctx.db, this.id, ids, this.opts.leaseSeconds);
       for (const id of lost) this.running.get(id)?.abort.abort(new Error('lease lost'));
+      for (const id of ids) {
+        const r = this.running.get(id);
+        if (r && !lost.includes(id)) r.leaseUntil = sentAt + this.opts.leaseSeconds * 1000;
+      }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+      // Not renewed in time (the database was away): the lease may already belong to another
+      // worker, so this one lets go rather than write beside it.
+      for (const r of this.running.values()) {
+        if (Date.now() >= r.leaseUntil) r.abort.abort(new Error('lease lapsed'));
+      }
     }
   }
 
