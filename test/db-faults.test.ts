@@ -70,11 +70,13 @@ describe('the database and Redis going away', () => {
     for (const c of cleanups.reverse()) await c();
   });
 
-  it('pg_terminate_backend of every connection, again and again, while runs stream: the process lives and every run completes', { timeout: 120_000 }, async (t) => {
+  for (const topology of ['serve', 'api + worker'] as const) {
+  it(`pg_terminate_backend of every connection, again and again, while runs stream (${topology}): the processes live and every run completes`, { timeout: 120_000 }, async (t) => {
     if (!TEST_PG_URL) return t.skip(pgOnly);
     const env = { ...(await pool.env({ postgres: true })), ...LEASES };
     const dbName = new URL(env.ARKLOOP_DATABASE_URL).pathname.slice(1);
-    const serve = await pool.spawnApi('serve', env);
+    const serve = await pool.spawnApi(topology === 'serve' ? 'serve' : 'api', env);
+    const processes = [serve, ...(topology === 'serve' ? [] : [await pool.spawnWorker(env)])];
     const c: Client = { base: serve.base!, token: await register(serve.base!) };
 
     const script = {
@@ -111,7 +113,7 @@ describe('the database and Redis going away', () => {
       await admin.end();
     }
     assert.ok(killed >= 5, `terminated ${killed} connections`);
-    assertAlive(serve);
+    for (const p of processes) assertAlive(p);
     t.diagnostic(`terminated ${killed} connections; GET /v1/threads answers during the storm: ${JSON.stringify(Object.fromEntries(statuses))}`);
 
     const ready = await waitFor('readyz 200', async () => ((await readyz(c.base)).status === 200 ? true : undefined));
@@ -132,8 +134,9 @@ describe('the database and Redis going away', () => {
       const text = f.map((x) => x.event).filter((e) => e.type === 'message.delta').map((e) => e.data.content_delta).join('');
       assert.equal(text, 'one two three four five');
     }
-    assertAlive(serve);
+    for (const p of processes) assertAlive(p);
   });
+  }
 
   it('PostgreSQL unreachable for seconds: 503 with Retry-After while away, nothing half-written, everything back without a restart', { timeout: 120_000 }, async (t) => {
     if (!TEST_PG_URL) return t.skip(pgOnly);
@@ -152,7 +155,8 @@ describe('the database and Redis going away', () => {
     // A run in a long model call across the outage, a run that keeps writing through it, and
     // a run paused for input.
     const slow = await startRun(c, JSON.stringify({ stub: { steps: [{ tool_call: { name: 'echo', arguments: { text: 'x' } } }, { delay_ms: 6000, text: 'slow answer' }] } }));
-    const busySteps = Array.from({ length: 30 }, (_, i) => ({ delay_ms: 150, tool_call: { name: 'echo', arguments: { text: `n${i}` } } }));
+    // Within the default persona's 10 turns: 8 tool turns 700 ms apart, so writes fall due during the outage.
+    const busySteps = Array.from({ length: 8 }, (_, i) => ({ delay_ms: 700, tool_call: { name: 'echo', arguments: { text: `n${i}` } } }));
     const busy = await startRun(c, JSON.stringify({ stub: { steps: [...busySteps, { text: 'busy done' }] } }));
     const asking = await startRun(c, JSON.stringify({ stub: { steps: [{ ask_input: 'colour?' }, { text: 'thanks' }] } }));
     const all = [slow, busy, asking];
@@ -206,9 +210,12 @@ describe('the database and Redis going away', () => {
       outcome.push(`${status}${run.error_class ? ` (${run.error_class})` : ''}`);
     }
     t.diagnostic(`runs: ${outcome.join(', ')}`);
-    // The long model call never needed the database while it was away: it completes. The
-    // paused run completes. The busy one either completes or, interrupted after output,
-    // ends with internal.worker_lost (§26.6) — in any case with its terminal event.
+    // The long model call never needed the database while it was away, and the paused run
+    // took its input afterwards: both complete. The busy run's writes that fall due during the
+    // outage wait it out within the lease (databasePatience), so it completes too — unless a
+    // statement of it was in flight at the very moment of the cut: that one may have committed
+    // or not, so the attempt is abandoned and the run, which had streamed output, ends with
+    // internal.worker_lost (§26.6). Either way it ends with its terminal event.
     assert.equal(outcome[0], 'completed');
     assert.equal(outcome[2], 'completed');
     assert.match(outcome[1], /^(completed|failed \(internal\.worker_lost\))$/);
@@ -216,6 +223,37 @@ describe('the database and Redis going away', () => {
     // And new work runs as before.
     const fresh = await startRun(c, 'after the outage');
     assert.equal((await waitTerminal(c, fresh.runId, 15_000)).status, 'completed');
+    assertAlive(serve);
+  });
+
+  it('an outage longer than the lease: the worker lets the job go, and once the database is back the run is taken up again and completes', { timeout: 120_000 }, async (t) => {
+    if (!TEST_PG_URL) return t.skip(pgOnly);
+    const env = { ...(await pool.env({ postgres: true })), ARKLOOP_WORKER_LEASE_SECONDS: '2', ARKLOOP_WORKER_HEARTBEAT_SECONDS: '0.5', ARKLOOP_WORKER_POLL_SECONDS: '0.25' };
+    const target = new URL(env.ARKLOOP_DATABASE_URL);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    cleanups.push(() => proxy.close());
+    const viaProxy = new URL(target);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const serve = await pool.spawnApi('serve', { ...env, ARKLOOP_DATABASE_URL: viaProxy.toString() });
+    const c: Client = { base: serve.base!, token: await register(serve.base!) };
+    // Nothing streamed before the model's long first turn: a run another attempt may replay.
+    const run = await startRun(c, JSON.stringify({ stub: { steps: [{ delay_ms: 5000, text: 'played again' }] } }));
+    const stream = followSse(c, run.runId, 90_000);
+    stream.catch(() => undefined);
+    await waitFor('the first turn to start', async () => ((await eventsOf(c, run.runId)).data.some((e: any) => e.type === 'run.segment.start') ? true : undefined));
+
+    await proxy.cut();
+    await sleep(4000); // twice the lease: it lapses while the database is away
+    assertAlive(serve);
+    await proxy.restore();
+    const done = await waitTerminal(c, run.runId, 30_000);
+    const status = await assertStreamComplete(c, run.runId, await stream);
+    assert.equal(status, 'completed', `${done.error_class ?? ''}`);
+    const { data: events } = await eventsOf(c, run.runId);
+    assert.equal(events.filter((e: any) => e.type === 'message.delta').map((e: any) => e.data.content_delta).join(''), 'played again');
+    assert.match(serve.output(), /lease lapsed|heartbeat failed/);
     assertAlive(serve);
   });
 

@@ -1,5 +1,6 @@
 // The one storage module: PostgreSQL (node-postgres pool) or embedded PGlite behind the
-// same Kysely instance. Nothing above this file knows which engine runs.
+// same Kysely instance. Nothing above this file knows which kind of database runs.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -88,8 +89,20 @@ type PoolClientWithCache = pg.PoolClient & { arkPrepared?: Set<string>; arkInTra
 
 const TX_BEGIN = /^\s*(begin|start\s+transaction)\b/i;
 const TX_END = /^\s*(commit|end|abort|rollback(?!\s+to\b))\b/i;
-/** Attempts, after the first, to run a statement whose connection was refused or shut down. */
-const RETRY_DELAYS_MS = [0, 100, 300, 600];
+/** How long a statement that provably never ran is retried (connection refused or shut down). */
+const RETRY_WINDOW_MS = 1000;
+
+/**
+ * A longer retry window for the work running inside it: `deadline()` is the time (ms epoch)
+ * until which a statement that never ran, or a connection that could not be opened, is tried
+ * again. The worker runs each job in one, bounded by the job's lease, so a run waits out a
+ * short outage instead of failing; API requests have none and answer 503 at once.
+ */
+export const databasePatience = new AsyncLocalStorage<{ deadline: () => number }>();
+
+function retryDeadline(failedAt: number): number {
+  return Math.max(failedAt + RETRY_WINDOW_MS, databasePatience.getStore()?.deadline() ?? 0);
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -117,7 +130,8 @@ function wrapClient(client: PoolClientWithCache, pool: pg.Pool): void {
   };
   const retryElsewhere = async (text: string, values: unknown[] | undefined, first: unknown): Promise<unknown> => {
     let last = first;
-    for (const delay of RETRY_DELAYS_MS) {
+    const deadline = retryDeadline(Date.now());
+    for (let delay = 0; Date.now() + delay <= deadline; delay = Math.min(Math.max(100, delay * 2), 2000)) {
       await sleep(delay);
       let other: PoolClientWithCache;
       try {
@@ -174,6 +188,23 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     client.on('error', () => undefined);
     wrapClient(client as PoolClientWithCache, pool);
   });
+  // Opening a connection inside a patience window (a worker's job) is retried within it too.
+  const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  (pool as { connect: unknown }).connect = (cb?: unknown) => {
+    if (cb !== undefined) return (connect as (cb: unknown) => void)(cb);
+    if (!databasePatience.getStore()) return connect();
+    return (async () => {
+      const failedAt = Date.now();
+      for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+        try {
+          return await connect();
+        } catch (err) {
+          if (!neverExecuted(err) || Date.now() + delay > retryDeadline(failedAt)) throw err;
+        }
+        await sleep(delay);
+      }
+    })();
+  };
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   // One LISTEN connection per process, shared by every channel. If it drops, it is
   // re-established with backoff and every channel re-LISTENed; `onReconnect` callbacks run

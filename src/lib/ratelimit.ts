@@ -67,8 +67,20 @@ export class RedisCounterStore implements CounterStore {
   static async connect(url: string, log: Logger): Promise<RedisCounterStore> {
     const { Redis } = await import('ioredis');
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-    redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
-    await redis.connect().catch((err: Error) => log.warn({ err: err.message }, 'redis unreachable; rate limits fail open'));
+    // ioredis reconnects by itself (backoff up to 2 s); while it is away the limits fail open.
+    // One line when Redis goes, one when it is back, not one per reconnect attempt.
+    let away = false;
+    redis.on('error', (err) => {
+      if (away) return;
+      away = true;
+      log.warn({ err: err.message }, 'redis unavailable; rate limits fail open until it is back');
+    });
+    redis.on('ready', () => {
+      if (!away) return;
+      away = false;
+      log.info('redis available again; rate limits are shared again');
+    });
+    await redis.connect().catch(() => undefined); // reported by the 'error' listener; reconnecting goes on
     return new RedisCounterStore(redis, log);
   }
 

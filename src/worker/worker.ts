@@ -8,6 +8,7 @@ import type { AppContext } from '../http/context.js';
 import type { LocalDispatcher, LocalSlot } from '../engine/engine.js';
 import { completeJob, failJob, heartbeatJobs, leaseJobs, requeueJob, type JobRow } from '../engine/jobs.js';
 import { isConnectionError, untilAvailable } from '../db/connection-errors.js';
+import { databasePatience } from '../db/database.js';
 import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
 
@@ -146,7 +147,9 @@ export class Worker implements LocalDispatcher {
     const done = (async () => {
       try {
         if (!handler) throw new Error(`no handler for job type ${job.type}`);
-        const removed = await handler(this.ctx, job, abort.signal, log, preload);
+        // A short database outage is waited out while the lease surely holds (see databasePatience).
+        const deadline = () => (this.running.get(job.id)?.leaseUntil ?? 0) - this.opts.heartbeatSeconds * 1000;
+        const removed = await databasePatience.run({ deadline }, () => handler(this.ctx, job, abort.signal, log, preload));
         if (removed !== true) await completeJob(this.ctx.db, this.id, job.id);
       } catch (err) {
         if (abort.signal.aborted) return; // shutdown or lost lease: another worker retries
