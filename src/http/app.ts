@@ -1,5 +1,5 @@
 // Builds the Fastify application (never listens: tests use inject, the CLI listens).
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
@@ -7,11 +7,14 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { AppError, errorBody, serviceUnavailable, validationError } from './errors.js';
 import { isConnectionError } from '../db/connection-errors.js';
 import type { AppContext } from './context.js';
 import { routeModules } from './routes.js';
 import { installMetrics } from './metrics.js';
+import { collectRoutes } from './route.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const TRACE_RE = /^[A-Za-z0-9-]{8,64}$/;
@@ -52,6 +55,36 @@ function reasonOf(e: ErrorObject): string {
   }
 }
 
+/** 32 lowercase hex characters (§1.1). */
+function newTraceId(): string {
+  return randomUUID().replace(/-/g, '');
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them — a malformed request line or
+ * header, headers or URL over the size limit (431), a request not received in time (408) —
+ * still answer with the envelope and a trace id (§1.5). Raw socket: status line, headers, body.
+ */
+function clientErrorHandler(this: FastifyInstance, err: ConnectionError, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers or URL too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request was not received in time']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+  const traceId = newTraceId();
+  const body = JSON.stringify(errorBody('validation.error', message, {}, traceId));
+  this.log.debug({ err: err.message, code: err.code, trace_id: traceId }, 'client error');
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Trace-Id: ${traceId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
 function sanitizeUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&]*/g, '$1[redacted]');
 }
@@ -77,7 +110,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
         const incoming = req.headers['x-trace-id'];
         if (typeof incoming === 'string' && TRACE_RE.test(incoming)) return incoming;
       }
-      return randomUUID().replace(/-/g, '');
+      return newTraceId();
     },
     rewriteUrl: (req) => {
       const url = req.url ?? '/';
@@ -89,12 +122,19 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // Long path values reach the routes, whose ids answer their own 404s (§1.5).
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     forceCloseConnections: true,
+    clientErrorHandler,
+    // Node would answer a Host-less HTTP/1.1 request with its own bare 400; the onRequest hook
+    // below refuses it with the envelope instead.
+    http: { requireHostHeader: false },
     // Errors the router raises before any route: still the contract's envelope.
     frameworkErrors: (err, req, reply) => {
       const [status, code, message] = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? [404, 'not_found', 'not found'] : [400, 'validation.error', 'malformed URL'];
       void (reply as unknown as FastifyReply).code(status).header('x-trace-id', req.id).send(errorBody(code, message, {}, req.id));
     },
   });
+
+  // Every route, with its caller rule: routeTable(app) (the security tests walk it).
+  collectRoutes(app);
 
   const bodyAjv = makeAjv(false);
   const queryAjv = makeAjv(true);
@@ -138,6 +178,17 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);
     req.clientIp = clientIpOf(req, config.trustXForwardedFor);
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw validationError('the Host header is required');
+  });
+
+  // An Expect other than 100-continue: Node would answer its own bare 417.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const traceId = newTraceId();
+    const body = JSON.stringify(errorBody('validation.error', 'unsupported Expect header', {}, traceId));
+    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-trace-id': traceId, connection: 'close' });
+    res.end(body);
+    req.resume();
   });
 
   const debugLogging = ctx.log.isLevelEnabled('debug');

@@ -12,6 +12,59 @@ import { runIdempotent } from './idempotency.js';
 
 export type CallerKind = 'anon' | 'user' | 'user+key' | 'padmin';
 
+/** What a route declares about who may call it; kept in the route's Fastify `config.access`. */
+export interface RouteAccess {
+  caller: CallerKind;
+  perm?: string | ((req: FastifyRequest) => string | null);
+  ids?: Record<string, string>;
+  accountFrom?: 'current' | 'path';
+  queryToken?: boolean;
+  /** The route declares a body schema. */
+  hasBody: boolean;
+}
+
+/** One registered route (one method of it), as the OpenAPI document sees it. */
+export interface RouteEntry {
+  method: string;
+  /** The Fastify path pattern, e.g. `/v1/threads/:thread_id`. */
+  url: string;
+  /** Left out of the OpenAPI document (aliases, /docs assets). */
+  hidden: boolean;
+  /** The declared caller rule; null for routes added without registerRoute (/healthz, /docs, ...). */
+  access: RouteAccess | null;
+  schema: Record<string, unknown> | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+}
+
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/**
+ * Records every route added to `app` from now on (through the same `onRoute` hook that
+ * @fastify/swagger builds the OpenAPI document from). Call before any route is added.
+ */
+export function collectRoutes(app: FastifyInstance): void {
+  const table: RouteEntry[] = [];
+  routeTables.set(app, table);
+  app.addHook('onRoute', (opts) => {
+    const schema = opts.schema as Record<string, unknown> | undefined;
+    for (const method of [opts.method].flat()) {
+      table.push({ method, url: opts.url, hidden: schema?.hide === true, access: opts.config?.access ?? null, schema });
+    }
+  });
+}
+
+/** Every route of an app built by buildApp, with its caller rule, permission and path ids. */
+export function routeTable(app: FastifyInstance): readonly RouteEntry[] {
+  const table = routeTables.get(app);
+  if (!table) throw new Error('routeTable: the app was not built with collectRoutes');
+  return table;
+}
+
 type StaticOr<T, D> = T extends TSchema ? Static<T> : D;
 
 export type Req<B, Q, P> = Omit<FastifyRequest, 'body' | 'query' | 'params'> & {
@@ -182,7 +235,10 @@ export function registerRoute<B extends TSchema | undefined, Q extends TSchema |
         ...(spec.response ? { response: { [spec.status ?? 200]: spec.response } } : {}),
         ...(spec.caller !== 'anon' ? { security: [{ bearerAuth: [] }] } : {}),
       } as RouteOptions['schema'],
-      config: { hasBody: !!spec.body },
+      config: {
+        hasBody: !!spec.body,
+        access: { caller: spec.caller, perm: spec.perm, ids: spec.ids, accountFrom: spec.accountFrom, queryToken: spec.queryToken, hasBody: !!spec.body },
+      },
       onRequest: async (req) => {
         if (s.before) await s.before(req);
         await authenticate(ctx, req, s);
