@@ -235,7 +235,8 @@ function problemOf(req: FuzzRequest, res: Answer): string | null {
     if (typeof b.message !== 'string' || !b.details || typeof b.details !== 'object' || Array.isArray(b.details)) return `bad message/details: ${res.text.slice(0, 200)}`;
     if (b.trace_id !== trace) return `trace_id ${b.trace_id} ≠ X-Trace-Id ${trace}`;
   }
-  if (res.status >= 400 || type.includes('json')) {
+  // Bodies the API writes (JSON, the metrics text); the swagger UI's own assets are not ours.
+  if (res.status >= 400 || type.includes('json') || type.startsWith('text/plain')) {
     const clean = scrub(res.text);
     for (const [what, re] of LEAKS) {
       const m = re.exec(clean);

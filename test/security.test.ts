@@ -9,6 +9,9 @@
 //   - for every path id: another account's real id → the resource's own 404; a non-UUID → the same.
 // A route without a caller rule fails, unless it is listed as public below; so does a path id
 // without a fixture. A new module is covered by adding its fixtures here, nothing else.
+// A revoked key is a credential failure (401) on every protected route, user-only ones too:
+// §1.2 refuses revoked keys with 401, and §1.5 checks credentials before "API key not allowed".
+
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
@@ -78,7 +81,7 @@ interface Case {
   url: string;
   headers: Record<string, string>;
   body?: unknown;
-  expect: { status: number; code: string } | { notCode: string };
+  expect: { status: number; code: string } | { notCode: string } | { noneOf: string[] };
 }
 
 const keyOf = (r: { method: string; url: string }) => `${r.method === 'HEAD' ? 'GET' : r.method} ${r.url}`;
@@ -221,6 +224,10 @@ describe('security (generated from the route table)', () => {
 
   function check(res: Res, c: Case): string | null {
     const where = `${c.method} ${c.url} [${c.what}]`;
+    if ('noneOf' in c.expect) {
+      if (res.status >= 500 || (res.status >= 400 && c.expect.noneOf.includes(res.body?.code))) return `${where}: answered ${res.status} ${res.text.slice(0, 200)}`;
+      return null;
+    }
     if ('notCode' in c.expect) {
       if (res.status === 401 && res.body?.code === c.expect.notCode) return `${where}: answered ${res.status} ${c.expect.notCode}`;
       if (res.status >= 500) return `${where}: answered ${res.status} ${res.text.slice(0, 200)}`;
@@ -334,6 +341,23 @@ describe('security (generated from the route table)', () => {
     await run(tc, cases);
   });
 
+  it('account selection: a foreign X-Account-Id is a 404 for a token and a 403 for an API key; a malformed one a 400', async (tc) => {
+    const cases: Case[] = [];
+    for (const r of protectedRoutes().filter((x) => x.access!.accountFrom !== 'path')) {
+      const { body, query } = validInput(r);
+      const url = pathOf(r) + query;
+      const c = (what: string, headers: Record<string, string>, status: number, code: string) =>
+        cases.push({ route: r, what, method: r.method, url, body, headers, expect: { status, code } });
+      c('token, X-Account-Id of an account it is not in', bearer(ownerA.token, { 'x-account-id': wsB }), 404, 'accounts.not_found');
+      c('token, malformed X-Account-Id', bearer(ownerA.token, { 'x-account-id': 'not-a-uuid' }), 400, 'validation.error');
+      if (r.access!.caller === 'user+key') {
+        c('API key, X-Account-Id of another account', bearer(keys.full, { 'x-account-id': wsB }), 403, 'auth.forbidden');
+        c('API key, X-Account-Id of no account', bearer(keys.full, { 'x-account-id': '01890000-0000-7000-8000-0000000000ff' }), 403, 'auth.forbidden');
+      }
+    }
+    await run(tc, cases);
+  });
+
   it('permission points: 403 for a member or a scoped API key lacking the point, and for non-admins on padmin routes', async (tc) => {
     const cases: Case[] = [];
     const forbidden = { status: 403, code: 'auth.forbidden' };
@@ -395,6 +419,13 @@ describe('security (generated from the route table)', () => {
           cases.push({ route: r, what: `${who}, ${name} not a UUID`, method: r.method, url: pathOf(r, { [name]: 'not-a-uuid' }) + query, body, headers, expect });
         }
       }
+    }
+    // The control: the caller's own ids are found (reads only), so the 404s above come from the
+    // other account, not from fixtures that name nothing.
+    for (const r of protectedRoutes().filter((x) => (x.method === 'GET' || x.method === 'HEAD') && Object.keys(idCodes(x)).length)) {
+      const noneOf = [...Object.values(idCodes(r)), 'auth.unauthorized', 'auth.forbidden'];
+      const headers = bearer(ownerA.token, r.access!.accountFrom === 'path' ? { accept: 'application/json' } : { 'x-account-id': wsA, accept: 'application/json' });
+      cases.push({ route: r, what: 'own ids', method: r.method, url: pathOf(r) + validInput(r).query, headers, expect: { noneOf } });
     }
     assert.ok(routesWithIds >= 30, `only ${routesWithIds} routes with ids`);
     await run(tc, cases);
