@@ -307,7 +307,7 @@ describe('security (generated from the route table)', () => {
     for (const r of protectedRoutes()) {
       const url = pathOf(r) + validInput(r).query;
       const body = validInput(r).body;
-      const acct = r.access!.accountFrom === 'path' ? {} : { 'x-account-id': wsA };
+      const acct = r.access!.accountFrom === 'path' ? ({} as Record<string, string>) : { 'x-account-id': wsA };
       cases.push({ route: r, what: 'no credentials', method: r.method, url, headers: acct, body, expect });
       for (const [name, token] of Object.entries(bad)) {
         cases.push({ route: r, what: name, method: r.method, url, headers: bearer(token, acct), body, expect });
@@ -383,7 +383,7 @@ describe('security (generated from the route table)', () => {
       }
       const need = wanted(r, memberPoints, memberA.id, path);
       if (need && !memberPoints.has(need)) {
-        const acct = r.access!.accountFrom === 'path' ? {} : { 'x-account-id': wsA };
+        const acct = r.access!.accountFrom === 'path' ? ({} as Record<string, string>) : { 'x-account-id': wsA };
         cases.push({ route: r, what: `member lacking ${need}`, method: r.method, url: path + query, body, headers: bearer(memberA.token, acct), expect: forbidden });
         covered++;
       }
@@ -410,7 +410,7 @@ describe('security (generated from the route table)', () => {
       if (Object.keys(codes).length === 0) continue;
       routesWithIds++;
       const { body, query } = validInput(r);
-      const callers: Array<[string, Record<string, string>]> = [['access token', bearer(ownerA.token, r.access!.accountFrom === 'path' ? {} : { 'x-account-id': wsA })]];
+      const callers: Array<[string, Record<string, string>]> = [['access token', bearer(ownerA.token, r.access!.accountFrom === 'path' ? ({} as Record<string, string>) : { 'x-account-id': wsA })]];
       if (r.access!.caller === 'user+key') callers.push(['API key', bearer(keys.full)]);
       for (const [name, code] of Object.entries(codes)) {
         for (const [who, headers] of callers) {
