@@ -39,10 +39,10 @@ import {
   type Server,
 } from './servers.js';
 
-type Engine = 'pglite' | 'postgres';
+type DatabaseKind = 'pglite' | 'postgres';
 type Target = 'floor' | 'app';
 
-const ENGINE_LABEL: Record<Engine, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
+const ENGINE_LABEL: Record<DatabaseKind, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
 const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const HELP = `usage: npm run bench -- [options]
@@ -64,7 +64,7 @@ const HELP = `usage: npm run bench -- [options]
   --help`;
 
 interface Options {
-  engines: Engine[];
+  engines: DatabaseKind[];
   durationS: number;
   warmupS: number;
   /** Per-request timeout; a request over it is an error. */
@@ -81,7 +81,7 @@ interface Options {
 }
 
 interface RunRecord {
-  engine: Engine;
+  engine: DatabaseKind;
   target: Target;
   clients: number;
   /** Server process CPU during the window, % of one core (PostgreSQL's own backends excluded). */
@@ -101,7 +101,7 @@ interface RunRecord {
 }
 
 interface TargetCheck {
-  engine: Engine;
+  engine: DatabaseKind;
   name: string;
   status: 'PASS' | 'FAIL' | 'n/a';
   detail: string;
@@ -148,13 +148,13 @@ async function parseOptions(): Promise<Options> {
 
   const explicitUrl = process.env.ARKLOOP_BENCH_DATABASE_URL;
   const pgAdminUrl = explicitUrl || DEFAULT_PG_URL;
-  let engines: Engine[];
+  let engines: DatabaseKind[];
   if (values.engine === 'both') {
     engines = ['pglite'];
     if (await pgReachable(pgAdminUrl)) engines.push('postgres');
     else process.stdout.write(`note: PostgreSQL at ${redact(pgAdminUrl)} is not reachable; running PGlite only\n`);
   } else {
-    engines = [values.engine as Engine];
+    engines = [values.engine as DatabaseKind];
     if (values.engine === 'postgres' && !(await pgReachable(pgAdminUrl))) {
       fail(`PostgreSQL at ${redact(pgAdminUrl)} is not reachable (set ARKLOOP_BENCH_DATABASE_URL)`);
     }
@@ -194,7 +194,7 @@ interface Started {
   stop: () => Promise<void>;
 }
 
-async function startFloor(cleanup: Cleanup, opts: Options, engine: Engine, tmpRoot: string, runTag: string, profDir: string | null): Promise<Started> {
+async function startFloor(cleanup: Cleanup, opts: Options, engine: DatabaseKind, tmpRoot: string, runTag: string, profDir: string | null): Promise<Started> {
   const port = await freePort();
   const token = randomBytes(24).toString('base64url');
   const env: Record<string, string> = {
@@ -229,7 +229,7 @@ async function startFloor(cleanup: Cleanup, opts: Options, engine: Engine, tmpRo
 async function startApp(
   cleanup: Cleanup,
   opts: Options,
-  engine: Engine,
+  engine: DatabaseKind,
   tmpRoot: string,
   runTag: string,
   entryArgs: string[],
@@ -351,11 +351,11 @@ function oneLine(r: RunRecord): string {
   );
 }
 
-function report(opts: Options, records: RunRecord[], skipped: Map<Engine, string>): string {
+function report(opts: Options, records: RunRecord[], skipped: Map<DatabaseKind, string>): string {
   const out: string[] = [];
   const opHeads = OPS.map((o) => `${OP_LABEL[o]} p50/p99`);
   const header = ['clients', 'target', 'cycles/s', 'req/s', '2xx', 'non-2xx', 'errors', 'invalid', 'cycle p50', 'cycle p99', ...opHeads, 'srv CPU%', 'srv ms/cyc', 'db CPU%', 'db ms/cyc', 'gen CPU%', 'host CPU%'];
-  const find = (e: Engine, t: Target, c: number) => records.find((r) => r.engine === e && r.target === t && r.clients === c);
+  const find = (e: DatabaseKind, t: Target, c: number) => records.find((r) => r.engine === e && r.target === t && r.clients === c);
   for (const engine of opts.engines) {
     const rows: string[][] = [];
     for (const c of opts.clients) {
@@ -433,7 +433,7 @@ function report(opts: Options, records: RunRecord[], skipped: Map<Engine, string
 
 function checkTargets(opts: Options, records: RunRecord[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
-  const find = (e: Engine, t: Target, c: number) => records.find((r) => r.engine === e && r.target === t && r.clients === c);
+  const find = (e: DatabaseKind, t: Target, c: number) => records.find((r) => r.engine === e && r.target === t && r.clients === c);
   const all2xx = (r: RunRecord) => r.result.requests > 0 && r.result.non2xx === 0 && r.result.errors === 0 && r.result.invalid === 0;
   const okDetail = (r: RunRecord) =>
     `${r.result.ok2xx - r.result.invalid}/${r.result.requests} valid 2xx (non-2xx ${r.result.non2xx}, errors ${r.result.errors}, invalid ${r.result.invalid})`;
@@ -508,7 +508,7 @@ async function main(): Promise<void> {
   if (profDir) mkdirSync(profDir, { recursive: true });
 
   const records: RunRecord[] = [];
-  const skipped = new Map<Engine, string>();
+  const skipped = new Map<DatabaseKind, string>();
   const profiles: Array<{ label: string; summary: ProfileSummary }> = [];
   let buildWarnings = '';
   let appRevision: string | null = null;

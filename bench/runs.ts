@@ -23,9 +23,9 @@ import { assertLoopback } from './loadgen.js';
 import { newAgent, openHoldStream, runPhase, type HoldStream, type PhaseResult } from './runclient.js';
 import { Cleanup, cleanUpOnExit, REPO_ROOT, buildAppInto, cleanEnv, createDatabase, dbStats, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady, type Server } from './servers.js';
 
-type Engine = 'pglite' | 'postgres';
+type DatabaseKind = 'pglite' | 'postgres';
 type Bench = 'worker_runs' | 'sse_hold';
-const ENGINE_LABEL: Record<Engine, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
+const ENGINE_LABEL: Record<DatabaseKind, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
 const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] [options]
@@ -51,7 +51,7 @@ const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] 
 
 interface Options {
   benches: Bench[];
-  engines: Engine[];
+  engines: DatabaseKind[];
   appFrom: 'build' | 'dist' | 'source';
   runs: number;
   inFlight: number;
@@ -104,7 +104,7 @@ async function parseOptions(): Promise<Options> {
     return n;
   };
   const pgAdminUrl = process.env.ARKLOOP_BENCH_DATABASE_URL || DEFAULT_PG_URL;
-  let engines: Engine[];
+  let engines: DatabaseKind[];
   if (values.engine === 'both') {
     engines = ['pglite'];
     if (await pgReachable(pgAdminUrl)) engines.push('postgres');
@@ -174,7 +174,7 @@ interface App {
 async function startApp(
   cleanup: Cleanup,
   opts: Options,
-  engine: Engine,
+  engine: DatabaseKind,
   tmpRoot: string,
   tag: string,
   entryArgs: string[],
@@ -231,7 +231,7 @@ async function startApp(
 // worker_runs
 
 interface WorkerRecord extends PhaseResult {
-  engine: Engine;
+  engine: DatabaseKind;
   serverCpuPct: number | null;
   serverCpuMsPerRun: number | null;
   rssMiBEnd: number | null;
@@ -239,7 +239,7 @@ interface WorkerRecord extends PhaseResult {
   dbPerRun: { transactions: number; rowsInserted: number; rowsUpdated: number; rowsFetched: number } | null;
 }
 
-async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Engine, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ records: WorkerRecord[]; profile: ProfileSummary | null }> {
+async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: DatabaseKind, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ records: WorkerRecord[]; profile: ProfileSummary | null }> {
   const L = ENGINE_LABEL[engine];
   const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, engine)}`] : [];
   process.stdout.write(`[${L}] worker_runs: starting the app (ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency})…\n`);
@@ -309,7 +309,7 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Engine, 
 // sse_hold
 
 interface HoldRecord {
-  engine: Engine;
+  engine: DatabaseKind;
   streamsRequested: number;
   runs: number;
   streamsPerRun: number;
@@ -328,7 +328,7 @@ interface HoldRecord {
   healthzMsAtEnd: number | null;
 }
 
-async function benchSseHold(cleanup: Cleanup, opts: Options, engine: Engine, tmpRoot: string, runTag: string, entryArgs: string[]): Promise<HoldRecord> {
+async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKind, tmpRoot: string, runTag: string, entryArgs: string[]): Promise<HoldRecord> {
   const L = ENGINE_LABEL[engine];
   const limit = openFilesLimit();
   if (limit !== null && limit < opts.streams + 512) {

@@ -113,7 +113,7 @@ export async function runApi(
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const worker = opts.worker ? startWorker(ctx) : null;
   ctx.log.info(
-    { addr: `${config.apiHost}:${config.apiPort}`, engine: ctx.database.engine, schema_version: ctx.schemaVersion },
+    { addr: `${config.apiHost}:${config.apiPort}`, database: ctx.database.kind, schema_version: ctx.schemaVersion },
     'arkloop api listening',
   );
   let stopping: Promise<void> | null = null;

@@ -44,7 +44,7 @@ async function workerCommand(): Promise<void> {
   const config = loadConfig();
   const ctx = await createContext({ config, migrate: true });
   const worker = startWorker(ctx);
-  ctx.log.info({ worker: worker.id, concurrency: config.workerConcurrency, engine: ctx.database.engine }, 'arkloop worker started');
+  ctx.log.info({ worker: worker.id, concurrency: config.workerConcurrency, database: ctx.database.kind }, 'arkloop worker started');
   const onSignal = (sig: string) => {
     ctx.log.info({ signal: sig }, 'signal received');
     const timer = setTimeout(() => process.exit(1), 15_000);

@@ -12,11 +12,11 @@ import type { DB } from './schema.js';
 import { PglitePool } from './pglite-pool.js';
 import { isConnectionError, neverExecuted } from './connection-errors.js';
 
-export type Engine = 'pglite' | 'postgres';
+export type DatabaseKind = 'pglite' | 'postgres';
 
 export interface Database {
   readonly db: Kysely<DB>;
-  readonly engine: Engine;
+  readonly kind: DatabaseKind;
   /** Subscribe to a NOTIFY channel; returns an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
@@ -269,7 +269,7 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
 
   return {
     db,
-    engine: 'postgres',
+    kind: 'postgres',
     async listen(channel, onPayload) {
       let set = handlers.get(channel);
       if (!set) {
@@ -364,7 +364,7 @@ async function openPglite(dataDir: string | null): Promise<Database> {
   let closed = false;
   return {
     db,
-    engine: 'pglite',
+    kind: 'pglite',
     async listen(channel, onPayload) {
       const unsub = await pglite.listen(channel, onPayload);
       return async () => { await unsub(); };

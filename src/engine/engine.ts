@@ -48,7 +48,7 @@ export class Engine {
     private readonly log: Logger,
   ) {
     this.hub = new RunEventHub(database.db, log);
-    this.viaNotify = database.engine === 'postgres';
+    this.viaNotify = database.kind === 'postgres';
   }
 
   async start(): Promise<void> {

@@ -5,14 +5,14 @@ import pg from 'pg';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase, type Database } from '../../src/db/database.js';
+import { openDatabase, type Database, type DatabaseKind } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrator.js';
 import { buildApp } from '../../src/http/app.js';
 import type { AppContext } from '../../src/http/context.js';
 import { closeContext, createContext, startWorker } from '../../src/server.js';
 
 export const TEST_PG_URL = process.env.ARKLOOP_TEST_DATABASE_URL || null;
-export const engineName = TEST_PG_URL ? 'postgres' : 'pglite';
+export const databaseKind: DatabaseKind = TEST_PG_URL ? 'postgres' : 'pglite';
 
 export interface TestDatabase {
   database: Database;
