@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { expectedSchemaVersion, migrate } from './db/migrator.js';
 import { buildApp } from './http/app.js';
-import type { AppContext } from './http/context.js';
+import type { AppContext } from './app-context.js';
 import { MemoryCounterStore, RedisCounterStore, type CounterStore } from './lib/ratelimit.js';
 import { resolveSecrets, type Secrets } from './lib/secrets.js';
 import { Mailer } from './mail/mailer.js';

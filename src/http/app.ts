@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { AppError, errorBody, serviceUnavailable, validationError } from './errors.js';
 import { isConnectionError } from '../db/connection-errors.js';
-import type { AppContext } from './context.js';
+import type { AppContext } from '../app-context.js';
 import { routeModules } from './routes.js';
 import { installMetrics } from './metrics.js';
 import { collectRoutes } from './route.js';

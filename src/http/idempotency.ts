@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { createHash } from 'node:crypto';
 import { AppError, validationError } from './errors.js';
-import type { AppContext } from './context.js';
+import type { AppContext } from '../app-context.js';
 
 const TTL_MS = 24 * 3600 * 1000;
 /** An `in_progress` row older than this belongs to a request that died; it may be taken over. */

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { sql } from 'kysely';
-import type { AppContext } from './context.js';
+import type { AppContext } from '../app-context.js';
 import { queueDepth } from '../engine/jobs.js';
 
 export interface Metrics {

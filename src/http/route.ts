@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { AppError, forbidden, notFound, unauthorized, validationError } from './errors.js';
-import type { AppContext } from './context.js';
+import type { AppContext } from '../app-context.js';
 import { isUuid } from '../lib/ids.js';
 import { resolveAccessToken, resolveApiKey, type AccountSelection } from '../modules/auth/principal.js';
 import { runIdempotent } from './idempotency.js';

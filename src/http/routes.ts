@@ -1,6 +1,6 @@
 // Every route group, registered in this one visible list.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from './context.js';
+import type { AppContext } from '../app-context.js';
 import { healthRoutes } from '../modules/health/routes.js';
 import { authRoutes } from '../modules/auth/routes.js';
 import { meRoutes } from '../modules/me/routes.js';

@@ -4,7 +4,7 @@
 // that follow them; anything else flushes the buffer first, so event order is the order
 // things happened. Whatever is still buffered when the run ends is taken by the terminal
 // statement (a short answer is then written in one statement with its end).
-import type { AppContext } from '../http/context.js';
+import type { AppContext } from '../app-context.js';
 import type { NewEvent } from '../engine/events.js';
 
 export class DeltaBuffer {

@@ -4,7 +4,7 @@
 // set), and the run's pending jobs closed — all or nothing. Only a run that costs credits
 // takes a transaction, for the ledger rows.
 import { sql } from 'kysely';
-import type { AppContext } from '../http/context.js';
+import type { AppContext } from '../app-context.js';
 import { newId } from '../lib/ids.js';
 import { eventCtes, eventsOf, type NewEvent } from '../engine/events.js';
 import { closeRunJobsSql } from '../engine/jobs.js';

@@ -4,7 +4,7 @@
 // job leases need nothing here: the next lease query takes them over.
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { AppContext } from '../http/context.js';
+import type { AppContext } from '../app-context.js';
 import { finishCancelHere } from '../modules/runs/cancel.js';
 import { creditPolicy, finishRun, isRetryableClass, streamedText } from './finish.js';
 

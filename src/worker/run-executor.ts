@@ -3,7 +3,7 @@
 // that paused for input is resumed by a new job; its state so far is rebuilt from its events.
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { AppContext } from '../http/context.js';
+import type { AppContext } from '../app-context.js';
 import type { JobRow } from '../engine/jobs.js';
 import { eventCtes, eventsOf, listRunEvents, type NewEvent, type RunEvent } from '../engine/events.js';
 import { LlmError, createProvider, isAbortError, type LlmMessage, type LlmProvider, type LlmToolCall, type LlmUsage } from '../llm/index.js';

@@ -3,7 +3,7 @@
 // starts from and the usage of its earlier jobs. The run's own events are read only when it
 // has more than its `run.started` (a resume, or a run taken over from a lost worker).
 import { sql } from 'kysely';
-import type { AppContext } from '../http/context.js';
+import type { AppContext } from '../app-context.js';
 import { listRunEvents, type RunEvent } from '../engine/events.js';
 import type { LlmMessage } from '../llm/index.js';
 import { creditBalanceSql } from '../modules/credits/store.js';

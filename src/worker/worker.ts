@@ -4,7 +4,7 @@
 // written already leased to it by its own process (local dispatch, see LocalSlot).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AppContext } from '../http/context.js';
+import type { AppContext } from '../app-context.js';
 import type { LocalDispatcher, LocalSlot } from '../engine/engine.js';
 import { completeJob, failJob, heartbeatJobs, leaseJobs, requeueJob, type JobRow } from '../engine/jobs.js';
 import { isConnectionError, untilAvailable } from '../db/connection-errors.js';

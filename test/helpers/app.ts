@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database, type DatabaseKind } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrator.js';
 import { buildApp } from '../../src/http/app.js';
-import type { AppContext } from '../../src/http/context.js';
+import type { AppContext } from '../../src/app-context.js';
 import { closeContext, createContext, startWorker } from '../../src/server.js';
 
 export const TEST_PG_URL = process.env.ARKLOOP_TEST_DATABASE_URL || null;

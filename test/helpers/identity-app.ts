@@ -9,7 +9,7 @@ import pino from 'pino';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
-import type { AppContext } from '../../src/http/context.js';
+import type { AppContext } from '../../src/app-context.js';
 import { registerRoute } from '../../src/http/route.js';
 import { newId } from '../../src/lib/ids.js';
 import { permissionList } from '../../src/modules/accounts/permissions.js';

@@ -1,7 +1,6 @@
 // Small request helpers shared by the accounts route files.
 import type { FastifyRequest } from 'fastify';
-import { auditOrigin } from '../../http/context.js';
-import type { AuditOrigin } from '../audit/store.js';
+import { auditOrigin, type AuditOrigin } from '../audit/store.js';
 
 type AnyReq = Pick<FastifyRequest, 'id' | 'clientIp' | 'headers' | 'account' | 'principal'>;
 

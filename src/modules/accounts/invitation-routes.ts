@@ -1,7 +1,7 @@
 // Invitations to an account (api.md §11.16–§11.20): created and listed under the account,
 // previewed, accepted and revoked under /v1/account-invitations.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { AppError, conflict, forbidden, notFound } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { T, Uuid } from '../../http/schemas.js';

@@ -1,7 +1,7 @@
 // Accounts and their members (api.md §11.1–§11.8). Paths with {account_id} act in that
 // account (registerRoute's accountFrom: 'path' answers 404 accounts.not_found for non-members).
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { AppError, conflict, forbidden, notFound, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { T } from '../../http/schemas.js';

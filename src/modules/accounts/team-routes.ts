@@ -1,6 +1,7 @@
 // Teams of the current account and their members (api.md §11.9–§11.15).
 import type { FastifyInstance } from 'fastify';
-import type { AppContext, CurrentAccount } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
+import type { CurrentAccount } from '../../http/request.js';
 import { conflict, forbidden, notFound } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { T, Uuid } from '../../http/schemas.js';

@@ -1,13 +1,12 @@
 // API keys (api.md §5): create (shown once), list, revoke.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../http/context.js';
-import { auditOrigin } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { AppError, forbidden, notFound, validationError, type FieldError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, OptNull, QueryBool, T, Uuid, parseQueryBool } from '../../http/schemas.js';
 import { isPermissionPoint } from '../accounts/permissions.js';
 import { isManagerRole } from '../accounts/store.js';
-import { recordAudit } from '../audit/store.js';
+import { auditOrigin, recordAudit } from '../audit/store.js';
 import {
   MAX_ACTIVE_KEYS_PER_USER,
   countActiveKeys,

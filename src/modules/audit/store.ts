@@ -10,6 +10,12 @@ export interface AuditOrigin {
   userAgent: string | null;
 }
 
+/** Where a request came from, as its audit rows record it. */
+export function auditOrigin(req: { id: string; clientIp: string; headers: Record<string, unknown> }): AuditOrigin {
+  const ua = req.headers['user-agent'];
+  return { traceId: req.id, ip: req.clientIp || null, userAgent: typeof ua === 'string' ? ua : null };
+}
+
 export interface AuditEntry {
   orgId: string | null;
   actorUserId: string | null;

@@ -1,5 +1,5 @@
 // Cloudflare Turnstile: enabled when both keys are set; tokens verified server-side.
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { AppError } from '../../http/errors.js';
 
 export async function captchaConfig(ctx: AppContext): Promise<{ enabled: boolean; siteKey: string | null }> {

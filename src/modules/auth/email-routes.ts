@@ -1,11 +1,10 @@
 // Email verification, one-time sign-in codes and the resolve flow (api.md §3.8–§3.14).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../http/context.js';
-import { auditOrigin } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { AppError, conflict } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { Nullable, OkResponse, OptNull, T } from '../../http/schemas.js';
-import { recordAudit } from '../audit/store.js';
+import { auditOrigin, recordAudit } from '../audit/store.js';
 import { findPersonalAccount } from '../accounts/store.js';
 import { findUserByEmail, findUserById, findUserByLoginOrEmail, updateUser, type UserRow } from '../users/store.js';
 import { requireCaptcha } from './captcha.js';

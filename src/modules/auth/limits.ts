@@ -1,5 +1,5 @@
 // The API-side rate limits of the auth endpoints (api.md §1.8).
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { rateLimited } from '../../http/errors.js';
 
 const FAIL_WINDOW = 15 * 60;

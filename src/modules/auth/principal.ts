@@ -4,7 +4,8 @@
 // and its result is cached for a few seconds (see cache.ts for why that stays correct).
 import { sql } from 'kysely';
 import type { AccountRole } from '../../db/schema.js';
-import type { AppContext, CurrentAccount, Principal, PrincipalUser } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
+import type { CurrentAccount, Principal, PrincipalUser } from '../../http/request.js';
 import { hashToken } from '../../lib/crypto.js';
 import { isUuid } from '../../lib/ids.js';
 import { keyPoints, pointsForRole } from '../accounts/permissions.js';

@@ -1,14 +1,13 @@
 // Auth (api.md §3): registration, sign-in, token refresh, logout, captcha and checks.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql, type Kysely } from 'kysely';
-import type { AppContext } from '../../http/context.js';
-import { auditOrigin } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { AppError, conflict } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { OkResponse, OptNull, T, Nullable } from '../../http/schemas.js';
 import type { DB } from '../../db/schema.js';
 import { newId } from '../../lib/ids.js';
-import { recordAudit } from '../audit/store.js';
+import { auditOrigin, recordAudit } from '../audit/store.js';
 import { createPersonalAccount, findPersonalAccount } from '../accounts/store.js';
 import { changeCredits } from '../credits/store.js';
 import { findUsableInviteCode, recordReferral } from '../referrals/store.js';

@@ -1,6 +1,6 @@
 // Health & system (api.md §25): liveness, readiness with the schema version.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { currentSchemaVersion } from '../../db/migrator.js';
 import { T } from '../../http/schemas.js';
 

@@ -1,6 +1,6 @@
 // Feature flag evaluation for an account (api.md §24): override, else default; the
 // setting-backed keys follow an environment value first.
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 
 const SETTING_BACKED = new Set(['feature.byok_enabled', 'feature.mcp_remote_enabled']);
 

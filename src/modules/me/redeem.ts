@@ -1,11 +1,11 @@
 // Redeeming a code for credits (api.md §4.9).
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import type { AppContext, CurrentAccount, Principal } from '../../http/context.js';
-import { auditOrigin } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
+import type { CurrentAccount, Principal } from '../../http/request.js';
 import { AppError, notFound, rateLimited } from '../../http/errors.js';
 import { newId } from '../../lib/ids.js';
-import { recordAudit } from '../audit/store.js';
+import { auditOrigin, recordAudit } from '../audit/store.js';
 import { changeCredits } from '../credits/store.js';
 import { normaliseCode } from '../referrals/store.js';
 

@@ -1,14 +1,14 @@
 // Me (api.md §4): the caller's profile in the current account, usage, credits, invite code,
 // redemption and feature flags.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext, CurrentAccount, Principal } from '../../http/context.js';
-import { auditOrigin } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
+import type { CurrentAccount, Principal } from '../../http/request.js';
 import { fieldError, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, PageQuery, T, Uuid, badCursor, iso, parseCursor } from '../../http/schemas.js';
 import { permissionList } from '../accounts/permissions.js';
 import { findPersonalAccount } from '../accounts/store.js';
-import { recordAudit } from '../audit/store.js';
+import { auditOrigin, recordAudit } from '../audit/store.js';
 import { creditBalance, findCreditTransaction, listCreditTransactions } from '../credits/store.js';
 import { currentInviteCode, resetInviteCode, shapeInviteCode } from '../referrals/store.js';
 import { findUserById, updateUser, type UserRow } from '../users/store.js';

@@ -1,6 +1,6 @@
 // Messages (api.md §7): post a user message to a visible thread, page through a thread.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { notFound, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, PageQuery, T, Uuid, badCursor, byteLength, iso, parseCursor } from '../../http/schemas.js';

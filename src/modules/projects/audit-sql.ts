@@ -4,10 +4,9 @@
 // recordAudit() in the audit module.
 import type { FastifyRequest } from 'fastify';
 import { sql, type RawBuilder } from 'kysely';
-import { auditOrigin } from '../../http/context.js';
 import { newId } from '../../lib/ids.js';
 import { actingMeta } from '../accounts/acting.js';
-import { redact, type AuditOrigin } from '../audit/store.js';
+import { auditOrigin, redact, type AuditOrigin } from '../audit/store.js';
 
 /** What the audit row of a change needs besides the change itself. */
 export interface AuditCtx {

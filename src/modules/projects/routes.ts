@@ -1,6 +1,6 @@
 // Projects (api.md §9): create, list, read, edit, delete, and the (always empty) workspace.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { forbidden, notFound, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { T, badCursor, parseCursor } from '../../http/schemas.js';

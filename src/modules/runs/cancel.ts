@@ -1,7 +1,7 @@
 // Cancelling a run (api.md §8.5, §26.1): the first request appends `run.cancel_requested`;
 // a run no live worker holds is cancelled right here (the API's side of "within 2 s whether
 // or not a worker holds it"), a held one by its worker, which sees the event at once.
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { AppError } from '../../http/errors.js';
 import { runJobHeld } from '../../engine/jobs.js';
 import type { RunTx } from '../../engine/engine.js';

@@ -1,8 +1,8 @@
 // Runs (api.md §8): create, list, read, cancel, and the event stream.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import type { AppContext } from '../../http/context.js';
-import { auditOrigin } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
+import { auditOrigin } from '../audit/store.js';
 import { AppError, fieldError, notFound } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { Limit, OkResponse, QueryBool, T, badCursor, parseCursor, parseQueryBool } from '../../http/schemas.js';

@@ -3,7 +3,7 @@
 // heartbeats while idle; closed after the terminal event. Written on the raw response; the
 // frames produced in one turn of the event loop leave in one socket write.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { notFound } from '../../http/errors.js';
 import { TERMINAL_EVENTS, type RunEvent } from '../../engine/events.js';
 import { RunEventCursor } from '../../engine/hub.js';

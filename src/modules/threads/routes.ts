@@ -1,6 +1,6 @@
 // Threads (api.md §6): create, list, search, starred, read, edit, delete, star.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../http/context.js';
+import type { AppContext } from '../../app-context.js';
 import { forbidden, notFound, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { PageQuery, T, badCursor, parseCursor } from '../../http/schemas.js';
@@ -17,7 +17,7 @@ import {
   ThreadSchema,
   shapeThread,
 } from './schemas.js';
-import { auditOrigin } from '../../http/context.js';
+import { auditOrigin } from '../audit/store.js';
 import { requestRunCancel } from '../runs/cancel.js';
 import {
   createThread,

@@ -1,0 +1,32 @@
+// The typed context built once at start and passed down (no DI container): everything the
+// API, the worker and every module share. It belongs to neither http/ nor worker/.
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Database } from './db/database.js';
+import type { DB } from './db/schema.js';
+import type { Secrets } from './lib/secrets.js';
+import type { CounterStore } from './lib/ratelimit.js';
+import type { Mailer } from './mail/mailer.js';
+import type { SettingsService } from './modules/settings/service.js';
+import type { CredentialCache, CredentialInvalidator } from './modules/auth/cache.js';
+import type { Engine } from './engine/engine.js';
+
+export interface AppContext {
+  config: Config;
+  secrets: Secrets;
+  database: Database;
+  db: Kysely<DB>;
+  log: Logger;
+  settings: SettingsService;
+  mailer: Mailer;
+  counters: CounterStore;
+  jwtKey: Uint8Array;
+  schemaVersion: string;
+  /** Resolved credentials, cached briefly; see modules/auth/cache.ts. */
+  credentialCache: CredentialCache<unknown>;
+  /** Call after any change that can refuse or alter a user's credentials or memberships. */
+  credentials: CredentialInvalidator;
+  /** Run events hub and job wake-ups, shared by the API and the worker. */
+  engine: Engine;
+}
