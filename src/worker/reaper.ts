@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { AppContext } from '../app-context.js';
 import { finishCancelHere } from '../modules/runs/cancel.js';
-import { creditPolicy, finishRun, isRetryableClass, streamedText } from './finish.js';
+import { creditPolicy, finishRun, isRetryableClass, streamedText } from '../modules/runs/finish.js';
 
 interface Stale {
   id: string;

@@ -5,7 +5,7 @@ import type { AppContext } from '../../app-context.js';
 import { AppError } from '../../http/errors.js';
 import { runJobHeld } from '../../engine/jobs.js';
 import type { RunTx } from '../../engine/engine.js';
-import { creditPolicy, finishRun, streamedText, type CreditPolicy } from '../../worker/finish.js';
+import { creditPolicy, finishRun, streamedText, type CreditPolicy } from './finish.js';
 import { recordAudit, type AuditOrigin } from '../audit/store.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);

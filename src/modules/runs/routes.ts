@@ -15,7 +15,7 @@ import { viewerOf } from '../projects/visibility.js';
 import { findVisibleThread, lockThreadForRun } from '../threads/store.js';
 import { invalidState, requestRunCancel } from './cancel.js';
 import { resolveRoutes } from './routing.js';
-import { MAX_HISTORY, newRunPreload } from '../../worker/run-load.js';
+import { MAX_HISTORY, newRunPreload } from './load.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
 import { findRun, findRunWithEvents, latestRunOfThread, provideRunInput, startRun, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';

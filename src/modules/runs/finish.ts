@@ -4,15 +4,18 @@
 // set), and the run's pending jobs closed — all or nothing. Only a run that costs credits
 // takes a transaction, for the ledger rows.
 import { sql } from 'kysely';
-import type { AppContext } from '../app-context.js';
-import { newId } from '../lib/ids.js';
-import { eventCtes, eventsOf, type NewEvent } from '../engine/events.js';
-import { closeRunJobsSql } from '../engine/jobs.js';
-import type { RunTx } from '../engine/engine.js';
-import { changeCredits } from '../modules/credits/store.js';
-import { assistantMessageInsertSql } from '../modules/messages/store.js';
-import { releaseThreadAfterRunSql } from '../modules/threads/store.js';
-import { addUsage, runUsageTotals, usageInsertSql, type UsageRecord, type UsageTotals } from '../modules/usage/store.js';
+import type { AppContext } from '../../app-context.js';
+import { newId } from '../../lib/ids.js';
+import { eventCtes, eventsOf, type NewEvent } from '../../engine/events.js';
+import { closeRunJobsSql } from '../../engine/jobs.js';
+import type { RunTx } from '../../engine/engine.js';
+import { changeCredits } from '../credits/store.js';
+import { assistantMessageInsertSql } from '../messages/store.js';
+import { releaseThreadAfterRunSql } from '../threads/store.js';
+import { creditPolicy, creditsFor, type CreditPolicy } from './credit-policy.js';
+import { addUsage, runUsageTotals, usageInsertSql, type UsageRecord, type UsageTotals } from '../usage/store.js';
+
+export { creditPolicy, type CreditPolicy };
 
 export type Outcome =
   | { status: 'completed' }
@@ -50,33 +53,6 @@ const RETRYABLE = /^(provider\.(rate_limited|unavailable|timeout|stream_interrup
 
 export function isRetryableClass(errorClass: string): boolean {
   return RETRYABLE.test(errorClass);
-}
-
-interface DeductionTier {
-  up_to_tokens?: number;
-  multiplier: number;
-}
-
-export interface CreditPolicy {
-  policy: { tiers?: DeductionTier[] };
-  perUsd: number;
-}
-
-/**
- * Read before the terminal transaction, never inside it: settings go through ctx.db, and on
- * the embedded engine (one connection) a query outside the open transaction waits for it to
- * end — a deadlock whenever the settings cache is cold.
- */
-export async function creditPolicy(ctx: AppContext): Promise<CreditPolicy> {
-  const policy = (await ctx.settings.get<{ tiers?: DeductionTier[] }>('credit.deduction_policy')) ?? {};
-  const perUsd = await ctx.settings.int('credit.per_usd');
-  return { policy, perUsd };
-}
-
-function creditsFor({ policy, perUsd }: CreditPolicy, tokens: number, weightedCostUsd: number): number {
-  const tier = (policy.tiers ?? []).find((t) => t.up_to_tokens === undefined || t.up_to_tokens >= tokens);
-  const m = tier ? tier.multiplier : 1;
-  return Math.ceil(weightedCostUsd * perUsd * m);
 }
 
 /**

@@ -3,13 +3,13 @@
 // starts from and the usage of its earlier jobs. The run's own events are read only when it
 // has more than its `run.started` (a resume, or a run taken over from a lost worker).
 import { sql } from 'kysely';
-import type { AppContext } from '../app-context.js';
-import { listRunEvents, type RunEvent } from '../engine/events.js';
-import type { LlmMessage } from '../llm/index.js';
-import { creditBalanceSql } from '../modules/credits/store.js';
-import { conversationBeforeRunSql } from '../modules/messages/store.js';
-import type { NewRun } from '../modules/runs/store.js';
-import { NO_USAGE, monthTokensSql, runUsageTotalsSql, usageTotalsOf, type UsageTotals } from '../modules/usage/store.js';
+import type { AppContext } from '../../app-context.js';
+import { listRunEvents, type RunEvent } from '../../engine/events.js';
+import type { LlmMessage } from '../../llm/index.js';
+import { creditBalanceSql } from '../credits/store.js';
+import { conversationBeforeRunSql } from '../messages/store.js';
+import type { NewRun } from './store.js';
+import { NO_USAGE, monthTokensSql, runUsageTotalsSql, usageTotalsOf, type UsageTotals } from '../usage/store.js';
 
 export const MAX_HISTORY = 200;
 

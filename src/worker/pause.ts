@@ -1,0 +1,63 @@
+// The two ends of a pause for input (§26.1, §27.8): the statement that pauses a run, and on
+// resume, the answer to an ask_user call delivered as that call's tool.result.
+import { sql } from 'kysely';
+import type { AppContext } from '../app-context.js';
+import { eventCtes, eventsOf, type NewEvent, type RunEvent } from '../engine/events.js';
+import { usageInsertSql, type UsageRecord } from '../modules/usage/store.js';
+import { ASK_USER_TOOL_NAME, askUserResult } from '../tools/builtins.js';
+
+/**
+ * On resume after an ask_user pause: the input becomes that call's `tool.result {answer}`
+ * (§27.8). Returns true when it appended one.
+ */
+export async function deliverAskUserAnswer(ctx: AppContext, runId: string, events: RunEvent[]): Promise<boolean> {
+  let pending: { id: string; name: string } | null = null;
+  let answer: string | null = null;
+  const answered = new Set(events.filter((e) => e.type === 'tool.result' || e.type === 'tool.denied').map((e) => String(e.data.tool_call_id)));
+  for (const e of events) {
+    if (e.type === 'run.waiting_for_input' && e.data.tool_call_id != null && !answered.has(String(e.data.tool_call_id))) {
+      pending = { id: String(e.data.tool_call_id), name: ASK_USER_TOOL_NAME };
+      answer = null;
+    } else if (e.type === 'run.input_provided' && pending) {
+      answer = String(e.data.content ?? '');
+    }
+  }
+  if (!pending || answer === null) return false;
+  await ctx.engine.append(ctx.db, runId, 'tool.result', { tool_call_id: pending.id, tool_name: pending.name, result: askUserResult(answer), error: null, duration_ms: 0 });
+  return true;
+}
+
+/**
+ * Pauses the run until `POST /v1/runs/{id}/input` (§26.1) in one statement: what is still
+ * buffered, `run.waiting_for_input`, the status, and the usage of the turn that asked (written
+ * whatever happened to the run). The job ends; a new one resumes. False when the run is no
+ * longer running or a cancel is pending (then the caller ends it as cancelled).
+ */
+export async function pauseForInput(
+  ctx: AppContext,
+  runId: string,
+  prompt: string,
+  toolCallId: string | null,
+  pending: NewEvent[] = [],
+  usage: UsageRecord[] = [],
+): Promise<boolean> {
+  const events = [...pending, { type: 'run.waiting_for_input', data: { prompt, tool_call_id: toolCallId } }];
+  const ev = eventCtes(runId, 's', events, ctx.engine.viaNotify);
+  const last = usage.at(-1);
+  const res = await sql<{ ev_rows: unknown }>`
+    WITH s AS (
+      UPDATE runs SET status = 'waiting_for_input', waiting_since = now(), running_since = NULL, updated_at = now(),
+             running_ms = running_ms + coalesce((extract(epoch FROM now() - running_since) * 1000)::bigint, 0),
+             last_seq = last_seq + ${events.length},
+             output_emitted = output_emitted OR ${pending.some((e) => e.type === 'message.delta')}
+             ${last ? sql`, model = ${last.model}, provider_kind = ${last.providerKind}, credential_name = ${last.providerName}` : sql``}
+       WHERE id = ${runId} AND status = 'running' AND NOT cancel_requested
+      RETURNING last_seq
+    ),
+    ${usage.length ? sql`usage AS (${usageInsertSql(usage)}),` : sql``}
+    ${ev.ctes}
+    SELECT ${ev.columns}`.execute(ctx.db);
+  const written = eventsOf(res.rows[0]);
+  ctx.engine.wrote(written, 0);
+  return written.length > 0;
+}
