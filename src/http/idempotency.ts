@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { createHash } from 'node:crypto';
 import { AppError, validationError } from './errors.js';
 import type { AppContext } from '../app-context.js';
+import { isConnectionError, untilAvailable } from '../db/connection-errors.js';
 
 const TTL_MS = 24 * 3600 * 1000;
 /** An `in_progress` row older than this belongs to a request that died; it may be taken over. */
@@ -87,7 +88,12 @@ export async function runIdempotent(
   try {
     outcome = await run();
   } catch (err) {
-    await ctx.db.deleteFrom('idempotency_keys').where('scope_hash', '=', scopeHash).execute().catch(() => undefined);
+    // The key is free again. When the database is away, it is freed as soon as it is back
+    // (not only when the in-progress claim is abandoned), so the client's retry goes through.
+    const release = () => ctx.db.deleteFrom('idempotency_keys').where('scope_hash', '=', scopeHash).execute();
+    await release().catch((e: unknown) => {
+      if (isConnectionError(e)) void untilAvailable(release, { maxMs: ABANDONED_MS }).catch(() => undefined);
+    });
     throw err;
   }
   if (outcome.status >= 200 && outcome.status < 300) {
