@@ -122,6 +122,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // Long path values reach the routes, whose ids answer their own 404s (§1.5).
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     forceCloseConnections: true,
+    return503OnClosing: false, // answered with the envelope instead (hook below)
     clientErrorHandler,
     // Node would answer a Host-less HTTP/1.1 request with its own bare 400; the onRequest hook
     // below refuses it with the envelope instead.
@@ -180,6 +181,15 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     req.clientIp = clientIpOf(req, config.trustXForwardedFor);
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw validationError('the Host header is required');
+  });
+
+  // Shutting down: a request that still arrives gets the envelope, not Fastify's own 503 body.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new AppError('service_unavailable', 'the server is shutting down; retry shortly', {}, { headers: { 'retry-after': '1', connection: 'close' } });
   });
 
   // An Expect other than 100-continue: Node would answer its own bare 417.
