@@ -9,7 +9,8 @@ import { hashToken, randomToken } from '../../lib/crypto.js';
 import { recordAudit } from '../audit/store.js';
 import { createNotification } from '../notifications/store.js';
 import { findUserByEmail } from '../users/store.js';
-import { actingMeta, callerId, origin } from './acting.js';
+import { callerId, origin } from './acting.js';
+import { actingMeta } from '../access/acting.js';
 import {
   INVITATION_TTL_MS,
   deleteInvitation,

@@ -8,7 +8,8 @@ import { T } from '../../http/schemas.js';
 import { recordAudit } from '../audit/store.js';
 import { changeCredits } from '../credits/store.js';
 import { DailyQuery, UsageDaySchema, UsageModelSchema, UsageQuery, UsageSummarySchema, dayRange, monthOf, usageByModel, usageDaily, usageSummary } from '../me/usage.js';
-import { actingMeta, callerId, origin } from './acting.js';
+import { callerId, origin } from './acting.js';
+import { actingMeta } from '../access/acting.js';
 import { findMember, listMembers, lockOwnerCount, removeMember, setMemberRole, shapeMember } from './members-store.js';
 import { AccountMemberSchema, AccountRoleSchema, AccountSchema, AccountWithRoleSchema, Name, Slug } from './schemas.js';
 import {

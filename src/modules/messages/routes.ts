@@ -5,7 +5,7 @@ import { notFound, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, PageQuery, T, Uuid, badCursor, byteLength, iso, parseCursor } from '../../http/schemas.js';
 import { newId } from '../../lib/ids.js';
-import { viewerOf } from '../projects/visibility.js';
+import { viewerOf } from '../access/visibility.js';
 import { addUserMessage, listMessages, messagePageProblem, type MessageRow } from './store.js';
 
 export const MAX_CONTENT_BYTES = 131072;

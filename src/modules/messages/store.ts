@@ -2,7 +2,7 @@
 // through a thread the caller can see (§1.4), checked by the same statement.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.js';
-import { threadVisible, type Viewer } from '../projects/visibility.js';
+import { threadVisible, type Viewer } from '../access/visibility.js';
 
 export interface MessageRow {
   id: string;

@@ -6,7 +6,7 @@ import { registerRoute } from '../../http/route.js';
 import { T, badCursor, parseCursor } from '../../http/schemas.js';
 import { newId } from '../../lib/ids.js';
 import { findTeam } from '../accounts/store.js';
-import { auditCtxOf } from './audit-sql.js';
+import { auditCtxOf } from '../audit/sql.js';
 import {
   CreateProjectBody,
   ListProjectsQuery,
@@ -18,7 +18,7 @@ import {
   shapeProject,
 } from './schemas.js';
 import { createProject, deleteProject, findVisibleProject, isProjectListCursor, listProjects, updateProject } from './store.js';
-import { viewerOf } from './visibility.js';
+import { viewerOf } from '../access/visibility.js';
 import { checkWorkspacePath, shapeWorkspace, workspaceRef } from './workspace.js';
 
 const READ = 'data.projects.read';

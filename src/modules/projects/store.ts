@@ -3,8 +3,8 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { isoSql } from '../../db/sql-helpers.js';
-import { auditInsertFrom, type AuditCtx } from './audit-sql.js';
-import { editableBy, projectVisible, type ChangeResult, type Viewer } from './visibility.js';
+import { auditInsertFrom, type AuditCtx } from '../audit/sql.js';
+import { editableBy, projectVisible, type ChangeResult, type Viewer } from '../access/visibility.js';
 
 export interface ProjectRow {
   id: string;

@@ -11,7 +11,7 @@ import { creditBalance } from '../credits/store.js';
 import { monthTokens } from '../usage/store.js';
 import { deleteNewestAssistantMessage, hasUserMessage } from '../messages/store.js';
 import { resolvePersonaId } from '../personas/builtin.js';
-import { viewerOf } from '../projects/visibility.js';
+import { viewerOf } from '../access/visibility.js';
 import { findVisibleThread, lockThreadForRun } from '../threads/store.js';
 import { invalidState, requestRunCancel } from './cancel.js';
 import { resolveRoutes } from './routing.js';

@@ -2,7 +2,7 @@
 // visible (§1.4); holders of data.runs.read_all also read every run's metadata.
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import type { AccountRole, DB, RunsTable } from '../../db/schema.js';
-import { threadVisible, type Viewer } from '../projects/visibility.js';
+import { threadVisible, type Viewer } from '../access/visibility.js';
 import { eventCtes, eventsAfterSql, eventsOf, type RunEvent } from '../../engine/events.js';
 import { jobCtes, type LocalLease, type NewJob } from '../../engine/jobs.js';
 import { memberRoleSql } from '../accounts/members-store.js';

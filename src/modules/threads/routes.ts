@@ -5,9 +5,9 @@ import { forbidden, notFound, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { PageQuery, T, badCursor, parseCursor } from '../../http/schemas.js';
 import { newId } from '../../lib/ids.js';
-import { auditCtxOf } from '../projects/audit-sql.js';
+import { auditCtxOf } from '../audit/sql.js';
 import { findVisibleProject } from '../projects/store.js';
-import { viewerOf, type Viewer } from '../projects/visibility.js';
+import { viewerOf, type Viewer } from '../access/visibility.js';
 import {
   CreateThreadBody,
   ListThreadsQuery,

@@ -5,8 +5,8 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { isoSql } from '../../db/sql-helpers.js';
-import { auditInsertFrom, type AuditCtx } from '../projects/audit-sql.js';
-import { editableBy, projectVisible, threadVisible, type ChangeResult, type Viewer } from '../projects/visibility.js';
+import { auditInsertFrom, type AuditCtx } from '../audit/sql.js';
+import { editableBy, projectVisible, threadVisible, type ChangeResult, type Viewer } from '../access/visibility.js';
 
 export interface ThreadRow {
   id: string;

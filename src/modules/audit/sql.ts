@@ -1,12 +1,12 @@
-// The audit row of a thread or project change as a fragment of the statement that makes the
-// change (a data-modifying CTE): the change and its record commit together without the
-// BEGIN/COMMIT round trips of an explicit transaction. Same columns and redaction as
-// recordAudit() in the audit module.
+// The audit row of a change as a fragment of the statement that makes the change (a
+// data-modifying CTE): the change and its record commit together without the BEGIN/COMMIT
+// round trips of an explicit transaction (threads and projects write this way). Same columns
+// and redaction as recordAudit() in store.ts.
 import type { FastifyRequest } from 'fastify';
 import { sql, type RawBuilder } from 'kysely';
 import { newId } from '../../lib/ids.js';
-import { actingMeta } from '../accounts/acting.js';
-import { auditOrigin, redact, type AuditOrigin } from '../audit/store.js';
+import { actingMeta } from '../access/acting.js';
+import { auditOrigin, redact, type AuditOrigin } from './store.js';
 
 /** What the audit row of a change needs besides the change itself. */
 export interface AuditCtx {

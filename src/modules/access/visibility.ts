@@ -1,5 +1,6 @@
-// The visibility and editing rules of api.md §1.4 as SQL predicates, so that a resource and
-// the right to see it are read by the same statement. Threads and messages use these too.
+// Who is looking (the Viewer of a request) and the visibility and editing rules of api.md §1.4
+// as SQL predicates, so that a resource and the right to see it are read by the same
+// statement. Projects, threads, messages and runs all use these.
 // The visibility rules proper are the SQL functions of migrations/0003_content.sql (planned
 // once per session); these wrappers add the account and soft-delete conditions.
 import type { FastifyRequest } from 'fastify';
