@@ -129,7 +129,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     http: { requireHostHeader: false },
     // Errors the router raises before any route: still the contract's envelope.
     frameworkErrors: (err, req, reply) => {
-      const [status, code, message] = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? [404, 'not_found', 'not found'] : [400, 'validation.error', 'malformed URL'];
+      const [status, code, message] = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? ([404, 'not_found', 'not found'] as const) : ([400, 'validation.error', 'malformed URL'] as const);
       void (reply as unknown as FastifyReply).code(status).header('x-trace-id', req.id).send(errorBody(code, message, {}, req.id));
     },
   });

@@ -4,7 +4,7 @@
 //   (413/422/400, non-UUID path id → 404) → handler (resource 404, rights 403, state 409).
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Static, TSchema } from '@sinclair/typebox';
-import { AppError, forbidden, notFound, unauthorized, validationError } from './errors.js';
+import { AppError, forbidden, notFound, unauthorized, validationError, type NotFoundCode } from './errors.js';
 import type { AppContext } from '../app-context.js';
 import { isUuid } from '../lib/ids.js';
 import { resolveAccessToken, resolveApiKey, type AccountSelection } from '../modules/auth/principal.js';
@@ -82,7 +82,7 @@ export interface RouteSpec<B, Q, P> {
   /** `path`: act in the account named by the `{account_id}` path parameter. */
   accountFrom?: 'current' | 'path';
   /** Path parameters that must be UUIDs, with the 404 code answered otherwise. */
-  ids?: Record<string, string>;
+  ids?: Record<string, NotFoundCode>;
   /** Body string fields trimmed before validation (names, titles). */
   trim?: string[];
   /** Query fields whose NUL characters the handler refuses with its own error code (see unstorableText). */

@@ -38,7 +38,7 @@ const Params = T.Object({ thread_id: T.String() });
 
 export function messageRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['messages'];
-  const ids = { thread_id: 'threads.not_found' };
+  const ids = { thread_id: 'threads.not_found' } as const;
 
   registerRoute(app, ctx, {
     method: 'POST',

@@ -32,7 +32,7 @@ function filesPerm(req: FastifyRequest): string {
 
 export function projectRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['projects'];
-  const ids = { project_id: NOT_FOUND };
+  const ids = { project_id: NOT_FOUND } as const;
 
   async function visibleProject(req: FastifyRequest, id: string) {
     const row = await findVisibleProject(ctx.db, viewerOf(req), id);

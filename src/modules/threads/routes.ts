@@ -36,7 +36,7 @@ const NOT_FOUND = 'threads.not_found';
 
 export function threadRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['threads'];
-  const ids = { thread_id: NOT_FOUND };
+  const ids = { thread_id: NOT_FOUND } as const;
 
   /** One page of a thread list; an empty page tells a bad cursor or an invisible project apart. */
   async function page(v: Viewer, list: ThreadList, query: { limit?: number; before?: string }) {
