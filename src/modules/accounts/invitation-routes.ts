@@ -6,7 +6,7 @@ import { AppError, conflict, forbidden, notFound } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { T, Uuid } from '../../http/schemas.js';
 import { hashToken, randomToken } from '../../lib/crypto.js';
-import { recordAudit } from '../audit/store.js';
+import { auditedWrite } from '../audit/audited-write.js';
 import { createNotification } from '../notifications/store.js';
 import { findUserByEmail } from '../users/store.js';
 import { callerId, origin } from './acting.js';
@@ -50,7 +50,7 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { email, role } = req.body;
       if (account.type === 'personal') throw new AppError('accounts.personal_account', 'personal accounts cannot have invitations');
       const token = randomToken();
-      const { invitation, inviteeId } = await ctx.db.transaction().execute(async (trx) => {
+      const { invitation, inviteeId } = await auditedWrite(ctx.db, origin(req), async (trx) => {
         if (await emailIsMember(trx, account.id, email)) throw conflict('accounts.already_member', 'a user with this email is already a member');
         if (await pendingInvitationExists(trx, account.id, email)) throw conflict('invitations.exists', 'a pending invitation for this email exists');
         const inv = await insertInvitation(trx, {
@@ -72,16 +72,18 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
             payload: { invitation_id: inv.id, account_id: account.id, account_name: account.name, role, token },
           });
         }
-        await recordAudit(trx, origin(req), {
-          orgId: account.id,
-          actorUserId: callerId(req),
-          action: 'invitation.create',
-          targetType: 'invitation',
-          targetId: inv.id,
-          metadata: { email, role, ...actingMeta(req) },
-          after: shapeInvitation(inv),
-        });
-        return { invitation: inv, inviteeId: invitee?.id ?? null };
+        return {
+          result: { invitation: inv, inviteeId: invitee?.id ?? null },
+          audit: {
+            orgId: account.id,
+            actorUserId: callerId(req),
+            action: 'invitation.create',
+            targetType: 'invitation',
+            targetId: inv.id,
+            metadata: { email, role, ...actingMeta(req) },
+            after: shapeInvitation(inv),
+          },
+        };
       });
       if (await ctx.mailer.isConfigured()) {
         const link = `${ctx.config.appBaseUrl.replace(/\/$/, '')}/invitations/${encodeURIComponent(token)}`;
@@ -149,7 +151,7 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
     response: T.Object({ ok: T.Boolean(), account_id: Uuid() }),
     handler: async (req) => {
       const user = req.principal!.user;
-      const accountId = await ctx.db.transaction().execute(async (trx) => {
+      const accountId = await auditedWrite(ctx.db, origin(req), async (trx) => {
         const inv = await findInvitationByTokenHash(trx, hashToken(req.params.token), true);
         if (!inv) throw invitationNotFound();
         if (!user.email || user.email.toLowerCase() !== inv.email.toLowerCase()) {
@@ -161,17 +163,19 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
         if (await membershipRole(trx, inv.account_id, user.id)) throw conflict('accounts.already_member', 'you are already a member of this account');
         await addMember(trx, inv.account_id, user.id, inv.role);
         const after = await markInvitationAccepted(trx, inv.id, user.id);
-        await recordAudit(trx, origin(req), {
-          orgId: inv.account_id,
-          actorUserId: user.id,
-          action: 'invitation.accept',
-          targetType: 'invitation',
-          targetId: inv.id,
-          metadata: { email: inv.email, role: inv.role },
-          before: shapeInvitation(inv),
-          after: shapeInvitation(after),
-        });
-        return inv.account_id;
+        return {
+          result: inv.account_id,
+          audit: {
+            orgId: inv.account_id,
+            actorUserId: user.id,
+            action: 'invitation.accept',
+            targetType: 'invitation',
+            targetId: inv.id,
+            metadata: { email: inv.email, role: inv.role },
+            before: shapeInvitation(inv),
+            after: shapeInvitation(after),
+          },
+        };
       });
       await ctx.credentials.changed(user.id);
       return { ok: true, account_id: accountId };
@@ -189,7 +193,7 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
     tags,
     handler: async (req) => {
       const user = req.principal!.user;
-      await ctx.db.transaction().execute(async (trx) => {
+      await auditedWrite(ctx.db, origin(req), async (trx) => {
         const inv = await findInvitationById(trx, req.params.invitation_id);
         if (!inv) throw invitationNotFound();
         // Acts in the invitation's account, whatever X-Account-Id says; outsiders get 404.
@@ -197,15 +201,18 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
         if (!role && !user.isPlatformAdmin) throw invitationNotFound();
         if (!pointsForRole(role ?? 'owner').has('account.members.manage')) throw forbidden('missing permission account.members.manage');
         await deleteInvitation(trx, inv.account_id, inv.id);
-        await recordAudit(trx, origin(req), {
-          orgId: inv.account_id,
-          actorUserId: user.id,
-          action: 'invitation.revoke',
-          targetType: 'invitation',
-          targetId: inv.id,
-          metadata: { email: inv.email, role: inv.role, status: invitationStatus(inv), ...(role ? {} : { acting_as_platform_admin: true }) },
-          before: shapeInvitation(inv),
-        });
+        return {
+          result: null,
+          audit: {
+            orgId: inv.account_id,
+            actorUserId: user.id,
+            action: 'invitation.revoke',
+            targetType: 'invitation',
+            targetId: inv.id,
+            metadata: { email: inv.email, role: inv.role, status: invitationStatus(inv), ...(role ? {} : { acting_as_platform_admin: true }) },
+            before: shapeInvitation(inv),
+          },
+        };
       });
       return null;
     },

@@ -5,7 +5,7 @@ import type { AppContext } from '../../app-context.js';
 import { AppError, conflict, forbidden, notFound, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { T } from '../../http/schemas.js';
-import { recordAudit } from '../audit/store.js';
+import { auditedWrite } from '../audit/audited-write.js';
 import { changeCredits } from '../credits/store.js';
 import { DailyQuery, UsageDaySchema, UsageModelSchema, UsageQuery, UsageSummarySchema, dayRange, monthOf, usageByModel, usageDaily, usageSummary } from '../me/usage.js';
 import { callerId, origin } from './acting.js';
@@ -16,7 +16,6 @@ import {
   createWorkspaceAccount,
   findAccount,
   isPersonalSlugForm,
-  isUniqueViolation,
   listUserAccounts,
   shapeAccount,
   slugTaken,
@@ -45,27 +44,29 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (isPersonalSlugForm(slug) || (await slugTaken(ctx.db, slug))) throw slugTakenError();
       const grant = await ctx.settings.int('credit.initial_grant');
       const userId = callerId(req);
-      try {
-        const account = await ctx.db.transaction().execute(async (trx) => {
+      const account = await auditedWrite(
+        ctx.db,
+        origin(req),
+        async (trx) => {
           const a = await createWorkspaceAccount(trx, { slug, name, ownerUserId: userId });
           if (grant > 0) await changeCredits(trx, { orgId: a.id, amount: grant, referenceType: 'initial_grant' });
-          await recordAudit(trx, origin(req), {
-            orgId: a.id,
-            actorUserId: userId,
-            action: 'account.create',
-            targetType: 'account',
-            targetId: a.id,
-            metadata: { slug, name },
-            after: shapeAccount(a),
-          });
-          return a;
-        });
-        await ctx.credentials.changed(userId);
-        return shapeAccount(account);
-      } catch (err) {
-        if (isUniqueViolation(err)) throw slugTakenError();
-        throw err;
-      }
+          return {
+            result: a,
+            audit: {
+              orgId: a.id,
+              actorUserId: userId,
+              action: 'account.create',
+              targetType: 'account',
+              targetId: a.id,
+              metadata: { slug, name },
+              after: shapeAccount(a),
+            },
+          };
+        },
+        { unique: slugTakenError },
+      );
+      await ctx.credentials.changed(userId);
+      return shapeAccount(account);
     },
   });
 
@@ -114,33 +115,35 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
         throw validationError([{ field: 'body', reason: 'at least one of name, slug is required' }]);
       }
       const accountId = req.account!.id;
-      try {
-        const updated = await ctx.db.transaction().execute(async (trx) => {
+      const updated = await auditedWrite(
+        ctx.db,
+        origin(req),
+        async (trx) => {
           const before = await findAccount(trx, accountId);
           if (!before) throw notFound('accounts.not_found', 'account');
           if (slug !== undefined && slug !== before.slug && (isPersonalSlugForm(slug) || (await slugTaken(trx, slug, accountId)))) {
             throw slugTakenError();
           }
           const after = await updateAccount(trx, accountId, { ...(name !== undefined ? { name } : {}), ...(slug !== undefined ? { slug } : {}) });
-          await recordAudit(trx, origin(req), {
-            orgId: accountId,
-            actorUserId: callerId(req),
-            action: 'account.update',
-            targetType: 'account',
-            targetId: accountId,
-            metadata: actingMeta(req),
-            before: shapeAccount(before),
-            after: shapeAccount(after),
-          });
-          return after;
-        });
-        // Resolved credentials carry the account's name and slug.
-        await ctx.credentials.changed('*');
-        return shapeAccount(updated);
-      } catch (err) {
-        if (isUniqueViolation(err)) throw slugTakenError();
-        throw err;
-      }
+          return {
+            result: after,
+            audit: {
+              orgId: accountId,
+              actorUserId: callerId(req),
+              action: 'account.update',
+              targetType: 'account',
+              targetId: accountId,
+              metadata: actingMeta(req),
+              before: shapeAccount(before),
+              after: shapeAccount(after),
+            },
+          };
+        },
+        { unique: slugTakenError },
+      );
+      // Resolved credentials carry the account's name and slug.
+      await ctx.credentials.changed('*');
+      return shapeAccount(updated);
     },
   });
 
@@ -173,7 +176,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (account.type === 'personal') throw personalAccountError();
       const userId = req.params.user_id;
       const role = req.body.role;
-      const member = await ctx.db.transaction().execute(async (trx) => {
+      const member = await auditedWrite(ctx.db, origin(req), async (trx) => {
         const before = await findMember(trx, account.id, userId);
         if (!before) throw notFound('account_members.not_found', 'account member');
         if ((before.role === 'owner' || role === 'owner') && before.role !== role && account.role !== 'owner') {
@@ -184,17 +187,19 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
         }
         await setMemberRole(trx, account.id, userId, role);
         const after = { ...before, role };
-        await recordAudit(trx, origin(req), {
-          orgId: account.id,
-          actorUserId: callerId(req),
-          action: 'account.member_update',
-          targetType: 'account',
-          targetId: account.id,
-          metadata: { user_id: userId, role, ...actingMeta(req) },
-          before: shapeMember(before),
-          after: shapeMember(after),
-        });
-        return after;
+        return {
+          result: after,
+          audit: {
+            orgId: account.id,
+            actorUserId: callerId(req),
+            action: 'account.member_update',
+            targetType: 'account',
+            targetId: account.id,
+            metadata: { user_id: userId, role, ...actingMeta(req) },
+            before: shapeMember(before),
+            after: shapeMember(after),
+          },
+        };
       });
       await ctx.credentials.changed(userId);
       return shapeMember(member);
@@ -217,7 +222,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
       const account = req.account!;
       if (account.type === 'personal') throw personalAccountError();
       const userId = req.params.user_id;
-      await ctx.db.transaction().execute(async (trx) => {
+      await auditedWrite(ctx.db, origin(req), async (trx) => {
         const before = await findMember(trx, account.id, userId);
         if (!before) throw notFound('account_members.not_found', 'account member');
         if (before.role === 'owner' && account.role !== 'owner') throw forbidden('only an owner may remove an owner');
@@ -225,15 +230,18 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
           throw conflict('accounts.last_owner', 'the account would be left without an owner');
         }
         await removeMember(trx, account.id, userId);
-        await recordAudit(trx, origin(req), {
-          orgId: account.id,
-          actorUserId: callerId(req),
-          action: 'account.member_remove',
-          targetType: 'account',
-          targetId: account.id,
-          metadata: { user_id: userId, self: userId === callerId(req), ...actingMeta(req) },
-          before: shapeMember(before),
-        });
+        return {
+          result: null,
+          audit: {
+            orgId: account.id,
+            actorUserId: callerId(req),
+            action: 'account.member_remove',
+            targetType: 'account',
+            targetId: account.id,
+            metadata: { user_id: userId, self: userId === callerId(req), ...actingMeta(req) },
+            before: shapeMember(before),
+          },
+        };
       });
       await ctx.credentials.changed(userId);
       return null;

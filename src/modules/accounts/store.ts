@@ -112,8 +112,3 @@ export async function updateAccount(db: Kysely<DB>, id: string, patch: { name?: 
     .returningAll()
     .executeTakeFirstOrThrow();
 }
-
-/** PostgreSQL unique violation (a race lost against another insert/update). */
-export function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string } | null)?.code === '23505';
-}

@@ -7,12 +7,11 @@ import { registerRoute } from '../../http/route.js';
 import { T, Uuid } from '../../http/schemas.js';
 import type { DB } from '../../db/schema.js';
 import type { Kysely } from 'kysely';
-import { recordAudit } from '../audit/store.js';
+import { auditedWrite } from '../audit/audited-write.js';
 import { callerId, origin } from './acting.js';
 import { actingMeta } from '../access/acting.js';
 import { findMember } from './members-store.js';
 import { InviteRoleSchema, Name, TeamMemberSchema, TeamSchema } from './schemas.js';
-import { isUniqueViolation } from './store.js';
 import {
   addTeamMember,
   countTeamMembers,
@@ -34,6 +33,7 @@ const TeamParams = T.Object({ team_id: T.String() });
 const TeamMemberParams = T.Object({ team_id: T.String(), user_id: T.String() });
 const nameTaken = () => conflict('teams.name_taken', 'a team with this name already exists');
 const teamNotFound = () => notFound('teams.not_found', 'team');
+const memberExists = () => conflict('teams.member_exists', 'the user is already in this team');
 
 /**
  * Team member changes: the account's `account.members.manage` point, or team role `admin`
@@ -63,26 +63,28 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req) => {
       const accountId = req.account!.id;
       const name = req.body.name;
-      try {
-        const team = await ctx.db.transaction().execute(async (trx) => {
+      const team = await auditedWrite(
+        ctx.db,
+        origin(req),
+        async (trx) => {
           if (await teamNameTaken(trx, accountId, name)) throw nameTaken();
           const t = await insertTeam(trx, accountId, name);
-          await recordAudit(trx, origin(req), {
-            orgId: accountId,
-            actorUserId: callerId(req),
-            action: 'team.create',
-            targetType: 'team',
-            targetId: t.id,
-            metadata: { name, ...actingMeta(req) },
-            after: shapeTeam(t),
-          });
-          return t;
-        });
-        return shapeTeam(team);
-      } catch (err) {
-        if (isUniqueViolation(err)) throw nameTaken();
-        throw err;
-      }
+          return {
+            result: t,
+            audit: {
+              orgId: accountId,
+              actorUserId: callerId(req),
+              action: 'team.create',
+              targetType: 'team',
+              targetId: t.id,
+              metadata: { name, ...actingMeta(req) },
+              after: shapeTeam(t),
+            },
+          };
+        },
+        { unique: nameTaken },
+      );
+      return shapeTeam(team);
     },
   });
 
@@ -130,30 +132,32 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
       const accountId = req.account!.id;
       const teamId = req.params.team_id;
       const name = req.body.name;
-      try {
-        const team = await ctx.db.transaction().execute(async (trx) => {
+      const team = await auditedWrite(
+        ctx.db,
+        origin(req),
+        async (trx) => {
           const before = await getTeam(trx, accountId, teamId);
           if (!before) throw teamNotFound();
           if (await teamNameTaken(trx, accountId, name, teamId)) throw nameTaken();
           await renameTeam(trx, accountId, teamId, name);
           const after = { ...before, name };
-          await recordAudit(trx, origin(req), {
-            orgId: accountId,
-            actorUserId: callerId(req),
-            action: 'team.update',
-            targetType: 'team',
-            targetId: teamId,
-            metadata: actingMeta(req),
-            before: shapeTeam(before),
-            after: shapeTeam(after),
-          });
-          return after;
-        });
-        return shapeTeam(team);
-      } catch (err) {
-        if (isUniqueViolation(err)) throw nameTaken();
-        throw err;
-      }
+          return {
+            result: after,
+            audit: {
+              orgId: accountId,
+              actorUserId: callerId(req),
+              action: 'team.update',
+              targetType: 'team',
+              targetId: teamId,
+              metadata: actingMeta(req),
+              before: shapeTeam(before),
+              after: shapeTeam(after),
+            },
+          };
+        },
+        { unique: nameTaken },
+      );
+      return shapeTeam(team);
     },
   });
 
@@ -170,19 +174,22 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req) => {
       const accountId = req.account!.id;
       const teamId = req.params.team_id;
-      await ctx.db.transaction().execute(async (trx) => {
+      await auditedWrite(ctx.db, origin(req), async (trx) => {
         const before = await getTeam(trx, accountId, teamId);
         if (!before) throw teamNotFound();
         await deleteTeam(trx, accountId, teamId);
-        await recordAudit(trx, origin(req), {
-          orgId: accountId,
-          actorUserId: callerId(req),
-          action: 'team.delete',
-          targetType: 'team',
-          targetId: teamId,
-          metadata: actingMeta(req),
-          before: shapeTeam(before),
-        });
+        return {
+          result: null,
+          audit: {
+            orgId: accountId,
+            actorUserId: callerId(req),
+            action: 'team.delete',
+            targetType: 'team',
+            targetId: teamId,
+            metadata: actingMeta(req),
+            before: shapeTeam(before),
+          },
+        };
       });
       return null;
     },
@@ -223,31 +230,33 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
       const userId = req.body.user_id.toLowerCase();
       const role = req.body.role;
       const limit = await ctx.settings.int('limit.team_members');
-      try {
-        const added = await ctx.db.transaction().execute(async (trx) => {
+      const added = await auditedWrite(
+        ctx.db,
+        origin(req),
+        async (trx) => {
           if (!(await lockTeam(trx, account.id, teamId))) throw teamNotFound();
           if (!(await findMember(trx, account.id, userId))) throw notFound('account_members.not_found', 'account member');
           await requireTeamManager(trx, account, teamId, callerId(req));
-          if (await findTeamMember(trx, teamId, userId)) throw conflict('teams.member_exists', 'the user is already in this team');
+          if (await findTeamMember(trx, teamId, userId)) throw memberExists();
           if (limit > 0 && (await countTeamMembers(trx, teamId)) >= limit) {
             throw conflict('limit.team_members', `a team may have at most ${limit} members`, { limit });
           }
           await addTeamMember(trx, { accountId: account.id, teamId, userId, role });
-          await recordAudit(trx, origin(req), {
-            orgId: account.id,
-            actorUserId: callerId(req),
-            action: 'team.member_add',
-            targetType: 'team',
-            targetId: teamId,
-            metadata: { user_id: userId, role, ...actingMeta(req) },
-          });
-          return (await findTeamMember(trx, teamId, userId))!;
-        });
-        return shapeTeamMember(added);
-      } catch (err) {
-        if (isUniqueViolation(err)) throw conflict('teams.member_exists', 'the user is already in this team');
-        throw err;
-      }
+          return {
+            result: (await findTeamMember(trx, teamId, userId))!,
+            audit: {
+              orgId: account.id,
+              actorUserId: callerId(req),
+              action: 'team.member_add',
+              targetType: 'team',
+              targetId: teamId,
+              metadata: { user_id: userId, role, ...actingMeta(req) },
+            },
+          };
+        },
+        { unique: memberExists },
+      );
+      return shapeTeamMember(added);
     },
   });
 
@@ -264,21 +273,24 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req) => {
       const account = req.account!;
       const { team_id: teamId, user_id: userId } = req.params;
-      await ctx.db.transaction().execute(async (trx) => {
+      await auditedWrite(ctx.db, origin(req), async (trx) => {
         if (!(await lockTeam(trx, account.id, teamId))) throw teamNotFound();
         const before = await findTeamMember(trx, teamId, userId);
         if (!before) throw notFound('team_members.not_found', 'team member');
         await requireTeamManager(trx, account, teamId, callerId(req));
         await removeTeamMember(trx, teamId, userId);
-        await recordAudit(trx, origin(req), {
-          orgId: account.id,
-          actorUserId: callerId(req),
-          action: 'team.member_remove',
-          targetType: 'team',
-          targetId: teamId,
-          metadata: { user_id: userId, ...actingMeta(req) },
-          before: shapeTeamMember(before),
-        });
+        return {
+          result: null,
+          audit: {
+            orgId: account.id,
+            actorUserId: callerId(req),
+            action: 'team.member_remove',
+            targetType: 'team',
+            targetId: teamId,
+            metadata: { user_id: userId, ...actingMeta(req) },
+            before: shapeTeamMember(before),
+          },
+        };
       });
       return null;
     },

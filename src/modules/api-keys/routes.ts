@@ -6,7 +6,8 @@ import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, OptNull, QueryBool, T, Uuid, parseQueryBool } from '../../http/schemas.js';
 import { isPermissionPoint } from '../accounts/permissions.js';
 import { isManagerRole } from '../accounts/store.js';
-import { auditOrigin, recordAudit } from '../audit/store.js';
+import { auditedWrite } from '../audit/audited-write.js';
+import { auditOrigin } from '../audit/store.js';
 import {
   MAX_ACTIVE_KEYS_PER_USER,
   countActiveKeys,
@@ -68,7 +69,7 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
       const userId = req.principal!.user.id;
       const orgId = req.account!.id;
       const key = generateApiKey();
-      const row = await ctx.db.transaction().execute(async (trx) => {
+      const row = await auditedWrite(ctx.db, auditOrigin(req as FastifyRequest), async (trx) => {
         await lockUserKeys(trx, orgId, userId);
         if ((await countActiveKeys(trx, orgId, userId)) >= MAX_ACTIVE_KEYS_PER_USER) {
           throw new AppError('api_keys.limit_reached', `at most ${MAX_ACTIVE_KEYS_PER_USER} active API keys per user and account`, {
@@ -76,15 +77,17 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
           });
         }
         const created = await insertApiKey(trx, { orgId, userId, name: req.body.name, scopes, key });
-        await recordAudit(trx, auditOrigin(req as FastifyRequest), {
-          orgId,
-          actorUserId: userId,
-          action: 'api_key.create',
-          targetType: 'api_key',
-          targetId: created.id,
-          metadata: { name: created.name, key_prefix: created.key_prefix, scopes },
-        });
-        return created;
+        return {
+          result: created,
+          audit: {
+            orgId,
+            actorUserId: userId,
+            action: 'api_key.create',
+            targetType: 'api_key',
+            targetId: created.id,
+            metadata: { name: created.name, key_prefix: created.key_prefix, scopes },
+          },
+        };
       });
       return { ...shapeApiKey(row), key };
     },
@@ -120,20 +123,23 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (req) => {
       const userId = req.principal!.user.id;
       const account = req.account!;
-      const revokedFor = await ctx.db.transaction().execute(async (trx) => {
+      const revokedFor = await auditedWrite(ctx.db, auditOrigin(req as FastifyRequest), async (trx) => {
         const key = await findApiKey(trx, account.id, req.params.id);
         // Another member's key is invisible to a plain member: 404, not 403.
         if (!key || (key.user_id !== userId && !isManagerRole(account.role))) throw notFound('api_keys.not_found', 'API key');
-        if (!(await revokeApiKey(trx, account.id, key.id))) return null;
-        await recordAudit(trx, auditOrigin(req as FastifyRequest), {
-          orgId: account.id,
-          actorUserId: userId,
-          action: 'api_key.revoke',
-          targetType: 'api_key',
-          targetId: key.id,
-          metadata: { name: key.name, key_prefix: key.key_prefix, owner_user_id: key.user_id },
-        });
-        return key.user_id;
+        // Already revoked: nothing changed, nothing to record.
+        if (!(await revokeApiKey(trx, account.id, key.id))) return { result: null, audit: null };
+        return {
+          result: key.user_id,
+          audit: {
+            orgId: account.id,
+            actorUserId: userId,
+            action: 'api_key.revoke',
+            targetType: 'api_key',
+            targetId: key.id,
+            metadata: { name: key.name, key_prefix: key.key_prefix, owner_user_id: key.user_id },
+          },
+        };
       });
       // After commit: cached credentials of the key stop working in every process.
       if (revokedFor) await ctx.credentials.changed(revokedFor);

@@ -7,6 +7,7 @@ import { registerRoute } from '../../http/route.js';
 import { OkResponse, OptNull, T, Nullable } from '../../http/schemas.js';
 import type { DB } from '../../db/schema.js';
 import { newId } from '../../lib/ids.js';
+import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin, recordAudit } from '../audit/store.js';
 import { createPersonalAccount, findPersonalAccount } from '../accounts/store.js';
 import { changeCredits } from '../credits/store.js';
@@ -114,9 +115,8 @@ export async function auditLoginFailure(ctx: AppContext, req: FastifyRequest, lo
   });
 }
 
-function isUniqueViolation(err: unknown): err is { constraint?: string; detail?: string } {
-  return (err as { code?: string })?.code === '23505';
-}
+const loginTakenError = () => conflict('auth.login_taken', 'login is already taken');
+const emailTakenError = () => conflict('auth.email_taken', 'email is already registered');
 
 export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['auth'];
@@ -193,8 +193,8 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (code && !(await findUsableInviteCode(ctx.db, code))) {
         throw new AppError('auth.invite_code_invalid', 'invite code is unknown, inactive or used up');
       }
-      if (await loginTaken(ctx.db, body.login)) throw conflict('auth.login_taken', 'login is already taken');
-      if (await emailTaken(ctx.db, body.email)) throw conflict('auth.email_taken', 'email is already registered');
+      if (await loginTaken(ctx.db, body.login)) throw loginTakenError();
+      if (await emailTaken(ctx.db, body.email)) throw emailTakenError();
 
       const passwordHash = await hashPassword(body.password);
       const initialGrant = await ctx.settings.int('credit.initial_grant');
@@ -203,9 +203,10 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
       const bootstrap = ctx.config.bootstrapPlatformAdmin;
       const userId = newId();
 
-      let user: UserRow;
-      try {
-        user = await ctx.db.transaction().execute(async (trx) => {
+      const user = await auditedWrite(
+        ctx.db,
+        auditOrigin(req),
+        async (trx) => {
           // Registrations queue here so "the very first user" is decided exactly once.
           await sql`SELECT pg_advisory_xact_lock(7244113902)`.execute(trx);
           // Decided again under the lock: of two concurrent "first" registrations only one is.
@@ -236,23 +237,21 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
               await changeCredits(trx, { orgId: personal.id, amount: inviteeReward, referenceType: 'invitee_reward', referenceId: invite.id });
             }
           }
-          await recordAudit(trx, auditOrigin(req), {
-            orgId: personal.id,
-            actorUserId: u.id,
-            action: 'user.register',
-            targetType: 'user',
-            targetId: u.id,
-            metadata: { login: u.login, invite_code_used: !!code },
-          });
-          return u;
-        });
-      } catch (err) {
-        if (isUniqueViolation(err)) {
-          if (await loginTaken(ctx.db, body.login)) throw conflict('auth.login_taken', 'login is already taken');
-          throw conflict('auth.email_taken', 'email is already registered');
-        }
-        throw err;
-      }
+          return {
+            result: u,
+            audit: {
+              orgId: personal.id,
+              actorUserId: u.id,
+              action: 'user.register',
+              targetType: 'user',
+              targetId: u.id,
+              metadata: { login: u.login, invite_code_used: !!code },
+            },
+          };
+        },
+        // A registration racing another one with the same login or email.
+        { unique: { users_login_lower_key: loginTakenError, users_email_lower_key: emailTakenError } },
+      );
 
       const tokens = await signIn(ctx, ctx.db, req as FastifyRequest, reply, user, 'register');
       let warning: string | null = null;
@@ -333,16 +332,13 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
     response: OkResponse,
     handler: async (req, reply) => {
       const p = req.principal!;
-      await ctx.db.transaction().execute(async (trx) => {
+      await auditedWrite(ctx.db, auditOrigin(req as FastifyRequest), async (trx) => {
         await revokeSession(trx, p.sessionId!);
         const personal = await findPersonalAccount(trx, p.user.id);
-        await recordAudit(trx, auditOrigin(req as FastifyRequest), {
-          orgId: personal?.id ?? null,
-          actorUserId: p.user.id,
-          action: 'user.logout',
-          targetType: 'user',
-          targetId: p.user.id,
-        });
+        return {
+          result: null,
+          audit: { orgId: personal?.id ?? null, actorUserId: p.user.id, action: 'user.logout', targetType: 'user', targetId: p.user.id },
+        };
       });
       await ctx.credentials.changed(p.user.id);
       clearRefreshCookie(ctx, req as FastifyRequest, reply);

@@ -5,7 +5,8 @@ import type { AppContext } from '../../app-context.js';
 import type { CurrentAccount, Principal } from '../../http/request.js';
 import { AppError, notFound, rateLimited } from '../../http/errors.js';
 import { newId } from '../../lib/ids.js';
-import { auditOrigin, recordAudit } from '../audit/store.js';
+import { auditedWrite } from '../audit/audited-write.js';
+import { auditOrigin } from '../audit/store.js';
 import { changeCredits } from '../credits/store.js';
 import { normaliseCode } from '../referrals/store.js';
 
@@ -13,7 +14,7 @@ export async function redeemCode(ctx: AppContext, req: FastifyRequest, principal
   const w = await ctx.counters.incr(`redeem:user:${principal.user.id}`, 60);
   if (w.count > 10) throw rateLimited(w.resetIn);
   const code = normaliseCode(raw);
-  return ctx.db.transaction().execute(async (trx) => {
+  return auditedWrite(ctx.db, auditOrigin(req), async (trx) => {
     const row = await trx
       .selectFrom('redemption_codes')
       .selectAll()
@@ -39,14 +40,16 @@ export async function redeemCode(ctx: AppContext, req: FastifyRequest, principal
       referenceType: 'redemption',
       referenceId: row.id,
     });
-    await recordAudit(trx, auditOrigin(req), {
-      orgId: account.id,
-      actorUserId: principal.user.id,
-      action: 'redemption_code.redeem',
-      targetType: 'redemption_code',
-      targetId: row.id,
-      metadata: { value: row.value },
-    });
-    return { code: row.code, type: row.type, value: row.value, balance };
+    return {
+      result: { code: row.code, type: row.type, value: row.value, balance },
+      audit: {
+        orgId: account.id,
+        actorUserId: principal.user.id,
+        action: 'redemption_code.redeem',
+        targetType: 'redemption_code',
+        targetId: row.id,
+        metadata: { value: row.value },
+      },
+    };
   });
 }

@@ -8,7 +8,8 @@ import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, PageQuery, T, Uuid, badCursor, iso, parseCursor } from '../../http/schemas.js';
 import { permissionList } from '../accounts/permissions.js';
 import { findPersonalAccount } from '../accounts/store.js';
-import { auditOrigin, recordAudit } from '../audit/store.js';
+import { auditedWrite } from '../audit/audited-write.js';
+import { auditOrigin } from '../audit/store.js';
 import { creditBalance, findCreditTransaction, listCreditTransactions } from '../credits/store.js';
 import { currentInviteCode, resetInviteCode, shapeInviteCode } from '../referrals/store.js';
 import { findUserById, updateUser, type UserRow } from '../users/store.js';
@@ -150,21 +151,23 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
       }
       if (Object.keys(patch).length === 0) throw validationError('at least one of username, locale, timezone, avatar_url is required');
       const userId = req.principal!.user.id;
-      const updated = await ctx.db.transaction().execute(async (trx) => {
+      const updated = await auditedWrite(ctx.db, auditOrigin(req as FastifyRequest), async (trx) => {
         const before = await findUserById(trx, userId);
         const after = await updateUser(trx, userId, patch);
         const pick = (u: UserRow) => ({ username: u.username, locale: u.locale, timezone: u.timezone, avatar_url: u.avatar_url });
         const personal = req.account!.type === 'personal' && req.account!.isMember ? req.account!.id : null;
-        await recordAudit(trx, auditOrigin(req as FastifyRequest), {
-          orgId: personal ?? (await personalAccountId(ctx, trx, userId)),
-          actorUserId: userId,
-          action: 'user.update',
-          targetType: 'user',
-          targetId: userId,
-          before: pick(before!),
-          after: pick(after),
-        });
-        return after;
+        return {
+          result: after,
+          audit: {
+            orgId: personal ?? (await personalAccountId(ctx, trx, userId)),
+            actorUserId: userId,
+            action: 'user.update',
+            targetType: 'user',
+            targetId: userId,
+            before: pick(before!),
+            after: pick(after),
+          },
+        };
       });
       await ctx.credentials.changed(userId);
       return shapeMe(ctx, updated, req.account!);
@@ -263,16 +266,18 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
       const userId = req.principal!.user.id;
       const maxUses = await ctx.settings.int('invite.default_max_uses');
       const maxActive = await ctx.settings.int('invite.max_codes_per_user');
-      const code = await ctx.db.transaction().execute(async (trx) => {
+      const code = await auditedWrite(ctx.db, auditOrigin(req as FastifyRequest), async (trx) => {
         const c = await resetInviteCode(trx, userId, maxUses, maxActive);
-        await recordAudit(trx, auditOrigin(req as FastifyRequest), {
-          orgId: await personalAccountId(ctx, trx, userId),
-          actorUserId: userId,
-          action: 'invite_code.reset',
-          targetType: 'invite_code',
-          targetId: c.id,
-        });
-        return c;
+        return {
+          result: c,
+          audit: {
+            orgId: await personalAccountId(ctx, trx, userId),
+            actorUserId: userId,
+            action: 'invite_code.reset',
+            targetType: 'invite_code',
+            targetId: c.id,
+          },
+        };
       });
       return shapeInviteCode(code);
     },
