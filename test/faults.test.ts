@@ -128,7 +128,7 @@ describe('faults with real processes', () => {
 
   for (const engine of ['embedded', 'postgres'] as const) {
     for (const phase of ['after output', 'before output'] as const) {
-      it(`serve (${engine}): SIGTERM mid-run ${phase} exits 0 in time, and a restart ends the run`, { timeout: 120_000 }, async (t) => {
+      it(`serve (${engine}): SIGTERM mid-run ${phase} exits 0 in time, and a restart ends the run`, { timeout: 240_000 }, async (t) => {
         if (engine === 'postgres' && !TEST_PG_URL) return t.skip('needs PostgreSQL (ARKLOOP_TEST_DATABASE_URL)');
         const env = { ...(await pool.env({ postgres: engine === 'postgres' })), ...FAST_LEASES };
         const first = await pool.spawnApi('serve', env);

@@ -151,7 +151,7 @@ export class ProcessPool {
     const port = await freePort();
     const p = this.spawn(command, env, port);
     try {
-      await waitReady(p.base!, p.child);
+      await waitReady(p.base!, p.child, 90_000); // a fresh embedded data dir (initdb) on a loaded 2-core CI machine can take over 30 s
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${p.output().slice(-2000)}`);
     }
