@@ -27,7 +27,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function waitReady(base: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+// A fresh embedded data dir (initdb) on a loaded 2-core CI machine can take over 30 s.
+export async function waitReady(base: string, child: ChildProcess, timeoutMs = 90_000): Promise<void> {
   const start = Date.now();
   while (Date.now() - start < timeoutMs) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited with ${child.exitCode ?? child.signalCode}`);
@@ -151,7 +152,7 @@ export class ProcessPool {
     const port = await freePort();
     const p = this.spawn(command, env, port);
     try {
-      await waitReady(p.base!, p.child, 90_000); // a fresh embedded data dir (initdb) on a loaded 2-core CI machine can take over 30 s
+      await waitReady(p.base!, p.child);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${p.output().slice(-2000)}`);
     }
