@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds dist/ with tsc and records the build, so `npm start` can skip tsc when nothing changed.
 //   node scripts/build.mjs             `npm run build` (and `prepare` on npm install): always build
-//   node scripts/build.mjs --if-stale  `npm start`: build only when an input is newer than the
-//                                      last build (skips the ~5 s tsc takes with nothing to do)
+//   node scripts/build.mjs --if-stale  build only when an input is newer than the last build
+//                                      (skips the ~5 s tsc takes with nothing to do)
+// `npm start` (scripts/start.mjs) calls buildIfStale() in its own process, then serves.
 // Extra arguments go to tsc.
 //
 // Inputs: every file and directory under src/ (a directory's mtime changes when a file in it
@@ -17,20 +18,16 @@ import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, sta
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-process.chdir(root);
-
-const args = process.argv.slice(2);
-const ifStale = args.includes('--if-stale');
-const tscArgs = args.filter((a) => a !== '--if-stale');
+const at = (...parts) => join(root, ...parts);
 
 function outDir() {
   try {
-    return JSON.parse(readFileSync('tsconfig.json', 'utf8')).compilerOptions?.outDir ?? 'dist';
+    return at(JSON.parse(readFileSync(at('tsconfig.json'), 'utf8')).compilerOptions?.outDir ?? 'dist');
   } catch {
-    return 'dist'; // tsconfig.json with comments: assume the default layout
+    return at('dist'); // tsconfig.json with comments: assume the default layout
   }
 }
 
@@ -49,25 +46,37 @@ function newest(path) {
 function staleness(out, stamp) {
   const built = statSync(stamp, { throwIfNoEntry: false });
   if (!built || !existsSync(join(out, 'cli', 'run.js'))) return 'no successful build recorded';
-  const inputs = Math.max(newest('src'), newest('tsconfig.json'), newest('package.json'));
+  const inputs = Math.max(newest(at('src')), newest(at('tsconfig.json')), newest(at('package.json')));
   return inputs > built.mtimeMs ? 'sources changed since the last build' : null;
 }
 
-const out = outDir();
-const stamp = join(out, '.build-stamp');
-if (ifStale) {
-  const reason = staleness(out, stamp);
-  if (reason === null) process.exit(0);
-  process.stderr.write(`arkloop: ${reason}; building (tsc)…\n`);
+/** Runs tsc; returns its exit status. The stamp is written only after a build that succeeded. */
+export function build(tscArgs = [], { quietFailure = false } = {}) {
+  const stamp = join(outDir(), '.build-stamp');
+  const started = new Date();
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const res = spawnSync(process.execPath, [tsc, '-p', at('tsconfig.json'), ...tscArgs], { stdio: 'inherit', cwd: root });
+  if (res.status !== 0) {
+    rmSync(stamp, { force: true });
+    if (!quietFailure) process.stderr.write('arkloop: the build failed; fix the errors above and run `npm start` again\n');
+    return res.status ?? 1;
+  }
+  closeSync(openSync(stamp, 'w'));
+  utimesSync(stamp, started, started);
+  return 0;
 }
 
-const started = new Date();
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const res = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json', ...tscArgs], { stdio: 'inherit' });
-if (res.status !== 0) {
-  rmSync(stamp, { force: true });
-  if (ifStale) process.stderr.write('arkloop: the build failed; fix the errors above and run `npm start` again\n');
-  process.exit(res.status ?? 1);
+/** Builds only when an input changed since the last successful build; returns tsc's status (0 when nothing to do). */
+export function buildIfStale() {
+  const out = outDir();
+  const reason = staleness(out, join(out, '.build-stamp'));
+  if (reason === null) return 0;
+  process.stderr.write(`arkloop: ${reason}; building (tsc)…\n`);
+  return build();
 }
-closeSync(openSync(stamp, 'w'));
-utimesSync(stamp, started, started);
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const args = process.argv.slice(2);
+  const status = args.includes('--if-stale') ? buildIfStale() : build(args, { quietFailure: true });
+  process.exit(status);
+}

@@ -1,8 +1,6 @@
 // Provider construction: from a ProviderConfig (database or environment), plus the built-in stub.
-import { createAnthropicProvider } from './anthropic/provider.js';
-import { createOpenAiProvider } from './openai/provider.js';
 import { createStubProvider } from './stub.js';
-import type { LlmProvider, ProviderConfig } from './types.js';
+import type { LlmChunk, LlmProvider, LlmRequest, ProviderConfig } from './types.js';
 
 export * from './types.js';
 export { LlmError } from './types.js';
@@ -11,14 +9,30 @@ export { abortError, isAbortError, parseRetryAfter } from './errors.js';
 export function createProvider(config: ProviderConfig): LlmProvider {
   switch (config.kind) {
     case 'openai':
-      return createOpenAiProvider(config);
+      return lazyProvider(config, async () => (await import('./openai/provider.js')).createOpenAiProvider(config));
     case 'anthropic':
-      return createAnthropicProvider(config);
+      return lazyProvider(config, async () => (await import('./anthropic/provider.js')).createAnthropicProvider(config));
     case 'stub':
       return createStubProvider(config);
     default:
       throw new Error(`unknown provider kind: ${String((config as { kind: unknown }).kind)}`);
   }
+}
+
+/**
+ * The vendor SDKs load on a provider's first call, not at start: together they are a quarter
+ * of the server's start-up time, and an install using only the stub never needs them.
+ */
+function lazyProvider(config: ProviderConfig, load: () => Promise<LlmProvider>): LlmProvider {
+  let loaded: Promise<LlmProvider> | null = null;
+  return {
+    kind: config.kind,
+    name: config.name,
+    async *stream(req: LlmRequest, signal: AbortSignal): AsyncIterable<LlmChunk> {
+      loaded ??= load();
+      yield* (await loaded).stream(req, signal);
+    },
+  };
 }
 
 export interface EnvProvider {

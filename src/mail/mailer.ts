@@ -1,6 +1,5 @@
 // Outgoing mail over SMTP (nodemailer), configured by the email.* settings. With no
 // sender or host configured the message is written to the log instead, never dropped.
-import nodemailer from 'nodemailer';
 import type { Logger } from 'pino';
 import type { SettingsService } from '../modules/settings/service.js';
 
@@ -49,6 +48,8 @@ export class Mailer {
       this.log.info({ mail: { to: mail.to, subject: mail.subject, text: mail.text } }, 'email not configured; mail written to log');
       return false;
     }
+    // Loaded on the first mail sent, not at start (most installs never configure SMTP).
+    const { default: nodemailer } = await import('nodemailer');
     const transport = nodemailer.createTransport({
       host: e.host,
       port: e.port,
