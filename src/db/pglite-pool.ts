@@ -52,7 +52,16 @@ export class PglitePool {
   private readonly statements = new Map<string, Prepared>();
   private counter = 0;
 
-  constructor(readonly pg: PGlite) {}
+  /**
+   * `typeParsers` win over PGlite's own: the `parsers` option of the PGlite constructor does not
+   * reach the protocol-level path used here (numeric came back as a string).
+   */
+  constructor(
+    readonly pg: PGlite,
+    private readonly typeParsers: Record<number, (value: string) => unknown> = {},
+  ) {}
+
+  private parsersCache: Record<number, (value: string) => unknown> | null = null;
 
   private readonly client: PgliteClient = {
     query: (sql, params) => this.run(sql, params ? [...params] : []),
@@ -93,7 +102,7 @@ export class PglitePool {
     const rows: unknown[] = [];
     let command = '';
     let rowCount = 0;
-    const parsers = this.pg.parsers;
+    const parsers = (this.parsersCache ??= { ...this.pg.parsers, ...this.typeParsers });
     for (const m of messages) {
       if (m.name === 'rowDescription') {
         fields = (m as unknown as { fields: Field[] }).fields;

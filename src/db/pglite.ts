@@ -36,11 +36,9 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const pgdata = dataDir ? path.join(dataDir, 'pgdata') : undefined;
   if (pgdata && !existsSync(path.join(pgdata, 'PG_VERSION'))) await initPgliteDataDir(pgdata);
-  const pglite = new PGlite(pgdata, {
-    parsers: { [INT8_OID]: (v: string) => Number(v), [NUMERIC_OID]: (v: string) => Number(v) },
-  });
+  const pglite = new PGlite(pgdata);
   await pglite.waitReady;
-  const pool = new PglitePool(pglite);
+  const pool = new PglitePool(pglite, { [INT8_OID]: (v: string) => Number(v), [NUMERIC_OID]: (v: string) => Number(v) });
   // The pool is a single-session lock; Kysely treats it like a pg.Pool.
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) });
   let closed = false;
