@@ -62,6 +62,8 @@ const NO_PERMISSION_POINT = [
   'POST /v1/me/invite-code/reset',
   'POST /v1/me/redeem',
   'GET /v1/me/feature-flags',
+  'GET /v1/llm-providers', // any member: the list holds no secrets (§12.1)
+  'GET /v1/llm-providers/:provider_id',
   'POST /v1/accounts',
   'GET /v1/accounts/me',
   'GET /v1/accounts/:account_id', // any member (§11.3)
@@ -133,7 +135,9 @@ describe('security (generated from the route table)', () => {
     await ok(await t.post(`/v1/teams/${team.id}/members`, { user_id: teamMember.id, role: 'member' }, opts));
     const invitation = await ok(await t.post(`/v1/accounts/${account}/invitations`, { email: `x${Date.now()}${Math.random()}@example.com`.replace('0.', ''), role: 'member' }, opts));
     const key = await apiKey(user, account);
-    return { thread: thread.id, run: run.run_id, project: project.id, team: team.id, invitation: invitation.id, key: key.id };
+    const provider = await ok(await t.post('/v1/llm-providers', { name: 'prov', provider: 'stub' }, opts));
+    const model = await ok(await t.post(`/v1/llm-providers/${provider.id}/models`, { model: 'm' }, opts));
+    return { thread: thread.id, run: run.run_id, project: project.id, team: team.id, invitation: invitation.id, key: key.id, provider: provider.id, model: model.id };
   }
 
   before(async () => {
@@ -156,6 +160,8 @@ describe('security (generated from the route table)', () => {
       'account_members.not_found': { own: memberA.id, foreign: ownerB.id },
       'invitations.not_found': { own: a.invitation, foreign: b.invitation },
       'api_keys.not_found': { own: a.key, foreign: b.key },
+      'llm_providers.not_found': { own: a.provider, foreign: b.provider },
+      'llm_models.not_found': { own: a.model, foreign: b.model },
       'accounts.not_found': { own: wsA, foreign: wsB },
     });
 

@@ -407,3 +407,40 @@ export interface DB {
   run_events: RunEventsTable;
   jobs: JobsTable;
 }
+
+export interface LlmProvidersTable {
+  id: string;
+  org_id: string | null;
+  scope: 'org' | 'platform';
+  provider: 'openai' | 'anthropic' | 'stub';
+  name: string;
+  api_key_enc: string | null;
+  key_prefix: string | null;
+  base_url: string | null;
+  openai_api_mode: string | null;
+  advanced_json: Json<Record<string, unknown> | null> | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface LlmModelsTable {
+  id: string;
+  provider_id: string;
+  model: string;
+  priority: Generated<number>;
+  is_default: Generated<boolean>;
+  tags: Json<string[]>;
+  when_json: Json<Record<string, unknown>>;
+  advanced_json: Json<Record<string, unknown>>;
+  multiplier: Generated<number>;
+  cost_per_1k_input: number | null;
+  cost_per_1k_output: number | null;
+  cost_per_1k_cache_write: number | null;
+  cost_per_1k_cache_read: number | null;
+  created_at: Timestamp;
+}
+
+export interface DB {
+  llm_providers: LlmProvidersTable;
+  llm_models: LlmModelsTable;
+}

@@ -12,6 +12,7 @@ import { threadRoutes } from '../modules/threads/routes.js';
 import { messageRoutes } from '../modules/messages/routes.js';
 import { projectRoutes } from '../modules/projects/routes.js';
 import { runRoutes } from '../modules/runs/routes.js';
+import { llmProviderRoutes } from '../modules/llm-providers/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -25,4 +26,5 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   messageRoutes,
   projectRoutes,
   runRoutes,
+  llmProviderRoutes,
 ];

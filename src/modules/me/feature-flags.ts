@@ -25,3 +25,24 @@ export async function evaluateFlagsForAccount(ctx: AppContext, orgId: string) {
   }
   return out;
 }
+
+/**
+ * One flag for an account (api.md §24): the environment value of a setting-backed key, else
+ * the account's override, else the flag's default; a key without a flag is false, except the
+ * setting-backed keys, which then follow the settings chain (§28.1).
+ */
+export async function isFeatureEnabled(ctx: AppContext, orgId: string, key: string): Promise<boolean> {
+  const settingBacked = SETTING_BACKED.has(key);
+  if (settingBacked) {
+    const s = await ctx.settings.resolve(key);
+    if (s.source === 'env') return s.value === true;
+  }
+  const row = await ctx.db
+    .selectFrom('feature_flags as f')
+    .leftJoin('feature_flag_overrides as o', (j) => j.onRef('o.flag_key', '=', 'f.key').on('o.org_id', '=', orgId))
+    .select(['f.default_value', 'o.enabled'])
+    .where('f.key', '=', key)
+    .executeTakeFirst();
+  if (row) return row.enabled ?? row.default_value;
+  return settingBacked ? (await ctx.settings.bool(key)) === true : false;
+}

@@ -1,0 +1,115 @@
+// LLM providers and models (api.md §12): the SQL of the llm-providers module. The API key is
+// stored encrypted (AES-256-GCM, ctx.secrets.encryptionKey); only its first 8 characters are
+// kept in clear as `key_prefix`.
+import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
+import type { DB, LlmModelsTable, LlmProvidersTable } from '../../db/schema.js';
+import { iso } from '../../http/schemas.js';
+import { newId } from '../../lib/ids.js';
+
+export type ProviderRow = Selectable<LlmProvidersTable>;
+export type ModelRow = Selectable<LlmModelsTable>;
+export type ProviderScope = 'org' | 'platform';
+
+export const KEY_PREFIX_LENGTH = 8;
+
+/** Providers of one account (`orgId`) or of the platform (`orgId` null), oldest first. */
+export async function listProviders(db: Kysely<DB>, orgId: string | null): Promise<ProviderRow[]> {
+  let q = db.selectFrom('llm_providers').selectAll();
+  q = orgId === null ? q.where('org_id', 'is', null) : q.where('org_id', '=', orgId);
+  return q.orderBy('created_at').orderBy('id').execute();
+}
+
+/** A provider the account may address: its own, or a platform one (the caller decides who may see those). */
+export async function findProvider(db: Kysely<DB>, orgId: string, id: string): Promise<ProviderRow | undefined> {
+  return db
+    .selectFrom('llm_providers')
+    .selectAll()
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('org_id', '=', orgId), eb('org_id', 'is', null)]))
+    .executeTakeFirst();
+}
+
+export async function insertProvider(db: Kysely<DB>, p: Omit<Insertable<LlmProvidersTable>, 'id'>): Promise<ProviderRow> {
+  return db.insertInto('llm_providers').values({ id: newId(), ...p }).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function updateProvider(db: Kysely<DB>, id: string, patch: Updateable<LlmProvidersTable>): Promise<ProviderRow> {
+  return db.updateTable('llm_providers').set({ ...patch, updated_at: new Date() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function deleteProvider(db: Kysely<DB>, id: string): Promise<void> {
+  await db.deleteFrom('llm_providers').where('id', '=', id).execute();
+}
+
+/** Models of the given providers, in the order §2.6 fixes: priority desc, then oldest first. */
+export async function modelsOf(db: Kysely<DB>, providerIds: string[]): Promise<ModelRow[]> {
+  if (providerIds.length === 0) return [];
+  return db
+    .selectFrom('llm_models')
+    .selectAll()
+    .where('provider_id', 'in', providerIds)
+    .orderBy('priority', 'desc')
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
+export async function findModel(db: Kysely<DB>, providerId: string, id: string): Promise<ModelRow | undefined> {
+  return db.selectFrom('llm_models').selectAll().where('provider_id', '=', providerId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function insertModel(db: Kysely<DB>, m: Omit<Insertable<LlmModelsTable>, 'id'>): Promise<ModelRow> {
+  return db.insertInto('llm_models').values({ id: newId(), ...m }).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function updateModel(db: Kysely<DB>, id: string, patch: Updateable<LlmModelsTable>): Promise<ModelRow> {
+  return db.updateTable('llm_models').set(patch).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function deleteModel(db: Kysely<DB>, id: string): Promise<void> {
+  await db.deleteFrom('llm_models').where('id', '=', id).execute();
+}
+
+/** `is_default: true` on one model clears it on the provider's others (§12.6, decided). */
+export async function clearDefault(db: Kysely<DB>, providerId: string, exceptId: string | null): Promise<void> {
+  let q = db.updateTable('llm_models').set({ is_default: false }).where('provider_id', '=', providerId).where('is_default', '=', true);
+  if (exceptId) q = q.where('id', '!=', exceptId);
+  await q.execute();
+}
+
+export function shapeModel(m: ModelRow) {
+  return {
+    id: m.id,
+    provider_id: m.provider_id,
+    model: m.model,
+    priority: m.priority,
+    is_default: m.is_default,
+    tags: m.tags,
+    when: m.when_json,
+    advanced_json: m.advanced_json,
+    multiplier: m.multiplier,
+    cost_per_1k_input: m.cost_per_1k_input,
+    cost_per_1k_output: m.cost_per_1k_output,
+    cost_per_1k_cache_write: m.cost_per_1k_cache_write,
+    cost_per_1k_cache_read: m.cost_per_1k_cache_read,
+    created_at: iso(m.created_at),
+  };
+}
+
+/** The LlmProvider object; `hidePrefix` for a non-admin looking at a platform provider. */
+export function shapeProvider(p: ProviderRow, models: ModelRow[], hidePrefix = false) {
+  return {
+    id: p.id,
+    org_id: p.org_id,
+    scope: p.scope,
+    provider: p.provider,
+    name: p.name,
+    key_prefix: hidePrefix ? null : p.key_prefix,
+    base_url: p.base_url,
+    openai_api_mode: p.openai_api_mode,
+    advanced_json: p.advanced_json,
+    created_at: iso(p.created_at),
+    updated_at: iso(p.updated_at),
+    models: models.filter((m) => m.provider_id === p.id).map(shapeModel),
+  };
+}
