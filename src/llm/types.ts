@@ -96,6 +96,8 @@ export interface ProviderConfig {
   advancedJson?: Record<string, unknown> | null;
   /** Per-attempt timeout before the first byte, ms. */
   timeoutMs?: number;
+  /** The fetch the SDK uses (the SSRF guard's for account-owned providers, §27.6). */
+  fetch?: typeof fetch;
 }
 
 /** Error classes of api.md §27.4 / §27.9. */

@@ -17,7 +17,8 @@ import { listRunEvents, type NewEvent } from '../engine/events.js';
 import { LlmError, createProvider, isAbortError, type LlmMessage, type LlmProvider, type LlmToolCall, type LlmUsage } from '../llm/index.js';
 import { defaultPersona, resolvePersonaId } from '../modules/personas/builtin.js';
 import { effectiveRunConfig } from '../modules/personas/effective.js';
-import { resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
+import { callCostUsd, resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
+import { loadRouteCatalogue } from '../modules/runs/route-catalogue.js';
 import { addUsage, monthTokens, recordModelCall, type UsageRecord, type UsageTotals } from '../modules/usage/store.js';
 import { askUserQuestion, createBuiltinToolRegistry, isAskUser } from '../tools/builtins.js';
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
@@ -210,7 +211,11 @@ class RunExecution {
     const budget = new ToolBudget(cfg.toolContinuationBudget, cfg.perToolSoftLimits);
     for (let i = 0; i < this.prior.toolCalls; i++) budget.consume('__prior__');
 
-    const routes = resolveRoutes(ctx.config.env, { routeId: run.route_id, requestedModel: run.requested_model, personaModel: cfg.model });
+    const routes = resolveRoutes(
+      ctx.config.env,
+      { routeId: run.route_id, requestedModel: run.requested_model, personaModel: cfg.model, preferredCredential: cfg.preferredCredential, personaKey: persona.persona_key, role: run.role ?? 'member' },
+      await loadRouteCatalogue(ctx, run.org_id),
+    );
     if (!routes.ok) throw new RunFailure(routes.errorClass, 'no model route matches the run');
     const c = routes.candidates[0];
     const routeEvent = this.prior.routeSelected
@@ -273,6 +278,7 @@ class RunExecution {
           topP: cfg.topP ?? undefined,
           reasoningEffort: cfg.reasoningEffort,
           turn: this.calls++,
+          ...advancedRequestParts(candidate.advanced),
         };
         if (debugEvents) {
           // Local debugging only (ARKLOOP_LLM_DEBUG_EVENTS=1): never credentials, never the system prompt.
@@ -351,8 +357,8 @@ class RunExecution {
       cacheWriteTokens: 0,
     };
     const candidate = setup.candidates[this.candidateIndex];
-    // Environment, ad-hoc and stub routes cost nothing (§27.7).
-    const cost = 0;
+    // Environment, ad-hoc and stub routes have no prices and cost nothing (§27.7).
+    const cost = callCostUsd(candidate.pricing, u);
     const call: UsageRecord = {
       orgId: run.org_id,
       userId: run.created_by_user_id,
@@ -511,4 +517,14 @@ class RunExecution {
       priorTotals: this.recorded,
     });
   }
+}
+
+/** `advanced_json.headers` and `extra_body` of the route (§12), as the request carries them. */
+function advancedRequestParts(advanced: Record<string, unknown>): { headers?: Record<string, string>; extraBody?: Record<string, unknown> } {
+  const out: { headers?: Record<string, string>; extraBody?: Record<string, unknown> } = {};
+  const h = advanced.headers;
+  if (h && typeof h === 'object' && !Array.isArray(h)) out.headers = Object.fromEntries(Object.entries(h).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+  const b = advanced.extra_body;
+  if (b && typeof b === 'object' && !Array.isArray(b)) out.extraBody = b as Record<string, unknown>;
+  return out;
 }

@@ -20,6 +20,7 @@ export function createAnthropicProvider(config: ProviderConfig): LlmProvider {
     baseURL,
     maxRetries: 0,
     ...(config.timeoutMs ? { timeout: config.timeoutMs } : {}),
+    ...(config.fetch ? { fetch: config.fetch } : {}),
   });
   return { kind: 'anthropic', name: config.name, stream: (req, signal) => streamMessages(client, req, signal) };
 }

@@ -23,6 +23,7 @@ export function createOpenAiProvider(config: ProviderConfig): LlmProvider {
     project: null,
     maxRetries: 0,
     ...(config.timeoutMs ? { timeout: config.timeoutMs } : {}),
+    ...(config.fetch ? { fetch: config.fetch } : {}),
   });
   const official = new URL(baseURL).hostname === 'api.openai.com';
   const useResponses = config.openaiApiMode === 'responses';

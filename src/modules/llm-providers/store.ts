@@ -113,3 +113,30 @@ export function shapeProvider(p: ProviderRow, models: ModelRow[], hidePrefix = f
     models: models.filter((m) => m.provider_id === p.id).map(shapeModel),
   };
 }
+
+export interface ProviderWithModels {
+  row: ProviderRow;
+  models: ModelRow[];
+}
+
+/**
+ * The providers a run of this account may route to, account ones first, then platform ones
+ * (§27.3), each with its models in chain order. Account providers are included whatever
+ * feature.byok_enabled says: an explicit route to one must fail with policy.byok_disabled.
+ */
+export async function routableProviders(db: Kysely<DB>, orgId: string): Promise<ProviderWithModels[]> {
+  const rows = await db
+    .selectFrom('llm_providers')
+    .selectAll()
+    .where((eb) => eb.or([eb('org_id', '=', orgId), eb('org_id', 'is', null)]))
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  const ordered = [...rows.filter((r) => r.scope === 'org'), ...rows.filter((r) => r.scope === 'platform')];
+  const models = await modelsOf(db, ordered.map((r) => r.id));
+  return ordered.map((row) => ({
+    row,
+    // is_default first, then priority desc, then oldest (§27.3 rule 4).
+    models: models.filter((m) => m.provider_id === row.id).sort((a, b) => Number(b.is_default) - Number(a.is_default)),
+  }));
+}

@@ -15,6 +15,7 @@ import { viewerOf } from '../access/visibility.js';
 import { findVisibleThread, lockThreadForRun } from '../threads/store.js';
 import { invalidState, requestRunCancel } from './cancel.js';
 import { resolveRoutes } from './routing.js';
+import { loadRouteCatalogue } from './route-catalogue.js';
 import { MAX_HISTORY, newRunPreload } from './load.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
@@ -49,9 +50,10 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
     if (!resolved) throw notFound('personas.not_found', 'persona');
     personaId = resolved.persona_id;
   }
-  const routes = resolveRoutes(ctx.config.env, { routeId: opts.routeId, requestedModel: opts.model, personaModel: null });
+  const routes = resolveRoutes(ctx.config.env, { routeId: opts.routeId, requestedModel: opts.model, personaModel: null }, await loadRouteCatalogue(ctx, v.accountId));
   if (!routes.ok) {
     if (!(await findVisibleThread(ctx.db, v, threadId))) throw notFound('threads.not_found', 'thread');
+    if (routes.errorClass === 'policy.byok_disabled') throw new AppError('policy.byok_disabled', 'the route belongs to an account provider while feature.byok_enabled is off');
     throw new AppError('policy.route_not_found', 'no model route matches the request');
   }
   const runId = newId();
