@@ -129,4 +129,18 @@ describe('runs on configured providers', () => {
       await setSetting(t, 'feature.byok_enabled', true);
     }
   });
+  it("credits: ⌈Σ(call cost × model multiplier) × credit.per_usd × tier⌉, deducted from the account's balance", async () => {
+    const p = await ok(await t.post('/v1/llm-providers', { scope: 'platform', name: 'plat-pricey', provider: 'openai', api_key: 'sk-x', base_url: openai.baseUrl }, asAdmin()));
+    const m = await ok(await t.post(`/v1/llm-providers/${p.id}/models`, { model: 'gpt-pricey', multiplier: 2, cost_per_1k_input: 0.001, cost_per_1k_output: 0.002 }, asAdmin()));
+    const balance = async () => (await t.get('/v1/me/credits', { token: u.token })).body.balance as number;
+    const before = await balance();
+    openai.reply({ sse: chatTextStream(['expensive'], { prompt: 3000, completion: 1001, cached: 0 }) });
+    const { events, runId } = await run({ route_id: m.id });
+    assert.equal(events.at(-1).type, 'run.completed');
+    // cost = 3 × 0.001 + 1.001 × 0.002 = 0.005002 USD; × 2 × 1000 credits/USD × tier 1 (4001 tokens > 2000) = 10.004 → 11
+    const r = (await t.get(`/v1/runs/${runId}`, { token: u.token })).body;
+    assert.equal(r.total_cost_usd, 0.005002);
+    assert.equal(r.credits_used, 11);
+    assert.equal(await balance(), before - 11);
+  });
 });

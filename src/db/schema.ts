@@ -234,6 +234,7 @@ export interface UsageRecordsTable {
   cache_read_tokens: Generated<number>;
   cache_write_tokens: Generated<number>;
   cost_usd: Generated<number>;
+  multiplier: Generated<number>;
   created_at: Timestamp;
 }
 

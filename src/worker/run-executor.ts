@@ -372,6 +372,7 @@ class RunExecution {
       cacheReadTokens: u.cacheReadTokens,
       cacheWriteTokens: u.cacheWriteTokens,
       costUsd: cost,
+      multiplier: candidate.pricing?.multiplier ?? 1,
     };
     const segmentEnd = {
       type: 'run.segment.end',

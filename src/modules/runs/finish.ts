@@ -63,8 +63,7 @@ export async function finishRun(ctx: AppContext, f: FinishInput, tx?: RunTx): Pr
   const creditRules = f.creditPolicy ?? (await creditPolicy(ctx));
   const usage = f.usage ?? [];
   const totals = addUsage(f.priorTotals ?? (await runUsageTotals(tx?.db ?? ctx.db, f.runId)), usage);
-  // Model multipliers come with configured models (LLM providers); until then they are 1.
-  const credits = creditsFor(creditRules, totals.inputTokens + totals.outputTokens, totals.costUsd);
+  const credits = creditsFor(creditRules, totals.inputTokens + totals.outputTokens, totals.weightedCostUsd);
   const now = new Date();
   const messageId = f.text.length > 0 ? newId() : null;
   const o = f.outcome;

@@ -16,16 +16,18 @@ export interface UsageRecord {
   cacheReadTokens: number;
   cacheWriteTokens: number;
   costUsd: number;
+  /** The model's multiplier (§12.6); 1 for environment, ad hoc and stub routes. */
+  multiplier?: number;
 }
 
 /** An INSERT of usage records (at least one). */
 export function usageInsertSql(records: UsageRecord[]): RawBuilder<unknown> {
   const rows = records.map(
     (u) => sql`(${newId()}::uuid, ${u.orgId}::uuid, ${u.userId}::uuid, ${u.runId}::uuid, ${u.threadId}::uuid, ${u.providerName}, ${u.providerKind}, ${u.model},
-              ${u.inputTokens}::bigint, ${u.outputTokens}::bigint, ${u.cacheReadTokens}::bigint, ${u.cacheWriteTokens}::bigint, ${u.costUsd}::numeric)`,
+              ${u.inputTokens}::bigint, ${u.outputTokens}::bigint, ${u.cacheReadTokens}::bigint, ${u.cacheWriteTokens}::bigint, ${u.costUsd}::numeric, ${u.multiplier ?? 1}::float8)`,
   );
   return sql`INSERT INTO usage_records (id, org_id, user_id, run_id, thread_id, provider_name, provider_kind, model,
-                                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd)
+                                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, multiplier)
       VALUES ${sql.join(rows)}`;
 }
 
@@ -46,21 +48,23 @@ export interface UsageTotals {
   cacheReadTokens: number;
   cacheWriteTokens: number;
   costUsd: number;
+  /** Σ(call cost × model multiplier): what credits are computed from (§27.7). */
+  weightedCostUsd: number;
 }
 
-export const NO_USAGE: UsageTotals = Object.freeze({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0 });
+export const NO_USAGE: UsageTotals = Object.freeze({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0, weightedCostUsd: 0 });
 
 /** The sums over a run's usage records, as one json value (for composing into a read). */
 export function runUsageTotalsSql(runId: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`(SELECT json_build_object('i', coalesce(sum(u.input_tokens), 0), 'o', coalesce(sum(u.output_tokens), 0),
-      'cr', coalesce(sum(u.cache_read_tokens), 0), 'cw', coalesce(sum(u.cache_write_tokens), 0), 'c', coalesce(sum(u.cost_usd), 0))
+      'cr', coalesce(sum(u.cache_read_tokens), 0), 'cw', coalesce(sum(u.cache_write_tokens), 0), 'c', coalesce(sum(u.cost_usd), 0), 'w', coalesce(sum(u.cost_usd * u.multiplier::numeric), 0))
       FROM usage_records u WHERE u.run_id = ${runId})`;
 }
 
 /** Parses a value of runUsageTotalsSql. */
 export function usageTotalsOf(v: unknown): UsageTotals {
   const t = (v ?? {}) as Record<string, unknown>;
-  return { inputTokens: Number(t.i ?? 0), outputTokens: Number(t.o ?? 0), cacheReadTokens: Number(t.cr ?? 0), cacheWriteTokens: Number(t.cw ?? 0), costUsd: Number(t.c ?? 0) };
+  return { inputTokens: Number(t.i ?? 0), outputTokens: Number(t.o ?? 0), cacheReadTokens: Number(t.cr ?? 0), cacheWriteTokens: Number(t.cw ?? 0), costUsd: Number(t.c ?? 0), weightedCostUsd: Number(t.w ?? 0) };
 }
 
 /** A run's usage totals over its records (every job of the run). */
@@ -78,9 +82,11 @@ export function addUsage(a: UsageTotals, records: UsageRecord[]): UsageTotals {
     t.cacheReadTokens += u.cacheReadTokens;
     t.cacheWriteTokens += u.cacheWriteTokens;
     t.costUsd += u.costUsd;
+    t.weightedCostUsd += u.costUsd * (u.multiplier ?? 1);
   }
   // At the column's scale (numeric(20,10)), so float sums do not tip a credit ceiling.
   t.costUsd = Math.round(t.costUsd * 1e10) / 1e10;
+  t.weightedCostUsd = Math.round(t.weightedCostUsd * 1e10) / 1e10;
   return t;
 }
 
