@@ -70,3 +70,13 @@ export function builtinStub(): { provider: LlmProvider; config: ProviderConfig; 
   const config: ProviderConfig = { kind: 'stub', name: 'stub', apiKey: null, baseUrl: null };
   return { provider: createStubProvider(config), config, model: 'stub' };
 }
+
+/** `advanced_json.headers` (string values only) and `extra_body` of a provider or route (api.md §12). */
+export function advancedRequestParts(advanced: Record<string, unknown> | null | undefined): { headers?: Record<string, string>; extraBody?: Record<string, unknown> } {
+  const out: { headers?: Record<string, string>; extraBody?: Record<string, unknown> } = {};
+  const h = advanced?.headers;
+  if (h && typeof h === 'object' && !Array.isArray(h)) out.headers = Object.fromEntries(Object.entries(h).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+  const b = advanced?.extra_body;
+  if (b && typeof b === 'object' && !Array.isArray(b)) out.extraBody = b as Record<string, unknown>;
+  return out;
+}

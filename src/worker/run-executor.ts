@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { AppContext } from '../app-context.js';
 import type { JobRow } from '../engine/jobs.js';
 import { listRunEvents, type NewEvent } from '../engine/events.js';
-import { LlmError, createProvider, isAbortError, type LlmMessage, type LlmProvider, type LlmToolCall, type LlmUsage } from '../llm/index.js';
+import { LlmError, advancedRequestParts, createProvider, isAbortError, type LlmMessage, type LlmProvider, type LlmToolCall, type LlmUsage } from '../llm/index.js';
 import { defaultPersona, resolvePersonaId } from '../modules/personas/builtin.js';
 import { effectiveRunConfig } from '../modules/personas/effective.js';
 import { callCostUsd, resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
@@ -518,14 +518,4 @@ class RunExecution {
       priorTotals: this.recorded,
     });
   }
-}
-
-/** `advanced_json.headers` and `extra_body` of the route (§12), as the request carries them. */
-function advancedRequestParts(advanced: Record<string, unknown>): { headers?: Record<string, string>; extraBody?: Record<string, unknown> } {
-  const out: { headers?: Record<string, string>; extraBody?: Record<string, unknown> } = {};
-  const h = advanced.headers;
-  if (h && typeof h === 'object' && !Array.isArray(h)) out.headers = Object.fromEntries(Object.entries(h).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
-  const b = advanced.extra_body;
-  if (b && typeof b === 'object' && !Array.isArray(b)) out.extraBody = b as Record<string, unknown>;
-  return out;
 }

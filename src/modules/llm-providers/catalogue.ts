@@ -2,6 +2,7 @@
 // Anthropic `GET <base>/v1/models`; the stub answers without network. Org-scope providers go
 // through the SSRF guard; platform ones are trusted (§12).
 import { AppError } from '../../http/errors.js';
+import { advancedRequestParts } from '../../llm/index.js';
 import { decryptSecret } from '../../lib/crypto.js';
 import { SsrfBlockedError, guardedFetch } from '../../lib/ssrf.js';
 import type { ProviderRow } from './store.js';
@@ -15,12 +16,6 @@ export interface CatalogueModel {
   name: string;
 }
 
-function extraHeaders(p: ProviderRow): Record<string, string> {
-  const headers = (p.advanced_json as { headers?: unknown } | null)?.headers;
-  if (!headers || typeof headers !== 'object' || Array.isArray(headers)) return {};
-  return Object.fromEntries(Object.entries(headers).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
-}
-
 /** The upstream's models, or the contract's provider.* / policy.ssrf_blocked error. */
 export async function upstreamModels(p: ProviderRow, opts: { encryptionKey: string; allowPrivate: boolean }): Promise<CatalogueModel[]> {
   if (p.provider === 'stub') return [{ id: 'stub', name: 'stub' }];
@@ -32,7 +27,7 @@ export async function upstreamModels(p: ProviderRow, opts: { encryptionKey: stri
   const doFetch = p.scope === 'org' ? guardedFetch({ allowPrivate: opts.allowPrivate }) : fetch;
   let res: Response;
   try {
-    res = await doFetch(url, { headers: { accept: 'application/json', ...extraHeaders(p), ...auth }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+    res = await doFetch(url, { headers: { accept: 'application/json', ...advancedRequestParts(p.advanced_json as Record<string, unknown> | null).headers, ...auth }, signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (err) {
     if (err instanceof SsrfBlockedError) throw new AppError('policy.ssrf_blocked', err.message);
     if ((err as Error).name === 'TimeoutError') throw new AppError('provider.timeout', `the provider did not answer within ${TIMEOUT_MS / 1000} s`);

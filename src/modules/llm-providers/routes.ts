@@ -126,8 +126,8 @@ const isPadmin = (req: FastifyRequest) => req.principal?.user.isPlatformAdmin ==
 export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['llm-providers'];
 
-  /** The provider of the path, visible and writable by the caller (platform ones: platform admins only). */
-  async function writableProvider(req: FastifyRequest, id: string): Promise<ProviderRow> {
+  /** The provider of the path as the caller may address it: the account's, or (platform admins only) a platform one. */
+  async function addressableProvider(req: FastifyRequest, id: string): Promise<ProviderRow> {
     const p = await findProvider(ctx.db, req.account!.id, id);
     if (!p || (p.scope === 'platform' && !isPadmin(req))) throw notFound('llm_providers.not_found', 'LLM provider');
     return p;
@@ -228,7 +228,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
     tags,
     params: T.Object({ provider_id: T.String() }),
     response: ProviderSchema,
-    handler: async (req) => answer(await writableProvider(req, req.params.provider_id)),
+    handler: async (req) => answer(await addressableProvider(req, req.params.provider_id)),
   });
 
   registerRoute(app, ctx, {
@@ -248,7 +248,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
     trim: ['name'],
     response: ProviderSchema,
     handler: async (req) => {
-      const before = await writableProvider(req, req.params.provider_id);
+      const before = await addressableProvider(req, req.params.provider_id);
       const b = req.body;
       const kind = b.provider ?? before.provider;
       if (b.openai_api_mode != null && kind !== 'openai') throw fieldError('openai_api_mode', 'only for openai providers');
@@ -297,7 +297,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
     tags,
     params: T.Object({ provider_id: T.String() }),
     handler: async (req) => {
-      const p = await writableProvider(req, req.params.provider_id);
+      const p = await addressableProvider(req, req.params.provider_id);
       await auditedWrite(ctx.db, auditOrigin(req as FastifyRequest), async (trx) => {
         await deleteProvider(trx, p.id);
         return {
@@ -323,7 +323,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
     trim: ['model'],
     response: ModelSchema,
     handler: async (req) => {
-      const p = await writableProvider(req, req.params.provider_id);
+      const p = await addressableProvider(req, req.params.provider_id);
       const b = req.body;
       const row = await auditedWrite(
         ctx.db,
@@ -368,7 +368,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
     trim: ['model'],
     response: ModelSchema,
     handler: async (req) => {
-      const p = await writableProvider(req, req.params.provider_id);
+      const p = await addressableProvider(req, req.params.provider_id);
       const before = await findModel(ctx.db, p.id, req.params.model_id);
       if (!before) throw notFound('llm_models.not_found', 'model');
       const b = req.body;
@@ -414,7 +414,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
     tags,
     params: T.Object({ provider_id: T.String(), model_id: T.String() }),
     handler: async (req) => {
-      const p = await writableProvider(req, req.params.provider_id);
+      const p = await addressableProvider(req, req.params.provider_id);
       const m = await findModel(ctx.db, p.id, req.params.model_id);
       if (!m) throw notFound('llm_models.not_found', 'model');
       await auditedWrite(ctx.db, auditOrigin(req as FastifyRequest), async (trx) => {
@@ -438,7 +438,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
     params: T.Object({ provider_id: T.String() }),
     response: T.Object({ models: T.Array(T.Object({ id: T.String(), name: T.String(), configured: T.Boolean() })) }),
     handler: async (req) => {
-      const p = await writableProvider(req, req.params.provider_id);
+      const p = await addressableProvider(req, req.params.provider_id);
       const upstream = await upstreamModels(p, { encryptionKey: ctx.secrets.encryptionKey, allowPrivate: await ctx.settings.bool('security.ssrf_allow_private') });
       const configured = new Set((await modelsOf(ctx.db, [p.id])).map((m) => m.model));
       return { models: upstream.map((m) => ({ ...m, configured: configured.has(m.id) })) };

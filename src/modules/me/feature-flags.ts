@@ -4,23 +4,28 @@ import type { AppContext } from '../../app-context.js';
 
 const SETTING_BACKED = new Set(['feature.byok_enabled', 'feature.mcp_remote_enabled']);
 
-export async function evaluateFlagsForAccount(ctx: AppContext, orgId: string) {
-  const rows = await ctx.db
+/** The flags with the account's overrides. */
+function flagsWithOverrides(ctx: AppContext, orgId: string) {
+  return ctx.db
     .selectFrom('feature_flags as f')
     .leftJoin('feature_flag_overrides as o', (j) => j.onRef('o.flag_key', '=', 'f.key').on('o.org_id', '=', orgId))
-    .select(['f.key', 'f.default_value', 'o.enabled'])
-    .orderBy('f.key')
-    .execute();
+    .select(['f.key', 'f.default_value', 'o.enabled']);
+}
+
+/** The environment value of a setting-backed key, which wins over flags and overrides; else null. */
+async function envValue(ctx: AppContext, key: string): Promise<boolean | null> {
+  if (!SETTING_BACKED.has(key)) return null;
+  const s = await ctx.settings.resolve(key);
+  return s.source === 'env' ? s.value === true : null;
+}
+
+export async function evaluateFlagsForAccount(ctx: AppContext, orgId: string) {
+  const rows = await flagsWithOverrides(ctx, orgId).orderBy('f.key').execute();
   const out: Array<{ key: string; enabled: boolean; source: 'env' | 'override' | 'default' }> = [];
   for (const r of rows) {
-    if (SETTING_BACKED.has(r.key)) {
-      const s = await ctx.settings.resolve(r.key);
-      if (s.source === 'env') {
-        out.push({ key: r.key, enabled: s.value === true, source: 'env' });
-        continue;
-      }
-    }
-    if (r.enabled !== null && r.enabled !== undefined) out.push({ key: r.key, enabled: r.enabled, source: 'override' });
+    const env = await envValue(ctx, r.key);
+    if (env !== null) out.push({ key: r.key, enabled: env, source: 'env' });
+    else if (r.enabled !== null && r.enabled !== undefined) out.push({ key: r.key, enabled: r.enabled, source: 'override' });
     else out.push({ key: r.key, enabled: r.default_value, source: 'default' });
   }
   return out;
@@ -32,17 +37,9 @@ export async function evaluateFlagsForAccount(ctx: AppContext, orgId: string) {
  * setting-backed keys, which then follow the settings chain (§28.1).
  */
 export async function isFeatureEnabled(ctx: AppContext, orgId: string, key: string): Promise<boolean> {
-  const settingBacked = SETTING_BACKED.has(key);
-  if (settingBacked) {
-    const s = await ctx.settings.resolve(key);
-    if (s.source === 'env') return s.value === true;
-  }
-  const row = await ctx.db
-    .selectFrom('feature_flags as f')
-    .leftJoin('feature_flag_overrides as o', (j) => j.onRef('o.flag_key', '=', 'f.key').on('o.org_id', '=', orgId))
-    .select(['f.default_value', 'o.enabled'])
-    .where('f.key', '=', key)
-    .executeTakeFirst();
+  const env = await envValue(ctx, key);
+  if (env !== null) return env;
+  const row = await flagsWithOverrides(ctx, orgId).where('f.key', '=', key).executeTakeFirst();
   if (row) return row.enabled ?? row.default_value;
-  return settingBacked ? (await ctx.settings.bool(key)) === true : false;
+  return SETTING_BACKED.has(key) && (await ctx.settings.bool(key)) === true;
 }
