@@ -16,6 +16,7 @@ import { applyBootstrapAdmin } from './modules/users/store.js';
 import { CredentialCache, createInvalidator } from './modules/auth/cache.js';
 import { Engine } from './engine/engine.js';
 import { Worker } from './worker/worker.js';
+import { closeMcp } from './mcp/runtime.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
@@ -82,6 +83,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {
+  await closeMcp(ctx).catch(() => undefined);
   await ctx.engine.close().catch(() => undefined);
   await ctx.credentials.close().catch(() => undefined);
   await ctx.counters.close();

@@ -2,9 +2,9 @@
 // base_url, models with their default flag, tenancy and audit rows.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { registerUser, type TestUser } from './helpers/app.js';
+import type { TestUser } from './helpers/app.js';
 import { expectError, expectFieldError } from './helpers/assert.js';
-import { addMember, auditRows, createWorkspace, setSetting, startIdentityApp, type IdentityApp } from './helpers/identity-app.js';
+import { auditRows, createTeam, type IdentityApp, setSetting, startIdentityApp } from './helpers/identity-app.js';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decryptSecret } from '../src/lib/crypto.js';
@@ -28,12 +28,7 @@ describe('LLM providers', () => {
 
   before(async () => {
     t = await startIdentityApp();
-    root = await registerUser(t);
-    owner = await registerUser(t);
-    member = await registerUser(t);
-    other = await registerUser(t);
-    ws = await createWorkspace(t, owner.id, 'Acme');
-    await addMember(t, ws, member.id, 'member');
+    ({ root, owner, member, other, ws } = await createTeam(t));
   });
   after(async () => {
     await t.close();

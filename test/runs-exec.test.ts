@@ -223,7 +223,7 @@ describe('runs executed by the worker (stub model)', () => {
     const call = waiting.data.find((e: any) => e.type === 'tool.call');
     const wait = waiting.data.find((e: any) => e.type === 'run.waiting_for_input');
     assert.equal(call.data.tool_name, 'ask_user');
-    assert.deepEqual(wait.data, { prompt: 'Color?', tool_call_id: call.data.tool_call_id });
+    assert.deepEqual(wait.data, { kind: 'input', prompt: 'Color?', tool_call_id: call.data.tool_call_id });
     for (let i = 0; i < 50 && (await t.get(`/v1/runs/${body.run_id}`, { token: u.token })).body.status !== 'waiting_for_input'; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal((await t.post(`/v1/runs/${body.run_id}/input`, { content: 'blue' }, { token: u.token })).status, 200);
     const events = frames((await t.get(`/v1/runs/${body.run_id}/events`, { token: u.token })).text);

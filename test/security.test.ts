@@ -21,6 +21,8 @@ import { createWorkspace, joinAccount } from './helpers/accounts-fixtures.js';
 import { sampleOf, sampleQuery, type JsonSchema } from './helpers/schema-sample.js';
 import { routeTable, type RouteEntry } from '../src/http/route.js';
 import { pointsForRole } from '../src/modules/accounts/permissions.js';
+import { insertConfig as insertMcpConfig } from '../src/modules/mcp-configs/store.js';
+import { EVERYTHING_BIN } from './helpers/mcp.js';
 
 /** Registered without a caller rule, public by design (§25). The swagger UI's own routes live under /docs. */
 const PUBLIC_SYSTEM = ['/healthz', '/readyz', '/metrics', '/openapi.json'];
@@ -62,8 +64,10 @@ const NO_PERMISSION_POINT = [
   'POST /v1/me/invite-code/reset',
   'POST /v1/me/redeem',
   'GET /v1/me/feature-flags',
+  'GET /v1/me/selectable-personas',
   'GET /v1/llm-providers', // any member: the list holds no secrets (§12.1)
   'GET /v1/llm-providers/:provider_id',
+  'POST /v1/asr/transcribe', // any member (§15.6)
   'POST /v1/accounts',
   'GET /v1/accounts/me',
   'GET /v1/accounts/:account_id', // any member (§11.3)
@@ -72,7 +76,7 @@ const NO_PERMISSION_POINT = [
 ];
 
 /** Path parameters that are not resource ids, with the value used for them. */
-const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token' };
+const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token', group: 'web_search', provider: 'web_search.tavily' };
 
 const ENVELOPE_KEYS = ['code', 'details', 'error', 'message', 'trace_id'];
 
@@ -137,7 +141,9 @@ describe('security (generated from the route table)', () => {
     const key = await apiKey(user, account);
     const provider = await ok(await t.post('/v1/llm-providers', { name: 'prov', provider: 'stub' }, opts));
     const model = await ok(await t.post(`/v1/llm-providers/${provider.id}/models`, { model: 'm' }, opts));
-    return { thread: thread.id, run: run.run_id, project: project.id, team: team.id, invitation: invitation.id, key: key.id, provider: provider.id, model: model.id };
+    const asr = await ok(await t.post('/v1/asr-credentials', { name: 'asr', provider: 'openai', api_key: 'sk-asr-fixture', model: 'whisper-1' }, opts));
+    const persona = await ok(await t.post('/v1/personas', { persona_key: 'sec', display_name: 'Sec', prompt_md: 'p' }, opts));
+    return { persona: persona.id as string, thread: thread.id, run: run.run_id, project: project.id, team: team.id, invitation: invitation.id, key: key.id, provider: provider.id, model: model.id, asr: asr.id };
   }
 
   before(async () => {
@@ -162,8 +168,15 @@ describe('security (generated from the route table)', () => {
       'api_keys.not_found': { own: a.key, foreign: b.key },
       'llm_providers.not_found': { own: a.provider, foreign: b.provider },
       'llm_models.not_found': { own: a.model, foreign: b.model },
+      'asr_credentials.not_found': { own: a.asr, foreign: b.asr },
+      'personas.not_found': { own: a.persona, foreign: b.persona },
       'accounts.not_found': { own: wsA, foreign: wsB },
     });
+    // MCP configs, inserted directly (a stdio config needs a platform admin): A's runs a real
+    // server, so its tools endpoint answers the own-id control without a 5xx.
+    const mcpConfig = async (org: string) =>
+      (await insertMcpConfig(t.ctx.db, { org_id: org, name: 'mcp', transport: 'stdio', command: process.execPath, args: JSON.stringify([EVERYTHING_BIN, 'stdio']), env_keys: '[]', inherit_parent_env: false, call_timeout_ms: 10_000, is_active: true })).id;
+    fixtures['mcp_configs.not_found'] = { own: await mcpConfig(wsA), foreign: await mcpConfig(wsB) };
 
     keys.full = (await apiKey(ownerA, wsA)).key;
     keys.scopedAudit = (await apiKey(ownerA, wsA, ['account.audit.read'])).key;

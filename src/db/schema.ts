@@ -340,6 +340,9 @@ export interface DB {
   notifications: NotificationsTable;
 }
 
+/** What a waiting run awaits (runs.awaiting_input). */
+export type AwaitedInput = { kind: 'input' } | { kind: 'tool_approval'; tool_call_id: string; arguments_sha256: string };
+
 export type RunStatus = 'running' | 'waiting_for_input' | 'completed' | 'failed' | 'cancelled';
 
 export interface RunsTable {
@@ -371,6 +374,7 @@ export interface RunsTable {
   running_ms: Generated<number>;
   running_since: NullableTimestamp;
   waiting_since: NullableTimestamp;
+  awaiting_input: Json<AwaitedInput | null> | null;
   output_emitted: Generated<boolean>;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -444,4 +448,94 @@ export interface LlmModelsTable {
 export interface DB {
   llm_providers: LlmProvidersTable;
   llm_models: LlmModelsTable;
+}
+
+export interface PersonasTable {
+  id: string;
+  org_id: string | null;
+  scope: 'org' | 'platform';
+  persona_key: string;
+  version: string;
+  display_name: string;
+  description: string | null;
+  prompt_md: string;
+  tool_allowlist: Json<string[] | null> | null;
+  tool_denylist: Json<string[]>;
+  tool_approval: Json<string[]>;
+  budgets: Json<Record<string, unknown>>;
+  model: string | null;
+  preferred_credential: string | null;
+  reasoning_mode: string | null;
+  stream_thinking: boolean;
+  prompt_cache_control: string | null;
+  executor_type: string;
+  roles: Json<Record<string, unknown>>;
+  is_active: boolean;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface DB {
+  personas: PersonasTable;
+}
+
+export interface ToolProviderConfigsTable {
+  id: string;
+  org_id: string | null;
+  scope: 'org' | 'platform';
+  group_name: string;
+  provider_name: string;
+  is_active: Generated<boolean>;
+  api_key_enc: string | null;
+  key_prefix: string | null;
+  base_url: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface DB {
+  tool_provider_configs: ToolProviderConfigsTable;
+}
+
+export interface AsrCredentialsTable {
+  id: string;
+  org_id: string | null;
+  scope: 'org' | 'platform';
+  provider: 'groq' | 'openai';
+  name: string;
+  api_key_enc: string;
+  key_prefix: string;
+  base_url: string | null;
+  model: string;
+  is_default: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface DB {
+  asr_credentials: AsrCredentialsTable;
+}
+
+export interface McpConfigsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  transport: 'stdio' | 'http_sse' | 'streamable_http';
+  url: string | null;
+  bearer_token_enc: string | null;
+  command: string | null;
+  args: Json<string[]>;
+  cwd: string | null;
+  /** The env map as encrypted JSON; its names are in env_keys. */
+  env_enc: string | null;
+  env_keys: Json<string[]>;
+  inherit_parent_env: boolean;
+  call_timeout_ms: number;
+  is_active: boolean;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface DB {
+  mcp_configs: McpConfigsTable;
 }

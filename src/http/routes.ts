@@ -13,6 +13,10 @@ import { messageRoutes } from '../modules/messages/routes.js';
 import { projectRoutes } from '../modules/projects/routes.js';
 import { runRoutes } from '../modules/runs/routes.js';
 import { llmProviderRoutes } from '../modules/llm-providers/routes.js';
+import { asrRoutes } from '../modules/asr/routes.js';
+import { toolProviderRoutes } from '../modules/tool-providers/routes.js';
+import { personaRoutes } from '../modules/personas/routes.js';
+import { mcpConfigRoutes } from '../modules/mcp-configs/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -27,4 +31,8 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   projectRoutes,
   runRoutes,
   llmProviderRoutes,
+  asrRoutes,
+  toolProviderRoutes,
+  personaRoutes,
+  mcpConfigRoutes,
 ];

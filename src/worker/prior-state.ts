@@ -10,8 +10,14 @@ export interface PriorState {
   text: string;
   iterations: number;
   calls: number;
-  toolCalls: number;
+  /** Names of the calls that ran (a `tool.result`), for the run's tool budget. */
+  ranToolCalls: string[];
   routeSelected: boolean;
+  /**
+   * The last turn's calls that have no result yet — a turn paused for approvals (§27.5a),
+   * with the decisions taken so far — or null when every call has its result.
+   */
+  pendingTurn: { calls: LlmToolCall[]; decisions: Map<string, 'approve' | 'deny'> } | null;
 }
 
 export function priorState(events: RunEvent[]): PriorState {
@@ -21,8 +27,11 @@ export function priorState(events: RunEvent[]): PriorState {
   let segmentCalls: LlmToolCall[] = [];
   let iterations = 0;
   let calls = 0;
-  let toolCalls = 0;
+  const ranToolCalls: string[] = [];
   let routeSelected = false;
+  let turnCalls: LlmToolCall[] = [];
+  const settled = new Set<string>();
+  let decisions = new Map<string, 'approve' | 'deny'>();
   // A model turn started but never ended: the previous worker was lost (or stopped) in the
   // middle of it before any output (otherwise the run fails with internal.worker_lost), so
   // the turn is played again — its iteration and the interrupted call are not counted.
@@ -41,6 +50,9 @@ export function priorState(events: RunEvent[]): PriorState {
         break;
       case 'run.segment.start':
         flushAssistant();
+        turnCalls = [];
+        settled.clear();
+        decisions = new Map();
         iterations++;
         calls++;
         openSegment = true;
@@ -58,12 +70,16 @@ export function priorState(events: RunEvent[]): PriorState {
           text += String(d.content_delta ?? '');
         }
         break;
-      case 'tool.call':
-        toolCalls++;
-        segmentCalls.push({ id: String(d.tool_call_id), name: String(d.tool_name), arguments: (d.arguments ?? {}) as Record<string, unknown> });
+      case 'tool.call': {
+        const call = { id: String(d.tool_call_id), name: String(d.tool_name), arguments: (d.arguments ?? {}) as Record<string, unknown> };
+        segmentCalls.push(call);
+        turnCalls.push(call);
         break;
+      }
       case 'tool.result':
       case 'tool.denied':
+        if (e.type === 'tool.result') ranToolCalls.push(String(d.tool_name));
+        settled.add(String(d.tool_call_id));
         flushAssistant();
         conversation.push({
           role: 'tool',
@@ -76,6 +92,7 @@ export function priorState(events: RunEvent[]): PriorState {
         pausedForTool = d.tool_call_id != null;
         break;
       case 'run.input_provided':
+        if (d.kind === 'tool_approval') decisions.set(String(d.tool_call_id), d.decision === 'approve' ? 'approve' : 'deny');
         // After an ask_user pause the answer travels as that call's tool.result instead.
         if (!pausedForTool) {
           flushAssistant();
@@ -90,6 +107,8 @@ export function priorState(events: RunEvent[]): PriorState {
     iterations--;
     calls--;
   }
-  return { conversation, text, iterations, calls, toolCalls, routeSelected };
+  const unsettled = turnCalls.filter((c) => !settled.has(c.id));
+  const pendingTurn = unsettled.length ? { calls: unsettled, decisions } : null;
+  return { conversation, text, iterations, calls, ranToolCalls, routeSelected, pendingTurn };
 }
 

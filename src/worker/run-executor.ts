@@ -15,13 +15,17 @@ import type { AppContext } from '../app-context.js';
 import type { JobRow } from '../engine/jobs.js';
 import { listRunEvents, type NewEvent } from '../engine/events.js';
 import { LlmError, advancedRequestParts, createProvider, isAbortError, type LlmMessage, type LlmProvider, type LlmToolCall, type LlmUsage } from '../llm/index.js';
-import { defaultPersona, resolvePersonaId } from '../modules/personas/builtin.js';
+import { resolveAccountRunPersona } from '../modules/personas/store.js';
 import { effectiveRunConfig } from '../modules/personas/effective.js';
 import { callCostUsd, resolveRoutes, type RouteCandidate } from '../modules/runs/routing.js';
 import { loadRouteCatalogue } from '../modules/runs/route-catalogue.js';
-import { addUsage, monthTokens, recordModelCall, type UsageRecord, type UsageTotals } from '../modules/usage/store.js';
+import { creditsInFlight, spendState } from '../modules/runs/spend.js';
+import { addUsage, recordModelCall, type UsageRecord, type UsageTotals } from '../modules/usage/store.js';
 import { askUserQuestion, createBuiltinToolRegistry, isAskUser } from '../tools/builtins.js';
+import { webTools } from '../tools/web/index.js';
+import { mcpTools } from '../mcp/runtime.js';
 import { ToolBudget, offeredTools, runToolWithTimeout } from '../tools/policy.js';
+import { approvalPrompt, argumentsSha256, needsApproval } from '../tools/approval.js';
 import { ToolError, type Tool } from '../tools/types.js';
 import { finishRun, isRetryableClass, type Outcome } from '../modules/runs/finish.js';
 import { loadRun, type LoadedRun, type RunRecord } from '../modules/runs/load.js';
@@ -195,21 +199,32 @@ class RunExecution {
     if (this.loaded.monthTokens !== null && this.loaded.monthTokens >= this.tokensQuota) throw tokensQuotaFailure(this.tokensQuota);
   }
 
+  /** §27.2 in-run spend stop: the balance less what unfinished runs spent, and the month's tokens with this run's. */
+  private async spendStop(): Promise<void> {
+    const s = await spendState(this.ctx.db, this.run.org_id, this.tokensQuota > 0);
+    if (s.balance - creditsInFlight(s, await this.ctx.settings.int('credit.per_usd')) <= 0) {
+      throw new RunFailure('budget.insufficient_credits', 'the account ran out of credits during the run', { balance: s.balance });
+    }
+    if (s.monthTokens !== null && s.monthTokens >= this.tokensQuota) throw tokensQuotaFailure(this.tokensQuota);
+  }
+
   /** Persona → effective config, the tools offered and their budget, the model routes. */
   private async setup(): Promise<Setup> {
     const { ctx, run } = this;
-    const resolved = run.persona_id ? resolvePersonaId(run.persona_id) : null;
-    if (run.persona_id && !resolved) throw new RunFailure('internal.error', `persona ${run.persona_id} no longer exists`);
-    const persona = resolved ? resolved.persona : defaultPersona();
+    const resolved = await resolveAccountRunPersona(ctx.db, run.org_id, run.persona_id);
+    if (!resolved) throw new RunFailure('internal.error', `persona ${run.persona_id ?? 'default'} no longer exists`);
+    const persona = resolved.persona;
     const cfg = effectiveRunConfig(persona, run.role ?? 'member', {
       agentReasoningIterations: await ctx.settings.int('limit.agent_reasoning_iterations'),
       toolContinuationBudget: await ctx.settings.int('limit.tool_continuation_budget'),
     });
 
     const registry = createBuiltinToolRegistry();
+    for (const t of await mcpTools(ctx, run.org_id, this.log)) registry.register(t);
+    for (const t of webTools(ctx)) registry.register(t);
     const offered = offeredTools(registry.list(), cfg.toolAllowlist, cfg.toolDenylist);
     const budget = new ToolBudget(cfg.toolContinuationBudget, cfg.perToolSoftLimits);
-    for (let i = 0; i < this.prior.toolCalls; i++) budget.consume('__prior__');
+    for (const name of this.prior.ranToolCalls) budget.consume(name);
 
     const routes = resolveRoutes(
       ctx.config.env,
@@ -242,14 +257,15 @@ class RunExecution {
     // The conversation: the thread's messages up to the run's start, then this run's turns.
     const conversation: LlmMessage[] = [...this.loaded.history, ...this.prior.conversation];
     let iteration = this.prior.iterations;
+    // A turn paused for approvals (§27.5a) goes on where it stopped: its calls, then the next turn.
+    const pending = this.prior.pendingTurn;
+    if (pending && !this.cancelSeen && !this.signal.aborted && !(await this.runTools(setup, conversation, pending.calls, pending.decisions))) return;
     for (;;) {
       if (this.jobSignal.aborted) throw this.jobSignal.reason;
       if (this.cancelSeen || this.signal.aborted) return this.cancelled();
       iteration++;
-      // Before every model call but the first, which the load checked (§27 budget check).
-      if (this.tokensQuota > 0 && iteration > this.prior.iterations + 1 && (await monthTokens(this.ctx.db, this.run.org_id)) >= this.tokensQuota) {
-        throw tokensQuotaFailure(this.tokensQuota);
-      }
+      // Before every model call but the run's first, which the load checked: the spend stop (§27.2).
+      if (iteration > 1) await this.spendStop();
       // Written with the first output (or whatever comes next), a few ms later at most.
       this.deltas.queue([...(setup.routeEvent ? [setup.routeEvent] : []), { type: 'run.segment.start', data: { iteration } }]);
       setup.routeEvent = null;
@@ -393,7 +409,7 @@ class RunExecution {
     // A pause for input likewise: the turn's usage, its end and the pause in one statement.
     if (turn.askInput !== null) {
       this.deltas.queue([segmentEnd]);
-      const paused = await pauseForInput(this.ctx, runId, turn.askInput, null, await this.deltas.take(), [call]);
+      const paused = await pauseForInput(this.ctx, runId, { kind: 'input', prompt: turn.askInput, toolCallId: null }, await this.deltas.take(), [call]);
       this.recorded = addUsage(this.recorded, [call]); // written by the pause whatever happened
       if (!paused) await this.cancelled();
       return false;
@@ -412,19 +428,37 @@ class RunExecution {
    * Writes the turn's end and all its calls in one statement, runs the tools, and queues
    * their results to ride with what comes next; an ask_user call pauses the run (false).
    */
-  private async runTools(setup: Setup, conversation: LlmMessage[], toolCalls: LlmToolCall[]): Promise<boolean> {
+  private async runTools(setup: Setup, conversation: LlmMessage[], toolCalls: LlmToolCall[], decisions?: Map<string, 'approve' | 'deny'>): Promise<boolean> {
     const { offeredByName, budget } = setup;
-    await this.deltas.flushWith(
-      toolCalls.map((c) => ({
-        type: 'tool.call',
-        data: { tool_call_id: c.id, tool_name: c.name, arguments: c.arguments, source: offeredByName.get(c.name)?.source ?? 'builtin' },
-      })),
-      { outputEmitted: true },
-    );
+    // `decisions` given: the turn's calls were written by an earlier job, which paused for approval.
+    if (!decisions) {
+      await this.deltas.flushWith(
+        toolCalls.map((c) => ({
+          type: 'tool.call',
+          data: { tool_call_id: c.id, tool_name: c.name, arguments: c.arguments, source: offeredByName.get(c.name)?.source ?? 'builtin' },
+        })),
+        { outputEmitted: true },
+      );
+    }
+    // No call of the turn runs before each one needing approval has its decision, asked one at a time (§27.5a).
+    const unapproved = toolCalls.find((c) => offeredByName.has(c.name) && needsApproval(c.name, setup.cfg.toolApproval) && !decisions?.has(c.id));
+    if (unapproved) {
+      const wait = {
+        kind: 'tool_approval' as const,
+        prompt: approvalPrompt(unapproved.name),
+        toolCallId: unapproved.id,
+        toolName: unapproved.name,
+        arguments: unapproved.arguments,
+        argumentsSha256: argumentsSha256(unapproved.arguments),
+      };
+      if (!(await pauseForInput(this.ctx, this.runId, wait, await this.deltas.take()))) await this.cancelled();
+      return false;
+    }
     // ask_user pauses the run; its answer arrives as input and becomes its tool.result.
     let question: { call: LlmToolCall; prompt: string } | null = null;
     const outcomes = await Promise.all(
       toolCalls.map(async (call): Promise<ToolOutcome | null> => {
+        if (decisions?.get(call.id) === 'deny') return { kind: 'denied', errorClass: 'policy.approval_denied', message: `a person denied this call of ${call.name}` };
         if (!isAskUser(call.name) || !offeredByName.has(call.name) || question) return this.runToolCall(call, offeredByName, budget);
         const decision = budget.consume(call.name);
         if (!decision.allowed) return { kind: 'denied', errorClass: decision.errorClass, message: decision.message };
@@ -454,7 +488,7 @@ class RunExecution {
     this.deltas.queue(results);
     if (!question) return true;
     const q = question as { call: LlmToolCall; prompt: string };
-    if (!(await pauseForInput(this.ctx, this.runId, q.prompt, q.call.id, await this.deltas.take()))) await this.cancelled();
+    if (!(await pauseForInput(this.ctx, this.runId, { kind: 'input', prompt: q.prompt, toolCallId: q.call.id }, await this.deltas.take()))) await this.cancelled();
     return false;
   }
 

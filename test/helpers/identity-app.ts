@@ -14,7 +14,7 @@ import { registerRoute } from '../../src/http/route.js';
 import { newId } from '../../src/lib/ids.js';
 import { permissionList } from '../../src/modules/accounts/permissions.js';
 import { createContext } from '../../src/server.js';
-import { createTestDatabase, testClient, TEST_SECRETS, type Res, type TestApp } from './app.js';
+import { createTestDatabase, registerUser, testClient, TEST_SECRETS, type Res, type TestApp, type TestUser } from './app.js';
 
 export interface IdentityApp extends TestApp {
   /** The client IP every request carries unless it sets X-Forwarded-For itself. */
@@ -148,4 +148,24 @@ export const REFRESH_COOKIE = 'arkloop_refresh_token';
 
 export function refreshCookieHeader(value: string): Record<string, string> {
   return { cookie: `${REFRESH_COOKIE}=${value}` };
+}
+
+/** The cast of a configuration-module test: `root` (registered first, so the platform admin),
+ *  a workspace `ws` with its `owner` and a `member`, and an `other` user outside it. */
+export interface Team {
+  root: TestUser;
+  owner: TestUser;
+  member: TestUser;
+  other: TestUser;
+  ws: string;
+}
+
+export async function createTeam(t: TestApp, name = 'Acme'): Promise<Team> {
+  const root = await registerUser(t);
+  const owner = await registerUser(t);
+  const member = await registerUser(t);
+  const other = await registerUser(t);
+  const ws = await createWorkspace(t, owner.id, name);
+  await addMember(t, ws, member.id, 'member');
+  return { root, owner, member, other, ws };
 }

@@ -6,7 +6,7 @@ import { AppError, conflict, fieldError, forbidden, notFound } from '../../http/
 import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, OptNull, T, Uuid } from '../../http/schemas.js';
 import { encryptSecret } from '../../lib/crypto.js';
-import { SsrfBlockedError, checkUrl } from '../../lib/ssrf.js';
+import { storedHttpUrl } from '../../http/stored-url.js';
 import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin } from '../audit/store.js';
 import { isFeatureEnabled } from '../me/feature-flags.js';
@@ -97,22 +97,7 @@ const modelExists = () => conflict('llm_models.exists', 'this provider already h
 /** `base_url` as stored: an http(s) URL without trailing `/`; org scope passes the SSRF check (§27.6). */
 async function storedBaseUrl(ctx: AppContext, raw: string | null | undefined, scope: 'org' | 'platform'): Promise<string | null | undefined> {
   if (raw === undefined || raw === null) return raw;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw fieldError('base_url', 'must be an http(s) URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw fieldError('base_url', 'must be an http(s) URL');
-  if (scope === 'org') {
-    try {
-      checkUrl(url, { allowPrivate: await ctx.settings.bool('security.ssrf_allow_private') });
-    } catch (err) {
-      if (err instanceof SsrfBlockedError) throw new AppError('policy.ssrf_blocked', err.message, { field: 'base_url' });
-      throw err;
-    }
-  }
-  return raw.replace(/\/+$/, '');
+  return storedHttpUrl(ctx, raw, { field: 'base_url', ssrfCheck: scope === 'org', trimSlash: true });
 }
 
 async function requireByok(ctx: AppContext, orgId: string): Promise<void> {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { v5 as uuidv5 } from 'uuid';
-import { compareNewestFirst, parsePersonaRef, type PersonaSource } from './resolve.js';
+import { PersonaLayer, parsePersonaRef } from './resolve.js';
 import { PersonaValidationError, parsePersonaDefinition } from './validate.js';
 import { personaIdOf, type BuiltinPersona } from './types.js';
 
@@ -108,30 +108,10 @@ export function loadBuiltinPersonas(dir: string = BUILTIN_PERSONAS_DIR): Builtin
   return out;
 }
 
-/** The built-in layer. `find` returns frozen objects: built-ins are read-only. */
-export class BuiltinPersonaSource implements PersonaSource {
-  readonly scope = 'builtin' as const;
-  private readonly byKey = new Map<string, BuiltinPersona[]>();
-
+/** The built-in layer, frozen: built-ins are read-only. */
+export class BuiltinPersonaSource extends PersonaLayer<BuiltinPersona> {
   constructor(personas: readonly BuiltinPersona[]) {
-    for (const p of personas) {
-      const frozen = deepFreeze(structuredClone(p));
-      const list = this.byKey.get(p.persona_key) ?? [];
-      list.push(frozen);
-      this.byKey.set(p.persona_key, list);
-    }
-    for (const list of this.byKey.values()) list.sort(compareNewestFirst);
-  }
-
-  find(key: string, version: string | null): BuiltinPersona | null {
-    const active = (this.byKey.get(key) ?? []).filter((p) => p.is_active);
-    if (version === null) return active[0] ?? null;
-    return active.find((p) => p.version === version) ?? null;
-  }
-
-  /** Every built-in persona (all versions), by key, newest version first. */
-  list(): BuiltinPersona[] {
-    return [...this.byKey.keys()].sort().flatMap((k) => this.byKey.get(k)!);
+    super('builtin', personas.map((p) => deepFreeze(structuredClone(p))));
   }
 }
 

@@ -19,6 +19,8 @@ export interface EffectiveRunConfig {
   systemPrompt: string;
   toolAllowlist: string[] | null;
   toolDenylist: string[];
+  /** Calls of matching tools wait for a person's approval (§27.5a). */
+  toolApproval: string[];
   /** Model turns allowed; asking for tools after that many → `budget.max_iterations`. */
   maxIterations: number;
   /** null: provider default (the LLM layer fills in 4096 for anthropic). */
@@ -63,6 +65,7 @@ export function effectiveRunConfig(persona: Persona, role: AccountRole, settings
     // Copies: the result is the caller's, the persona may be a frozen built-in.
     toolAllowlist: allowlist === null ? null : [...allowlist],
     toolDenylist: [...(o.tool_denylist ?? persona.tool_denylist)],
+    toolApproval: [...(o.tool_approval ?? persona.tool_approval)],
     maxIterations,
     maxOutputTokens: firstSet(ob.max_output_tokens, b.max_output_tokens),
     temperature: firstSet(ob.temperature, b.temperature),

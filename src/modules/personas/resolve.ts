@@ -53,6 +53,38 @@ export function resolveRunPersona(sources: readonly PersonaSource[], personaId: 
   return personaId === null ? resolveDefaultPersona(sources) : resolvePersona(sources, personaId);
 }
 
+/** A layer held in memory: the built-in files, or one account's and the platform's rows as read for one request. */
+export class PersonaLayer<P extends Persona = Persona> implements PersonaSource {
+  private readonly byKey = new Map<string, P[]>();
+
+  constructor(
+    readonly scope: PersonaScope,
+    personas: readonly P[],
+  ) {
+    for (const p of personas) {
+      const list = this.byKey.get(p.persona_key) ?? [];
+      list.push(p);
+      this.byKey.set(p.persona_key, list);
+    }
+    for (const list of this.byKey.values()) list.sort(compareNewestFirst);
+  }
+
+  find(key: string, version: string | null): P | null {
+    const active = (this.byKey.get(key) ?? []).filter((p) => p.is_active);
+    if (version === null) return active[0] ?? null;
+    return active.find((p) => p.version === version) ?? null;
+  }
+
+  /** Every persona of the layer (all versions), by key, newest version first. */
+  list(): P[] {
+    return [...this.byKey.keys()].sort().flatMap((k) => this.byKey.get(k)!);
+  }
+
+  keys(): string[] {
+    return [...this.byKey.keys()];
+  }
+}
+
 /** Orders versions newest first: `created_at` desc, then versions compared numerically. */
 export function compareNewestFirst(a: Persona, b: Persona): number {
   if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1;

@@ -33,6 +33,8 @@ export interface RoleOverride {
   /** Present (even null = every tool) replaces the persona's allowlist. */
   tool_allowlist?: string[] | null;
   tool_denylist?: string[];
+  /** Present replaces the persona's approval list (§27.5a). */
+  tool_approval?: string[];
   budgets?: BudgetsOverride;
   model?: string | null;
   preferred_credential?: string | null;
@@ -54,6 +56,8 @@ export interface Persona {
   /** null = every available tool; [] = none; entries exact names or `prefix*`. */
   tool_allowlist: string[] | null;
   tool_denylist: string[];
+  /** Tools whose every call waits for a person's approval of its exact arguments (§27.5a). */
+  tool_approval: string[];
   budgets: Budgets;
   /** `provider_name^model_name` or a bare model name. */
   model: string | null;

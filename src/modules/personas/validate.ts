@@ -44,6 +44,7 @@ const PERSONA_FIELDS = new Set([
   'prompt_md',
   'tool_allowlist',
   'tool_denylist',
+  'tool_approval',
   'budgets',
   'model',
   'preferred_credential',
@@ -58,6 +59,7 @@ const ROLE_FIELDS = new Set([
   'prompt_append',
   'tool_allowlist',
   'tool_denylist',
+  'tool_approval',
   'budgets',
   'model',
   'preferred_credential',
@@ -195,6 +197,9 @@ export function parseRoleOverride(raw: unknown, field: string): RoleOverride {
   if (raw.tool_denylist !== undefined && raw.tool_denylist !== null) {
     out.tool_denylist = toolPatterns(raw.tool_denylist, `${field}.tool_denylist`);
   }
+  if (raw.tool_approval !== undefined && raw.tool_approval !== null) {
+    out.tool_approval = toolPatterns(raw.tool_approval, `${field}.tool_approval`);
+  }
   if (raw.budgets !== undefined) out.budgets = parseBudgetsOverride(raw.budgets, `${field}.budgets`);
   if (raw.model !== undefined) out.model = modelSelector(raw.model, `${field}.model`);
   if (raw.preferred_credential !== undefined) {
@@ -258,6 +263,8 @@ export function parsePersonaDefinition(raw: unknown): PersonaDefinition {
       raw.tool_allowlist === undefined || raw.tool_allowlist === null ? null : toolPatterns(raw.tool_allowlist, 'tool_allowlist'),
     tool_denylist:
       raw.tool_denylist === undefined || raw.tool_denylist === null ? [] : toolPatterns(raw.tool_denylist, 'tool_denylist'),
+    tool_approval:
+      raw.tool_approval === undefined || raw.tool_approval === null ? [] : toolPatterns(raw.tool_approval, 'tool_approval'),
     budgets: parseBudgets(raw.budgets),
     model: modelSelector(raw.model, 'model'),
     preferred_credential: nullableStr(raw.preferred_credential, 'preferred_credential'),

@@ -10,7 +10,7 @@ import { newId, isUuid } from '../../lib/ids.js';
 import { creditBalance } from '../credits/store.js';
 import { monthTokens } from '../usage/store.js';
 import { deleteNewestAssistantMessage, hasUserMessage } from '../messages/store.js';
-import { resolvePersonaId } from '../personas/builtin.js';
+import { resolveAccountPersona } from '../personas/store.js';
 import { viewerOf } from '../access/visibility.js';
 import { findVisibleThread, lockThreadForRun } from '../threads/store.js';
 import { invalidState, requestRunCancel } from './cancel.js';
@@ -19,7 +19,7 @@ import { loadRouteCatalogue } from './route-catalogue.js';
 import { MAX_HISTORY, newRunPreload } from './load.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
-import { findRun, findRunWithEvents, latestRunOfThread, provideRunInput, startRun, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
+import { findRun, findRunWithEvents, latestRunOfThread, provideRunInput, startRun, type RunAnswer, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
 
 const READ = 'data.runs.read';
 const MANAGE = 'data.runs.manage';
@@ -46,7 +46,7 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
   const v = viewerOf(req);
   let personaId: string | null = null;
   if (opts.personaId) {
-    const resolved = resolvePersonaId(opts.personaId);
+    const resolved = await resolveAccountPersona(ctx.db, v.accountId, opts.personaId);
     if (!resolved) throw notFound('personas.not_found', 'persona');
     personaId = resolved.persona_id;
   }
@@ -372,28 +372,55 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     caller: 'user+key',
     perm: MANAGE,
     ids: { run_id: 'runs.not_found' },
-    summary: 'Answer a run that waits for input',
+    summary: 'Answer a run that waits for input: text, or the decision on the tool call it awaits approval for',
     tags,
     params: T.Object({ run_id: T.String() }),
-    body: T.Object({ content: T.String({ minLength: 1 }) }),
+    body: T.Object({
+      content: T.Optional(T.String({ minLength: 1 })),
+      approval: T.Optional(
+        T.Object({
+          tool_call_id: T.String({ minLength: 1, maxLength: 200 }),
+          decision: T.Union([T.Literal('approve'), T.Literal('deny')]),
+          arguments_sha256: T.String({ pattern: '^[0-9a-f]{64}$', examples: ['e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'] }),
+        }),
+      ),
+    }),
     response: OkResponse,
     handler: async (req) => {
-      const max = await ctx.settings.int('limit.max_input_content_bytes');
-      if (Buffer.byteLength(req.body.content, 'utf8') > max) {
-        throw new AppError('validation.error', `content is larger than ${max} bytes`, { fields: [{ field: 'content', reason: `must be at most ${max} bytes` }], max_bytes: max });
-      }
+      const { content, approval } = req.body;
       const v = viewerOf(req);
+      if ((content === undefined) === (approval === undefined)) {
+        if (!(await findRun(ctx.db, v, false, req.params.run_id))) throw notFound('runs.not_found', 'run'); // the 404 comes first (§1.5)
+        throw fieldError('content', 'give exactly one of content and approval');
+      }
+      let answer: RunAnswer;
+      let input: Record<string, unknown>;
+      if (content !== undefined) {
+        const max = await ctx.settings.int('limit.max_input_content_bytes');
+        if (Buffer.byteLength(content, 'utf8') > max) {
+          throw new AppError('validation.error', `content is larger than ${max} bytes`, { fields: [{ field: 'content', reason: `must be at most ${max} bytes` }], max_bytes: max });
+        }
+        answer = { kind: 'input', content };
+        input = { content, provided_by_user_id: v.userId };
+      } else {
+        answer = { kind: 'tool_approval', ...approval! };
+        input = { kind: 'tool_approval', tool_call_id: approval!.tool_call_id, decision: approval!.decision, provided_by_user_id: v.userId };
+      }
       const runId = req.params.run_id;
       const job = { type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: req.id, resume: true }, maxAttempts: 3 };
       // A worker of this process with a free slot resumes the run at once.
       const r = await ctx.engine.writeJob(
         job,
-        (lease) => provideRunInput(ctx.db, v, runId, { content: req.body.content, provided_by_user_id: v.userId }, job, ctx.engine.viaNotify, lease),
+        (lease) => provideRunInput(ctx.db, v, runId, answer, input, job, ctx.engine.viaNotify, lease),
         (w) => (w.provided ? { jobId: w.jobId, at: new Date() } : null),
       );
       if (!r.provided) {
         if (!r.found) throw notFound('runs.not_found', 'run');
-        throw invalidState(r.status);
+        if (r.status !== 'waiting_for_input' || r.cancelRequested) throw invalidState(r.status);
+        const awaitsApproval = r.awaiting?.kind === 'tool_approval';
+        if (answer.kind === 'input') throw fieldError('content', 'the run waits for a tool approval: answer with approval');
+        if (!awaitsApproval) throw fieldError('approval', 'the run waits for a text answer: answer with content');
+        throw new AppError('runs.approval_mismatch', 'tool_call_id or arguments_sha256 is not the approval the run waits for');
       }
       return { ok: true };
     },

@@ -1,7 +1,7 @@
 // Runs (api.md §8, §26): the SQL of the runs module. A run is visible iff its thread is
 // visible (§1.4); holders of data.runs.read_all also read every run's metadata.
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import type { AccountRole, DB, RunsTable } from '../../db/schema.js';
+import type { AccountRole, AwaitedInput, DB, RunsTable } from '../../db/schema.js';
 import { threadVisible, type Viewer } from '../access/visibility.js';
 import { eventCtes, eventsAfterSql, eventsOf, type RunEvent } from '../../engine/events.js';
 import { jobCtes, type LocalLease, type NewJob } from '../../engine/jobs.js';
@@ -108,6 +108,8 @@ export interface InputResult {
   found: boolean;
   status: string;
   cancelRequested: boolean;
+  /** What the run awaited when the answer came (null: not waiting, or a run paused before awaiting_input existed). */
+  awaiting: AwaitedInput | null;
   /** The input was taken: `run.input_provided` written, status back to running, resume job queued. */
   provided: boolean;
   events: RunEvent[];
@@ -115,15 +117,29 @@ export interface InputResult {
   jobId: string;
 }
 
+/** The answer to a waiting run: text, or the decision on the awaited tool approval (§27.5a). */
+export type RunAnswer =
+  | { kind: 'input'; content: string }
+  | { kind: 'tool_approval'; tool_call_id: string; arguments_sha256: string; decision: 'approve' | 'deny' };
+
+/** The answer matches what the run awaits (checked inside the statement that takes it). */
+function answerMatches(a: RunAnswer): RawBuilder<boolean> {
+  if (a.kind === 'input') return sql<boolean>`coalesce(cur.awaiting_input->>'kind', 'input') = 'input'`;
+  return sql<boolean>`(cur.awaiting_input->>'kind' = 'tool_approval' AND cur.awaiting_input->>'tool_call_id' = ${a.tool_call_id}
+    AND cur.awaiting_input->>'arguments_sha256' = ${a.arguments_sha256})`;
+}
+
 /**
  * Answers a run waiting for input in one statement (api.md §8.6): when the visible run waits
- * and no cancel is pending, `run.input_provided` is appended, the run is running again and a
- * resume job is written (leased to a local worker when `lease`).
+ * for this kind of answer (the very approval it awaits) and no cancel is pending,
+ * `run.input_provided` is appended, the run is running again and a resume job is written
+ * (leased to a local worker when `lease`).
  */
 export async function provideRunInput(
   db: Kysely<DB>,
   v: Viewer,
   runId: string,
+  answer: RunAnswer,
   input: Record<string, unknown>,
   job: NewJob,
   notify: boolean,
@@ -131,19 +147,20 @@ export async function provideRunInput(
 ): Promise<InputResult> {
   const ev = eventCtes(runId, 's', [{ type: 'run.input_provided', data: input }], notify);
   const jb = jobCtes('s', job, notify, lease);
-  const res = await sql<{ status: string; cancel_requested: boolean; provided: number; ev_rows: unknown; jobs_inserted: number }>`
-    WITH cur AS (SELECT r.id, r.status, r.cancel_requested FROM runs r WHERE r.id = ${runId} AND ${runVisible(v, false)} FOR UPDATE OF r),
+  const res = await sql<{ status: string; cancel_requested: boolean; awaiting_input: AwaitedInput | null; provided: number; ev_rows: unknown; jobs_inserted: number }>`
+    WITH cur AS (SELECT r.id, r.status, r.cancel_requested, r.awaiting_input FROM runs r WHERE r.id = ${runId} AND ${runVisible(v, false)} FOR UPDATE OF r),
     s AS (
-      UPDATE runs SET status = 'running', running_since = now(), waiting_since = NULL, last_seq = last_seq + 1, updated_at = now()
-        FROM cur WHERE runs.id = cur.id AND cur.status = 'waiting_for_input' AND NOT cur.cancel_requested
+      UPDATE runs SET status = 'running', running_since = now(), waiting_since = NULL, awaiting_input = NULL, last_seq = last_seq + 1, updated_at = now()
+        FROM cur WHERE runs.id = cur.id AND cur.status = 'waiting_for_input' AND NOT cur.cancel_requested AND ${answerMatches(answer)}
       RETURNING runs.last_seq
     ),
     ${ev.ctes},
     ${jb.ctes}
-    SELECT cur.status, cur.cancel_requested, (SELECT count(*)::int FROM s) AS provided, ${ev.columns}, ${jb.columns} FROM cur`.execute(db);
+    SELECT cur.status, cur.cancel_requested, cur.awaiting_input, (SELECT count(*)::int FROM s) AS provided, ${ev.columns}, ${jb.columns} FROM cur`.execute(db);
   const row = res.rows[0];
-  if (!row) return { found: false, status: '', cancelRequested: false, provided: false, events: [], jobs: 0, jobId: jb.id };
-  return { found: true, status: row.status, cancelRequested: row.cancel_requested, provided: row.provided > 0, events: eventsOf(row), jobs: row.jobs_inserted, jobId: jb.id };
+  if (!row) return { found: false, status: '', cancelRequested: false, awaiting: null, provided: false, events: [], jobs: 0, jobId: jb.id };
+  const awaiting = typeof row.awaiting_input === 'string' ? (JSON.parse(row.awaiting_input) as AwaitedInput) : row.awaiting_input;
+  return { found: true, status: row.status, cancelRequested: row.cancel_requested, awaiting, provided: row.provided > 0, events: eventsOf(row), jobs: row.jobs_inserted, jobId: jb.id };
 }
 
 /** Which runs a viewer may read: of visible threads, or every run of the account with read_all. */

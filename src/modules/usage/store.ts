@@ -91,6 +91,11 @@ export function addUsage(a: UsageTotals, records: UsageRecord[]): UsageTotals {
 }
 
 /** Input + output tokens of an account (`orgId`, an SQL expression) this UTC month (quota.tokens_per_month). */
+/** Weighted USD cost (cost × model multiplier) of the usage records of the runs `runIds` selects. */
+export function weightedCostOfRunsSql(runIds: RawBuilder<unknown>): RawBuilder<number> {
+  return sql<number>`(SELECT coalesce(sum(u.cost_usd * u.multiplier::numeric), 0) FROM usage_records u WHERE u.run_id IN (${runIds}))`;
+}
+
 export function monthTokensSql(orgId: RawBuilder<unknown>): RawBuilder<number> {
   return sql<number>`(SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_records u
       WHERE u.org_id = ${orgId} AND u.created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
