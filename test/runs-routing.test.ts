@@ -35,12 +35,12 @@ describe('runs on configured providers', () => {
     return res.body;
   }
 
-  async function run(body: Record<string, unknown> = {}) {
-    const th = await t.post('/v1/threads', {}, { token: u.token });
-    await t.post(`/v1/threads/${th.body.id}/messages`, { content: 'hello' }, { token: u.token });
-    const created = await t.post(`/v1/threads/${th.body.id}/runs`, body, { token: u.token });
+  async function run(body: Record<string, unknown> = {}, as: TestUser = u) {
+    const th = await t.post('/v1/threads', {}, { token: as.token });
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: 'hello' }, { token: as.token });
+    const created = await t.post(`/v1/threads/${th.body.id}/runs`, body, { token: as.token });
     if (created.status !== 201) return { created, events: [] as any[], runId: '' };
-    const sse = await t.get(`/v1/runs/${created.body.run_id}/events`, { token: u.token });
+    const sse = await t.get(`/v1/runs/${created.body.run_id}/events`, { token: as.token });
     const events = sse.text.split('\n\n').filter((f) => f.startsWith('id: ')).map((f) => JSON.parse(f.split('\n')[1].slice(6)));
     return { created, events, runId: created.body.run_id as string };
   }
@@ -142,5 +142,32 @@ describe('runs on configured providers', () => {
     assert.equal(r.total_cost_usd, 0.005002);
     assert.equal(r.credits_used, 11);
     assert.equal(await balance(), before - 11);
+  });
+
+  it("rule 4: the default chain skips a model whose `when` excludes the run's persona key or creator role", async () => {
+    // A fresh user: no account providers of its own, so the platform chain is the whole chain.
+    const v = await registerUser(t);
+    const p = await ok(await t.post('/v1/llm-providers', { scope: 'platform', name: 'plat-when', provider: 'openai', api_key: 'sk-when', base_url: openai.baseUrl }, asAdmin()));
+    const lite = await ok(await t.post(`/v1/llm-providers/${p.id}/models`, { model: 'gpt-lite-only', is_default: true, priority: 100, when: { persona_keys: ['lite'] } }, asAdmin()));
+    // One default per provider: the second guarded model lives on a second provider.
+    const p2 = await ok(await t.post('/v1/llm-providers', { scope: 'platform', name: 'plat-when-2', provider: 'openai', api_key: 'sk-when', base_url: openai.baseUrl }, asAdmin()));
+    await ok(await t.post(`/v1/llm-providers/${p2.id}/models`, { model: 'gpt-admins-only', is_default: true, priority: 99, when: { roles: ['admin'] } }, asAdmin()));
+    try {
+      const selected = async (body: Record<string, unknown>) => {
+        openai.reply({ sse: chatTextStream(['ok']) });
+        const { events } = await run(body, v);
+        assert.equal(events.at(-1).type, 'run.completed', JSON.stringify(events.at(-1)));
+        const route = events.find((e) => e.type === 'run.route.selected').data;
+        assert.equal(openai.requests.at(-1)!.body.model, route.model, 'the selected model is the one called');
+        return [route.route_id, route.model, route.source];
+      };
+      // No persona named (the default persona) and an owner's run: both guarded models are skipped.
+      assert.deepEqual(await selected({}), [priced.modelId, 'gpt-priced', 'default']);
+      // The lite persona is admitted by the first model's `when`; the chain is ordered across
+      // providers (is_default, then priority), so it heads the chain though its provider is newer.
+      assert.deepEqual(await selected({ persona_id: 'lite' }), [lite.id, 'gpt-lite-only', 'default']);
+    } finally {
+      for (const id of [p.id, p2.id]) assert.equal((await t.del(`/v1/llm-providers/${id}`, asAdmin())).status, 204);
+    }
   });
 });

@@ -114,6 +114,16 @@ export function resolveRoutes(env: Readonly<Record<string, string | undefined>>,
   // The default chain: every admitted model of the usable providers, in order.
   const chain: Array<{ p: ProviderWithModels; m: ModelRow }> = [];
   for (const p of usable) for (const m of p.models) if (admits(m, req)) chain.push({ p, m });
+  // Ordered across providers: account before platform, then is_default, priority, age (rule 4).
+  // The sort is stable, so provider order breaks the remaining ties.
+  const rank = (e: { p: ProviderWithModels }) => (e.p.row.scope === 'org' ? 0 : 1);
+  chain.sort(
+    (a, b) =>
+      rank(a) - rank(b) ||
+      Number(b.m.is_default) - Number(a.m.is_default) ||
+      b.m.priority - a.m.priority ||
+      new Date(a.m.created_at).getTime() - new Date(b.m.created_at).getTime(),
+  );
   /** The chain's next entry of every provider but `exceptProviderId`, one each. */
   const fallbacksAfter = (exceptProviderId: string | null): RouteCandidate[] => {
     const seen = new Set<string>(exceptProviderId ? [exceptProviderId] : []);
