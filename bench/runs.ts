@@ -4,6 +4,8 @@
 //   worker_runs  N stub runs (thread → message → run → SSE to the terminal event), first K in
 //                flight (closed loop), then all N at once; completion and first-delta latency,
 //                runs/s, checks (terminal reached, seqs gap-free from 1, no run.failed, answer).
+//                With --route provider (or both), the same runs go through a configured
+//                platform `openai` provider pointing at a local fake upstream (fake-openai.ts).
 //   sse_hold     S event streams held open on runs waiting for input, for H seconds, with a low
 //                heartbeat interval; streams still open, heartbeats per stream, server RSS.
 //
@@ -25,6 +27,8 @@ import { Cleanup, cleanUpOnExit, REPO_ROOT, buildAppInto, cleanEnv, createDataba
 
 type DatabaseKind = 'pglite' | 'postgres';
 type Bench = 'worker_runs' | 'sse_hold';
+/** How worker_runs reach a model: the built-in stub, or a configured provider at a local upstream. */
+type Route = 'stub' | 'provider';
 const ENGINE_LABEL: Record<DatabaseKind, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
 const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -39,6 +43,9 @@ const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] 
   --warmup-runs <n>               unrecorded runs before the phases (default 50)
   --worker-concurrency <n>        ARKLOOP_WORKER_CONCURRENCY of the server (default 16)
   --timeout <s>                   deadline of one whole run cycle (default 60)
+  --route stub|provider|both      stub: the built-in stub model (default); provider: a platform
+                                  openai provider with a priced default model at a local fake
+                                  Chat Completions upstream (same answer as the stub); both: each
   --cpu-prof                      run the server under --cpu-prof for the closed-loop phase only
                                   (the all-at-once phase is skipped) and print the top functions
   sse_hold:
@@ -52,6 +59,7 @@ const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] 
 interface Options {
   benches: Bench[];
   engines: DatabaseKind[];
+  routes: Route[];
   appFrom: 'build' | 'dist' | 'source';
   runs: number;
   inFlight: number;
@@ -83,6 +91,7 @@ async function parseOptions(): Promise<Options> {
       'warmup-runs': { type: 'string', default: '50' },
       'worker-concurrency': { type: 'string', default: '16' },
       timeout: { type: 'string', default: '60' },
+      route: { type: 'string', default: 'stub' },
       'cpu-prof': { type: 'boolean', default: false },
       streams: { type: 'string', default: '10000' },
       hold: { type: 'string', default: '60' },
@@ -113,11 +122,13 @@ async function parseOptions(): Promise<Options> {
     engines = [values.engine];
     if (values.engine === 'postgres' && !(await pgReachable(pgAdminUrl))) fail(`PostgreSQL at ${redact(pgAdminUrl)} is not reachable (set ARKLOOP_BENCH_DATABASE_URL)`);
   } else fail(`--engine must be pglite, postgres or both`);
+  const routes: Route[] = values.route === 'both' ? ['stub', 'provider'] : values.route === 'stub' || values.route === 'provider' ? [values.route] : fail('--route must be stub, provider or both');
   const appFrom = values['app-from'];
   if (appFrom !== 'build' && appFrom !== 'dist' && appFrom !== 'source') fail('--app-from must be build, dist or source');
   return {
     benches,
     engines,
+    routes,
     appFrom,
     runs: Math.floor(pos('runs', values.runs)),
     inFlight: Math.floor(pos('in-flight', values['in-flight'])),
@@ -166,6 +177,8 @@ const f1 = (v: number | null | undefined) => (v === null || v === undefined || N
 interface App {
   server: Server;
   token: string;
+  /** The first user's token: a platform admin. */
+  adminToken: string;
   /** PostgreSQL database name (postgres only). */
   dbName: string | null;
   stop: () => Promise<void>;
@@ -218,9 +231,9 @@ async function startApp(
       if (res.status !== 201 || !body.access_token) throw new Error(`POST /v1/auth/register answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
       return body.access_token;
     };
-    await register('benchadmin'); // first user = platform admin; the bench acts as an ordinary user
+    const adminToken = await register('benchadmin'); // first user = platform admin; the bench acts as an ordinary user
     const token = await register('benchuser');
-    return { server, token, dbName, stop };
+    return { server, token, adminToken, dbName, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -232,6 +245,7 @@ async function startApp(
 
 interface WorkerRecord extends PhaseResult {
   engine: DatabaseKind;
+  route: Route;
   serverCpuPct: number | null;
   serverCpuMsPerRun: number | null;
   rssMiBEnd: number | null;
@@ -239,14 +253,39 @@ interface WorkerRecord extends PhaseResult {
   dbPerRun: { transactions: number; rowsInserted: number; rowsUpdated: number; rowsFetched: number } | null;
 }
 
-async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: DatabaseKind, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ records: WorkerRecord[]; profile: ProfileSummary | null }> {
-  const L = ENGINE_LABEL[engine];
-  const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, engine)}`] : [];
+/**
+ * Starts the fake upstream in its own process and configures it, as the platform admin, as a
+ * platform `openai` provider whose priced default model heads every run's chain (§27.3 rule 4).
+ */
+async function routeThroughProvider(cleanup: Cleanup, app: App): Promise<() => Promise<void>> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const fake = spawnServer('fake openai upstream', ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'fake-openai.ts'), String(port)], { env: cleanEnv({}), cwd: REPO_ROOT, origin });
+  const release = cleanup.add(`stop ${fake.name}`, async () => void (await fake.stop()));
+  await waitReady(fake);
+  const post = async (p: string, body: unknown) => {
+    const res = await fetch(app.server.origin + p, { method: 'POST', headers: { authorization: `Bearer ${app.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const json = (await res.json().catch(() => ({}))) as { id?: string };
+    if (res.status !== 201 || !json.id) throw new Error(`POST ${p} answered ${res.status}: ${JSON.stringify(json).slice(0, 300)}`);
+    return json.id;
+  };
+  const providerId = await post('/v1/llm-providers', { scope: 'platform', name: 'bench-openai', provider: 'openai', api_key: `sk-bench-${randomBytes(16).toString('hex')}`, base_url: origin, openai_api_mode: 'chat_completions' });
+  await post(`/v1/llm-providers/${providerId}/models`, { model: 'gpt-bench', is_default: true, cost_per_1k_input: 0.001, cost_per_1k_output: 0.002 });
+  return release;
+}
+
+async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: DatabaseKind, route: Route, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ records: WorkerRecord[]; profile: ProfileSummary | null }> {
+  const L = `${ENGINE_LABEL[engine]}, ${route}`;
+  const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `${engine}-${route}`)}`] : [];
   process.stdout.write(`[${L}] worker_runs: starting the app (ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency})…\n`);
-  const app = await startApp(cleanup, opts, engine, tmpRoot, `${runTag}_w${engine === 'postgres' ? 'pg' : 'pgl'}`, entryArgs, { ARKLOOP_WORKER_CONCURRENCY: String(opts.workerConcurrency) }, profArgs);
+  // Priced provider runs cost credits: a grant large enough for every run of the bench, on both routes alike.
+  const env = { ARKLOOP_WORKER_CONCURRENCY: String(opts.workerConcurrency), ARKLOOP_CREDIT_INITIAL_GRANT: '1000000000' };
+  const app = await startApp(cleanup, opts, engine, tmpRoot, `${runTag}_w${engine === 'postgres' ? 'pg' : 'pgl'}_${route}`, entryArgs, env, profArgs);
   const agent = newAgent();
   const records: WorkerRecord[] = [];
+  let stopUpstream: (() => Promise<void>) | null = null;
   try {
+    if (route === 'provider') stopUpstream = await routeThroughProvider(cleanup, app);
     const c = { origin: app.server.origin, auth: `Bearer ${app.token}`, agent, timeoutMs: opts.timeoutS * 1000 };
     assertLoopback(c.origin);
     if (opts.warmupRuns) {
@@ -271,6 +310,7 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
       const rec: WorkerRecord = {
         ...r,
         engine,
+        route,
         serverCpuPct: cpuS !== null ? (cpuS / elapsedS) * 100 : null,
         serverCpuMsPerRun: cpuS !== null && r.completed ? (cpuS * 1000) / r.completed : null,
         rssMiBEnd: rssMiB(pid),
@@ -292,10 +332,11 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
   } finally {
     await agent.close().catch(() => undefined);
     await app.stop();
+    await stopUpstream?.();
   }
   let profile: ProfileSummary | null = null;
   if (profDir) {
-    const dir = path.join(profDir, engine);
+    const dir = path.join(profDir, `${engine}-${route}`);
     for (const f of existsSync(dir) ? readdirSync(dir) : []) {
       if (!f.endsWith('.cpuprofile')) continue;
       const s = summarizeProfile(path.join(dir, f), 30);
@@ -469,11 +510,12 @@ function pad(cells: string[][]): string {
 }
 
 function workerTable(opts: Options, records: WorkerRecord[]): string {
-  const rows: string[][] = [['engine', 'in flight', 'ok/runs', 'failed', 'run.failed', 'runs/s', 'completion p50/p99 ms', 'first delta p50/p99 ms', 'srv first delta p50/p99', 'POST run p50/p99 ms', 'cycle p50/p99 ms', 'srv CPU%', 'srv ms/run', 'RSS MiB']];
+  const rows: string[][] = [['engine', 'route', 'in flight', 'ok/runs', 'failed', 'run.failed', 'runs/s', 'completion p50/p99 ms', 'first delta p50/p99 ms', 'srv first delta p50/p99', 'POST run p50/p99 ms', 'cycle p50/p99 ms', 'srv CPU%', 'srv ms/run', 'RSS MiB']];
   for (const r of records) {
     const l = r.latencyMs;
     rows.push([
       ENGINE_LABEL[r.engine],
+      r.route,
       String(r.inFlight),
       `${r.completed}/${r.runs}`,
       String(r.failed),
@@ -489,16 +531,25 @@ function workerTable(opts: Options, records: WorkerRecord[]): string {
       f1(r.rssMiBEnd),
     ]);
   }
-  return `worker_runs — ${opts.runs} stub runs per phase, ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency}\n` + pad(rows);
+  return `worker_runs — ${opts.runs} runs per phase, ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency}\n` + pad(rows);
 }
 
 function workerChecks(opts: Options, records: WorkerRecord[]): string[] {
   const out: string[] = [];
   const mark = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
   for (const r of records) {
-    const L = `${ENGINE_LABEL[r.engine]}, ${r.inFlight === 'all' ? 'all at once' : `${r.inFlight} in flight`}`;
+    const L = `${ENGINE_LABEL[r.engine]}, ${r.route}, ${r.inFlight === 'all' ? 'all at once' : `${r.inFlight} in flight`}`;
     out.push(`${mark(r.failed === 0)}  ${L}: every run reached run.completed, seqs gap-free from 1, answer as expected (${r.failed} failed)`);
-    if (r.engine === 'postgres' && r.inFlight === opts.inFlight && opts.inFlight === 20) {
+    const stub = records.find((x) => x.engine === r.engine && x.route === 'stub' && x.inFlight === r.inFlight);
+    if (r.route === 'provider' && stub) {
+      const ratio = r.latencyMs.completion.p50 / stub.latencyMs.completion.p50;
+      const addedMs = (r.serverCpuMsPerRun ?? NaN) - (stub.serverCpuMsPerRun ?? NaN);
+      out.push(
+        `${mark(ratio <= 1.5)}  ${L}: completion p50 ${f1(r.latencyMs.completion.p50)} ms = ${ratio.toFixed(2)}× the stub's ${f1(stub.latencyMs.completion.p50)} ms (aim ≤ 1.5×); ` +
+          `added server CPU per run ${f1(addedMs)} ms (routing, key decryption, SDK, upstream HTTP)`,
+      );
+    }
+    if (r.route === 'stub' && r.engine === 'postgres' && r.inFlight === opts.inFlight && opts.inFlight === 20) {
       out.push(`${mark(r.latencyMs.completion.p50 <= 50)}  ${L}: completion p50 ${f1(r.latencyMs.completion.p50)} ms ≤ 50 ms`);
       out.push(`${mark(r.latencyMs.completion.p99 <= 250)}  ${L}: completion p99 ${f1(r.latencyMs.completion.p99)} ms ≤ 250 ms`);
       // Two readings of "create → first delta": as the client sees it (POST sent → first delta
@@ -507,7 +558,7 @@ function workerChecks(opts: Options, records: WorkerRecord[]): string[] {
       out.push(`${mark(r.latencyMs.firstDelta.p50 <= 15)}  ${L}: client: POST run sent → first message.delta read p50 ${f1(r.latencyMs.firstDelta.p50)} ms ≤ 15 ms`);
       out.push(`${mark(r.latencyMs.serverFirstDelta.p50 <= 15)}  ${L}: server: run created (run.started) → first message.delta stored p50 ${f1(r.latencyMs.serverFirstDelta.p50)} ms ≤ 15 ms`);
     }
-    if (r.engine === 'postgres' && r.inFlight === 'all') {
+    if (r.route === 'stub' && r.engine === 'postgres' && r.inFlight === 'all') {
       out.push(`${mark(r.runsPerS >= 200)}  ${L}: ${f1(r.runsPerS)} runs/s ≥ 200 (aim); completion p99 ${f1(r.latencyMs.completion.p99)} ms`);
     }
   }
@@ -573,9 +624,11 @@ async function main(): Promise<void> {
 
     for (const engine of opts.engines) {
       if (opts.benches.includes('worker_runs')) {
-        const { records, profile } = await benchWorkerRuns(cleanup, opts, engine, tmpRoot, runTag, entryArgs, profDir);
-        workerRecords.push(...records);
-        if (profile) profiles.push({ label: `app on ${ENGINE_LABEL[engine]}, worker_runs ${opts.inFlight} in flight`, summary: profile });
+        for (const route of opts.routes) {
+          const { records, profile } = await benchWorkerRuns(cleanup, opts, engine, route, tmpRoot, runTag, entryArgs, profDir);
+          workerRecords.push(...records);
+          if (profile) profiles.push({ label: `app on ${ENGINE_LABEL[engine]}, ${route} route, worker_runs ${opts.inFlight} in flight`, summary: profile });
+        }
       }
       if (opts.benches.includes('sse_hold')) holdRecords.push(await benchSseHold(cleanup, opts, engine, tmpRoot, runTag, entryArgs));
     }

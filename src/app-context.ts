@@ -11,6 +11,7 @@ import type { Mailer } from './mail/mailer.js';
 import type { SettingsService } from './modules/settings/service.js';
 import type { CredentialCache, CredentialInvalidator } from './modules/auth/cache.js';
 import type { Engine } from './engine/engine.js';
+import type { SharedCaches } from './db/shared-cache.js';
 
 export interface AppContext {
   config: Config;
@@ -27,6 +28,8 @@ export interface AppContext {
   credentialCache: CredentialCache<unknown>;
   /** Call after any change that can refuse or alter a user's credentials or memberships. */
   credentials: CredentialInvalidator;
+  /** Read-through caches dropped in every process on change (db/shared-cache.ts). */
+  caches: SharedCaches;
   /** Run events hub and job wake-ups, shared by the API and the worker. */
   engine: Engine;
 }

@@ -17,6 +17,7 @@ import { CredentialCache, createInvalidator } from './modules/auth/cache.js';
 import { Engine } from './engine/engine.js';
 import { Worker } from './worker/worker.js';
 import { closeMcp } from './mcp/runtime.js';
+import { SharedCaches } from './db/shared-cache.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
@@ -61,6 +62,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
   const credentialCache = new CredentialCache<unknown>();
   const credentials = await createInvalidator(database, credentialCache);
   database.onReconnect(() => credentialCache.clear());
+  const caches = await SharedCaches.start(database, log);
   const engine = new Engine(database, log);
   await engine.start().catch((err: Error) => log.warn({ err: err.message }, 'event listener not started; retrying in background'));
   const ctx: AppContext = {
@@ -76,6 +78,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     schemaVersion: expectedSchemaVersion(),
     credentialCache,
     credentials,
+    caches,
     engine,
   };
   if (config.bootstrapPlatformAdmin) await applyBootstrapAdmin(ctx.db, config.bootstrapPlatformAdmin);
@@ -86,6 +89,7 @@ export async function closeContext(ctx: AppContext): Promise<void> {
   await closeMcp(ctx).catch(() => undefined);
   await ctx.engine.close().catch(() => undefined);
   await ctx.credentials.close().catch(() => undefined);
+  await ctx.caches.close().catch(() => undefined);
   await ctx.counters.close();
   await ctx.database.close();
 }

@@ -258,6 +258,9 @@ describe('LLM providers', () => {
       expectError(await t.get(`/v1/llm-providers/${broken.id}/available-models`, admin()), 502, 'provider.unavailable');
       const down = await platform({ name: 'cat-down', provider: 'openai', api_key: 'k', base_url: 'http://127.0.0.1:9/v1' });
       expectError(await t.get(`/v1/llm-providers/${down.id}/available-models`, admin()), 502, 'provider.unavailable');
+      // An upstream that never answers: 504 once the provider's own timeout_ms has passed.
+      const hung = await platform({ name: 'cat-hung', provider: 'openai', api_key: 'k', base_url: `${base}/hang`, advanced_json: { timeout_ms: 200 } });
+      expectError(await t.get(`/v1/llm-providers/${hung.id}/available-models`, admin()), 504, 'provider.timeout');
       // Stored while private targets were allowed, called after they no longer are.
       await setSetting(t, 'security.ssrf_allow_private', true);
       const org = await create(owner, { name: 'cat-org', provider: 'openai', api_key: 'k', base_url: `${base}/v1` });

@@ -7,6 +7,7 @@ import { changeCredits } from '../src/modules/credits/store.js';
 import { registerUser, uniq, type TestUser } from './helpers/app.js';
 import { expectAuthRequired, expectError, expectFieldError } from './helpers/assert.js';
 import { addMember, auditRows, createWorkspace, startIdentityApp, type IdentityApp } from './helpers/identity-app.js';
+import { flagsChanged } from '../src/modules/me/feature-flags.js';
 
 const ALL_POINTS = [
   'data.threads.read',
@@ -628,6 +629,7 @@ describe('me', () => {
         await t.ctx.db.insertInto('feature_flag_overrides').values({ flag_key: key, org_id: a.personalAccountId, enabled }).execute();
       }
       await t.ctx.db.insertInto('feature_flag_overrides').values({ flag_key: 'beta.search', org_id: ws, enabled: true }).execute();
+      await flagsChanged(t.ctx, null); // as the flag endpoints do after their writes
 
       const mine = await t.get('/v1/me/feature-flags', { token: a.token });
       assert.equal(mine.status, 200, mine.text);

@@ -7,6 +7,7 @@ import { registerUser, startTestApp, type TestApp, type TestUser } from './helpe
 import { anthropicStream, anthropicTextBlock, chatTextStream, startFakeLlm, type FakeLlm } from './helpers/fake-llm.js';
 import { expectError } from './helpers/assert.js';
 import { setSetting } from './helpers/identity-app.js';
+import { openDatabase } from '../src/db/database.js';
 
 describe('runs on configured providers', () => {
   let t: TestApp;
@@ -168,6 +169,39 @@ describe('runs on configured providers', () => {
       assert.deepEqual(await selected({ persona_id: 'lite' }), [lite.id, 'gpt-lite-only', 'default']);
     } finally {
       for (const id of [p.id, p2.id]) assert.equal((await t.del(`/v1/llm-providers/${id}`, asAdmin())).status, 204);
+    }
+  });
+
+  it('a provider change made through one process routes the next run of another (cache dropped by NOTIFY)', async () => {
+    const w = await registerUser(t);
+    // On PostgreSQL the other process has connections of its own (its own LISTEN); the embedded
+    // database is one instance, shared.
+    const database = t.db.url ? await openDatabase({ databaseUrl: t.db.url, dataDir: null, poolSize: 2 }) : t.db.database;
+    const second = await startTestApp({}, { database });
+    const createIn = async (app: TestApp, body: Record<string, unknown>) => {
+      const th = await app.post('/v1/threads', {}, { token: w.token });
+      await app.post(`/v1/threads/${th.body.id}/messages`, { content: 'hello' }, { token: w.token });
+      const res = await app.post(`/v1/threads/${th.body.id}/runs`, body, { token: w.token });
+      if (res.status === 201) await t.get(`/v1/runs/${res.body.run_id}/events`, { token: w.token }); // let t's worker finish it
+      return res;
+    };
+    const eventually = async (check: () => Promise<boolean>) => {
+      for (let i = 0; i < 100 && !(await check()); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(await check());
+    };
+    try {
+      openai.reply({ sse: chatTextStream(['warm']) });
+      assert.equal((await createIn(second, {})).status, 201, 'the second process has cached the chain');
+      expectError((await createIn(second, { model: 'gpt-fresh' })) as never, 404, 'policy.route_not_found');
+      const p = await ok(await t.post('/v1/llm-providers', { scope: 'platform', name: 'plat-fresh', provider: 'openai', api_key: 'sk-fresh', base_url: openai.baseUrl }, asAdmin()));
+      await ok(await t.post(`/v1/llm-providers/${p.id}/models`, { model: 'gpt-fresh' }, asAdmin()));
+      for (let i = 0; i < 5; i++) openai.reply({ sse: chatTextStream(['fresh']) });
+      await eventually(async () => (await createIn(second, { model: 'gpt-fresh' })).status === 201);
+      assert.equal((await t.del(`/v1/llm-providers/${p.id}`, asAdmin())).status, 204);
+      await eventually(async () => (await createIn(second, { model: 'gpt-fresh' })).status === 404);
+    } finally {
+      await second.close();
+      if (database !== t.db.database) await database.close();
     }
   });
 });

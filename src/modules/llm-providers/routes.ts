@@ -27,6 +27,7 @@ import {
   updateModel,
   updateProvider,
   type ProviderRow,
+  providersChanged,
 } from './store.js';
 
 const Kind = T.Union([T.Literal('openai'), T.Literal('anthropic'), T.Literal('stub')]);
@@ -200,6 +201,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
         },
         { unique: nameTaken },
       );
+      await providersChanged(ctx, orgId);
       return shapeProvider(row, []);
     },
   });
@@ -267,6 +269,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
         },
         { unique: nameTaken },
       );
+      await providersChanged(ctx, before.org_id);
       return answer(row);
     },
   });
@@ -290,6 +293,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
           audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'llm_provider.delete', targetType: 'llm_provider', targetId: p.id, metadata: { scope: p.scope, name: p.name, provider: p.provider } },
         };
       });
+      await providersChanged(ctx, p.org_id);
       return null;
     },
   });
@@ -336,6 +340,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
         },
         { unique: modelExists },
       );
+      await providersChanged(ctx, p.org_id);
       return shapeModel(row);
     },
   });
@@ -384,6 +389,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
         },
         { unique: modelExists },
       );
+      await providersChanged(ctx, p.org_id);
       return shapeModel(row);
     },
   });
@@ -409,6 +415,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
           audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'llm_model.delete', targetType: 'llm_model', targetId: m.id, metadata: { provider_id: p.id, model: m.model } },
         };
       });
+      await providersChanged(ctx, p.org_id);
       return null;
     },
   });

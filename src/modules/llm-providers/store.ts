@@ -5,6 +5,8 @@ import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import type { DB, LlmModelsTable, LlmProvidersTable } from '../../db/schema.js';
 import { iso } from '../../http/schemas.js';
 import { newId } from '../../lib/ids.js';
+import type { AppContext } from '../../app-context.js';
+import { ALL_KEYS } from '../../db/shared-cache.js';
 
 export type ProviderRow = Selectable<LlmProvidersTable>;
 export type ModelRow = Selectable<LlmModelsTable>;
@@ -139,4 +141,20 @@ export async function routableProviders(db: Kysely<DB>, orgId: string): Promise<
     // is_default first, then priority desc, then oldest (§27.3 rule 4).
     models: models.filter((m) => m.provider_id === row.id).sort((a, b) => Number(b.is_default) - Number(a.is_default)),
   }));
+}
+
+// Every run reads its account's routable providers twice (create, then the worker): cached per
+// account, dropped in every process when a provider or model of that account (or, for platform
+// ones, of any account) changes. The TTL only bounds a lost notification.
+const ROUTES_CACHE = 'llm_routes';
+const ROUTES_TTL_MS = 30_000;
+
+/** routableProviders through the shared cache. The result is shared: callers must not mutate it. */
+export function cachedRoutableProviders(ctx: AppContext, orgId: string): Promise<ProviderWithModels[]> {
+  return ctx.caches.cache<ProviderWithModels[]>(ROUTES_CACHE, ROUTES_TTL_MS).get(orgId, () => routableProviders(ctx.db, orgId));
+}
+
+/** Call after a provider or model write committed: `orgId` of an account provider, null for a platform one. */
+export function providersChanged(ctx: AppContext, orgId: string | null): Promise<void> {
+  return ctx.caches.cache<ProviderWithModels[]>(ROUTES_CACHE, ROUTES_TTL_MS).invalidate(orgId ?? ALL_KEYS);
 }

@@ -1,15 +1,38 @@
 // Feature flag evaluation for an account (api.md §24): override, else default; the
 // setting-backed keys follow an environment value first.
 import type { AppContext } from '../../app-context.js';
+import { ALL_KEYS } from '../../db/shared-cache.js';
 
 const SETTING_BACKED = new Set(['feature.byok_enabled', 'feature.mcp_remote_enabled']);
 
-/** The flags with the account's overrides. */
-function flagsWithOverrides(ctx: AppContext, orgId: string) {
-  return ctx.db
-    .selectFrom('feature_flags as f')
-    .leftJoin('feature_flag_overrides as o', (j) => j.onRef('o.flag_key', '=', 'f.key').on('o.org_id', '=', orgId))
-    .select(['f.key', 'f.default_value', 'o.enabled']);
+interface FlagRow {
+  key: string;
+  default_value: boolean;
+  enabled: boolean | null;
+}
+
+// Flags are read on hot paths (every run asks feature.byok_enabled): cached per account and
+// dropped in every process by flagsChanged. The TTL only bounds a lost notification.
+const FLAGS_CACHE = 'feature_flags';
+const FLAGS_TTL_MS = 30_000;
+const flagCache = (ctx: AppContext) => ctx.caches.cache<readonly FlagRow[]>(FLAGS_CACHE, FLAGS_TTL_MS);
+
+/** The flags with the account's overrides, by key. */
+function flagsWithOverrides(ctx: AppContext, orgId: string): Promise<readonly FlagRow[]> {
+  return flagCache(ctx).get(orgId, async () => {
+    const rows = await ctx.db
+      .selectFrom('feature_flags as f')
+      .leftJoin('feature_flag_overrides as o', (j) => j.onRef('o.flag_key', '=', 'f.key').on('o.org_id', '=', orgId))
+      .select(['f.key', 'f.default_value', 'o.enabled'])
+      .orderBy('f.key')
+      .execute();
+    return rows.map((r) => ({ key: r.key, default_value: r.default_value, enabled: r.enabled ?? null }));
+  });
+}
+
+/** Call after a write to flags (orgId null: a flag itself) or to one account's overrides committed. */
+export function flagsChanged(ctx: AppContext, orgId: string | null): Promise<void> {
+  return flagCache(ctx).invalidate(orgId ?? ALL_KEYS);
 }
 
 /** The environment value of a setting-backed key, which wins over flags and overrides; else null. */
@@ -20,7 +43,7 @@ async function envValue(ctx: AppContext, key: string): Promise<boolean | null> {
 }
 
 export async function evaluateFlagsForAccount(ctx: AppContext, orgId: string) {
-  const rows = await flagsWithOverrides(ctx, orgId).orderBy('f.key').execute();
+  const rows = await flagsWithOverrides(ctx, orgId);
   const out: Array<{ key: string; enabled: boolean; source: 'env' | 'override' | 'default' }> = [];
   for (const r of rows) {
     const env = await envValue(ctx, r.key);
@@ -39,7 +62,7 @@ export async function evaluateFlagsForAccount(ctx: AppContext, orgId: string) {
 export async function isFeatureEnabled(ctx: AppContext, orgId: string, key: string): Promise<boolean> {
   const env = await envValue(ctx, key);
   if (env !== null) return env;
-  const row = await flagsWithOverrides(ctx, orgId).where('f.key', '=', key).executeTakeFirst();
+  const row = (await flagsWithOverrides(ctx, orgId)).find((r) => r.key === key);
   if (row) return row.enabled ?? row.default_value;
   return SETTING_BACKED.has(key) && (await ctx.settings.bool(key)) === true;
 }

@@ -5,12 +5,12 @@ import type { AppContext } from '../../app-context.js';
 import type { ProviderConfig } from '../../llm/index.js';
 import { decryptSecret } from '../../lib/crypto.js';
 import { guardedFetch } from '../../lib/ssrf.js';
-import { routableProviders, type ProviderRow } from '../llm-providers/store.js';
+import { cachedRoutableProviders, type ProviderRow } from '../llm-providers/store.js';
 import { isFeatureEnabled } from '../me/feature-flags.js';
 import type { RouteCatalogue } from './routing.js';
 
 export async function loadRouteCatalogue(ctx: AppContext, orgId: string): Promise<RouteCatalogue> {
-  const providers = await routableProviders(ctx.db, orgId);
+  const providers = await cachedRoutableProviders(ctx, orgId);
   if (providers.length === 0) return { providers, byok: false, configOf: () => { throw new Error('no providers'); } };
   const byok = await isFeatureEnabled(ctx, orgId, 'feature.byok_enabled');
   const allowPrivate = await ctx.settings.bool('security.ssrf_allow_private');
