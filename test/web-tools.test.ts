@@ -15,6 +15,8 @@ import { runToolWithTimeout } from '../src/tools/policy.js';
 import { ToolError, type Tool } from '../src/tools/types.js';
 import { webTools, type WebToolOptions } from '../src/tools/web/index.js';
 import { WEB_DEFAULTS } from '../src/tools/web/options.js';
+import { toolProvidersChanged } from '../src/modules/tool-providers/store.js';
+import { ALL_KEYS } from '../src/db/shared-cache.js';
 
 const TAVILY_KEY = 'tvly-test-0123456789abcdef';
 const JINA_KEY = 'jina_test_0123456789abcdef';
@@ -90,6 +92,7 @@ describe('web tools', () => {
   beforeEach(async () => {
     // Every test states the configuration it needs; the local servers need private targets.
     await t.ctx.db.deleteFrom('tool_provider_configs').execute();
+    await toolProvidersChanged(t.ctx, ALL_KEYS);
     for (const k of SETTING_KEYS) await deleteSetting(t, k);
     await setSetting(t, 'security.ssrf_allow_private', true);
   });

@@ -76,6 +76,18 @@ export class SharedCache<V> {
   }
 }
 
+/** A cache TTL in seconds from the environment variable `variable` (integer 0–86400), else `fallback`. */
+export function ttlSecondsFromEnv(env: Readonly<Record<string, string | undefined>>, log: Logger, variable: string, fallback: number): number {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 86_400) {
+    log.warn({ value: raw }, `${variable} must be an integer 0–86400; using ${fallback}`);
+    return fallback;
+  }
+  return n;
+}
+
 export class SharedCaches {
   private readonly caches = new Map<string, SharedCache<unknown>>();
   private unlisten: (() => Promise<void>) | null = null;

@@ -18,6 +18,7 @@
 // listen, load the SDK or start anything.
 import type { Logger } from 'pino';
 import type { AppContext } from '../app-context.js';
+import { ttlSecondsFromEnv } from '../db/shared-cache.js';
 import { guardedFetch } from '../lib/ssrf.js';
 import { isFeatureEnabled } from '../modules/me/feature-flags.js';
 import { activeConfigs, configVersions, serverSpec, type McpConfigRow } from '../modules/mcp-configs/store.js';
@@ -165,14 +166,7 @@ export class McpRuntime {
 }
 
 function cacheTtlSeconds(ctx: AppContext): number {
-  const raw = ctx.config.env.ARKLOOP_MCP_CACHE_TTL_SECONDS;
-  if (raw === undefined || raw === '') return DEFAULT_CACHE_TTL_SECONDS;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 86_400) {
-    ctx.log.warn({ value: raw }, 'ARKLOOP_MCP_CACHE_TTL_SECONDS must be an integer 0–86400; using 60');
-    return DEFAULT_CACHE_TTL_SECONDS;
-  }
-  return n;
+  return ttlSecondsFromEnv(ctx.config.env, ctx.log, 'ARKLOOP_MCP_CACHE_TTL_SECONDS', DEFAULT_CACHE_TTL_SECONDS);
 }
 
 /** Remote MCP servers of an account go through the SSRF guard on every request (§27.6), reading the setting each time. */

@@ -12,7 +12,7 @@ import { storedHttpUrl } from '../../http/stored-url.js';
 import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin } from '../audit/store.js';
 import { TOOL_GROUPS, findEntry, isConfigured, maskKey, providersOf, type CatalogueEntry } from './catalogue.js';
-import { listConfigs, lockGroup, lockOne, rowConfigured, shapeProvider, updateConfig, type ToolProviderRow, type ToolProviderScope } from './store.js';
+import { listConfigs, lockGroup, lockOne, rowConfigured, shapeProvider, toolProvidersChanged, updateConfig, type ToolProviderRow, type ToolProviderScope } from './store.js';
 
 const SECRETS = 'data.secrets';
 /** A point no account holds: a non-admin asking for the platform scope is refused with the permission 403. */
@@ -106,6 +106,7 @@ export function toolProviderRoutes(app: FastifyInstance, ctx: AppContext): void 
         await updateConfig(trx, row.id, { is_active: true });
         return { result: null, audit: auditOf(req as FastifyRequest, 'tool_provider.activate', row, { deactivated: previous.map((r) => r.provider_name) }) };
       });
+      await toolProvidersChanged(ctx, target(req as FastifyRequest).orgId);
       return null;
     },
   });
@@ -125,6 +126,7 @@ export function toolProviderRoutes(app: FastifyInstance, ctx: AppContext): void 
         await updateConfig(trx, row.id, { is_active: false });
         return { result: null, audit: auditOf(req as FastifyRequest, 'tool_provider.deactivate', row) };
       });
+      await toolProvidersChanged(ctx, target(req as FastifyRequest).orgId);
       return null;
     },
   });
@@ -163,6 +165,7 @@ export function toolProviderRoutes(app: FastifyInstance, ctx: AppContext): void 
           audit: auditOf(req as FastifyRequest, 'tool_provider.credential_set', row, { key_replaced: apiKey !== undefined, key_prefix: keyPrefix, base_url: after.baseUrl }),
         };
       });
+      await toolProvidersChanged(ctx, target(req as FastifyRequest).orgId);
       return null;
     },
   });
@@ -183,6 +186,7 @@ export function toolProviderRoutes(app: FastifyInstance, ctx: AppContext): void 
         await updateConfig(trx, row.id, { api_key_enc: null, key_prefix: null, ...(deactivate ? { is_active: false } : {}) });
         return { result: null, audit: auditOf(req as FastifyRequest, 'tool_provider.credential_clear', row, { deactivated: deactivate }) };
       });
+      await toolProvidersChanged(ctx, target(req as FastifyRequest).orgId);
       return null;
     },
   });

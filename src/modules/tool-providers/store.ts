@@ -4,7 +4,9 @@
 import type { Kysely, Selectable, Transaction, Updateable } from 'kysely';
 import type { DB, ToolProviderConfigsTable } from '../../db/schema.js';
 import { newId } from '../../lib/ids.js';
-import { CATALOGUE, isConfigured, providersOf, type CatalogueEntry, type ToolGroup } from './catalogue.js';
+import type { AppContext } from '../../app-context.js';
+import { ALL_KEYS, ttlSecondsFromEnv } from '../../db/shared-cache.js';
+import { CATALOGUE, TOOL_GROUPS, isConfigured, providersOf, type CatalogueEntry, type ToolGroup } from './catalogue.js';
 
 export type ToolProviderRow = Selectable<ToolProviderConfigsTable>;
 export type ToolProviderScope = 'org' | 'platform';
@@ -73,3 +75,21 @@ export function shapeProvider(entry: CatalogueEntry, row: ToolProviderRow | unde
 }
 
 export const catalogueEntry = (name: string): CatalogueEntry | undefined => CATALOGUE.find((e) => e.name === name);
+
+// Every web tool call resolves its backend (org, then platform): cached per scope and group for
+// ARKLOOP_TOOL_PROVIDER_CACHE_TTL_SECONDS (§29), dropped in every process by toolProvidersChanged.
+const TOOL_PROVIDERS_CACHE = 'tool_providers';
+const cacheOf = (ctx: AppContext) =>
+  ctx.caches.cache<ToolProviderRow | null>(TOOL_PROVIDERS_CACHE, ttlSecondsFromEnv(ctx.config.env, ctx.log, 'ARKLOOP_TOOL_PROVIDER_CACHE_TTL_SECONDS', 60) * 1000);
+const cacheKey = (orgId: string | null, group: ToolGroup) => `${orgId ?? 'platform'}:${group}`;
+
+/** activeConfig through the shared cache (null when the scope has no active provider of the group). */
+export async function cachedActiveConfig(ctx: AppContext, orgId: string | null, group: ToolGroup): Promise<ToolProviderRow | null> {
+  return cacheOf(ctx).get(cacheKey(orgId, group), async () => (await activeConfig(ctx.db, orgId, group)) ?? null);
+}
+
+/** Call after a write to a scope's tool providers committed (`orgId` null: the platform's; ALL_KEYS: every scope). */
+export async function toolProvidersChanged(ctx: AppContext, orgId: string | null): Promise<void> {
+  if (orgId === ALL_KEYS) return cacheOf(ctx).invalidate(ALL_KEYS);
+  for (const g of TOOL_GROUPS) await cacheOf(ctx).invalidate(cacheKey(orgId, g));
+}

@@ -5,7 +5,7 @@
 import type { AppContext } from '../../app-context.js';
 import { decryptSecret } from '../../lib/crypto.js';
 import type { ToolGroup, ToolProviderName } from '../../modules/tool-providers/catalogue.js';
-import { activeConfig, catalogueEntry, rowConfigured, type ToolProviderRow } from '../../modules/tool-providers/store.js';
+import { cachedActiveConfig, catalogueEntry, rowConfigured, type ToolProviderRow } from '../../modules/tool-providers/store.js';
 import { ToolError } from '../types.js';
 
 export interface Backend {
@@ -59,10 +59,10 @@ async function fromSettings(ctx: AppContext, group: ToolGroup): Promise<Backend 
 
 /** The backend of `group` for a call of account `orgId`; ToolError tool.not_configured when there is none. */
 export async function resolveBackend(ctx: AppContext, orgId: string, group: ToolGroup): Promise<Backend> {
-  const org = await activeConfig(ctx.db, orgId, group);
+  const org = await cachedActiveConfig(ctx, orgId, group);
   const fromOrg = org ? fromRow(ctx, org, 'org') : null;
   if (fromOrg) return fromOrg;
-  const platform = await activeConfig(ctx.db, null, group);
+  const platform = await cachedActiveConfig(ctx, null, group);
   const fromPlatform = platform ? fromRow(ctx, platform, 'platform') : null;
   if (fromPlatform) return fromPlatform;
   const fromSetting = await fromSettings(ctx, group);
