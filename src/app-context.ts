@@ -12,6 +12,7 @@ import type { SettingsService } from './modules/settings/service.js';
 import type { CredentialCache, CredentialInvalidator } from './modules/auth/cache.js';
 import type { Engine } from './engine/engine.js';
 import type { SharedCaches } from './db/shared-cache.js';
+import type { Clock } from './lib/clock.js';
 
 export interface AppContext {
   config: Config;
@@ -30,6 +31,8 @@ export interface AppContext {
   credentials: CredentialInvalidator;
   /** Read-through caches dropped in every process on change (db/shared-cache.ts). */
   caches: SharedCaches;
+  /** The time billing decisions read; tests advance it (lib/clock.ts). */
+  clock: Clock;
   /** Run events hub and job wake-ups, shared by the API and the worker. */
   engine: Engine;
 }

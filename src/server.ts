@@ -17,6 +17,7 @@ import { CredentialCache, createInvalidator } from './modules/auth/cache.js';
 import { Engine } from './engine/engine.js';
 import { Worker } from './worker/worker.js';
 import { closeMcp } from './mcp/runtime.js';
+import { Clock } from './lib/clock.js';
 import { SharedCaches } from './db/shared-cache.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -79,6 +80,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     credentialCache,
     credentials,
     caches,
+    clock: new Clock(),
     engine,
   };
   if (config.bootstrapPlatformAdmin) await applyBootstrapAdmin(ctx.db, config.bootstrapPlatformAdmin);

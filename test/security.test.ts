@@ -23,6 +23,7 @@ import { routeTable, type RouteEntry } from '../src/http/route.js';
 import { pointsForRole } from '../src/modules/accounts/permissions.js';
 import { insertConfig as insertMcpConfig } from '../src/modules/mcp-configs/store.js';
 import { EVERYTHING_BIN } from './helpers/mcp.js';
+import { newId } from '../src/lib/ids.js';
 
 /** Registered without a caller rule, public by design (§25). The swagger UI's own routes live under /docs. */
 const PUBLIC_SYSTEM = ['/healthz', '/readyz', '/metrics', '/openapi.json'];
@@ -73,6 +74,11 @@ const NO_PERMISSION_POINT = [
   'GET /v1/accounts/:account_id', // any member (§11.3)
   'POST /v1/account-invitations/:token/accept',
   'DELETE /v1/account-invitations/:invitation_id', // the point is checked in the invitation's account (§11.20)
+  'GET /v1/plans', // any user (§17.1)
+  'GET /v1/plans/:id',
+  'GET /v1/subscriptions', // the current account's, any member (§17.7)
+  'GET /v1/subscriptions/:id',
+  'GET /v1/entitlements', // the current account's (§18.1)
 ];
 
 /** Path parameters that are not resource ids, with the value used for them. */
@@ -109,6 +115,7 @@ function b64url(v: unknown): string {
 describe('security (generated from the route table)', () => {
   let t: TestApp;
   let table: readonly RouteEntry[];
+  let admin: TestUser;
   let ownerA: TestUser;
   let memberA: TestUser;
   let ownerB: TestUser;
@@ -149,7 +156,7 @@ describe('security (generated from the route table)', () => {
   before(async () => {
     t = await startTestApp();
     table = routeTable(t.app);
-    await registerUser(t); // the first user is the platform admin; nobody below is one
+    admin = await registerUser(t); // the first user is the platform admin; nobody below is one
     [ownerA, memberA, ownerB] = [await registerUser(t), await registerUser(t), await registerUser(t)];
     wsA = (await createWorkspace(t, ownerA)).id;
     wsB = (await createWorkspace(t, ownerB)).id;
@@ -177,6 +184,20 @@ describe('security (generated from the route table)', () => {
     const mcpConfig = async (org: string) =>
       (await insertMcpConfig(t.ctx.db, { org_id: org, name: 'mcp', transport: 'stdio', command: process.execPath, args: JSON.stringify([EVERYTHING_BIN, 'stdio']), env_keys: '[]', inherit_parent_env: false, call_timeout_ms: 10_000, is_active: true })).id;
     fixtures['mcp_configs.not_found'] = { own: await mcpConfig(wsA), foreign: await mcpConfig(wsB) };
+    // Invite and redemption codes are platform-wide (padmin routes): `foreign` names nothing.
+    fixtures['invite_codes.not_found'] = { own: (await ok(await t.get('/v1/me/invite-code', { token: ownerA.token }), 200)).id, foreign: newId() };
+    const redemption = await ok(await t.post('/v1/admin/redemption-codes/batch', { count: 1, type: 'credits', value: '1' }, { token: admin.token }));
+    fixtures['redemption_codes.not_found'] = { own: redemption.codes[0].id, foreign: newId() };
+
+    // Platform-wide resources (padmin routes): `foreign` names nothing; subscriptions belong to an account.
+    const asAdmin = { token: admin.token };
+    const plan = await ok(await t.post('/v1/plans', { name: 'sec-plan', display_name: 'Sec' }, asAdmin));
+    fixtures['plans.not_found'] = { own: plan.id, foreign: newId() };
+    const subscribe = async (org: string) =>
+      (await ok(await t.post('/v1/subscriptions', { org_id: org, plan_id: plan.id, current_period_start: '2020-01-01T00:00:00Z', current_period_end: '2020-02-01T00:00:00Z' }, asAdmin))).id as string;
+    fixtures['subscriptions.not_found'] = { own: await subscribe(wsA), foreign: await subscribe(wsB) };
+    const override = await ok(await t.post('/v1/entitlement-overrides', { org_id: wsA, key: 'quota.runs_per_month', value: '100', value_type: 'integer' }, asAdmin));
+    fixtures['entitlement_overrides.not_found'] = { own: override.id, foreign: newId() };
 
     keys.full = (await apiKey(ownerA, wsA)).key;
     keys.scopedAudit = (await apiKey(ownerA, wsA, ['account.audit.read'])).key;
@@ -429,12 +450,16 @@ describe('security (generated from the route table)', () => {
       if (Object.keys(codes).length === 0) continue;
       routesWithIds++;
       const { body, query } = validInput(r);
-      const callers: Array<[string, Record<string, string>]> = [['access token', bearer(ownerA.token, r.access!.accountFrom === 'path' ? ({} as Record<string, string>) : { 'x-account-id': wsA })]];
+      // padmin routes act platform-wide: no other account to hide from, only ids that name nothing.
+      const padmin = r.access!.caller === 'padmin';
+      const callers: Array<[string, Record<string, string>]> = padmin
+        ? [['platform admin', bearer(admin.token)]]
+        : [['access token', bearer(ownerA.token, r.access!.accountFrom === 'path' ? ({} as Record<string, string>) : { 'x-account-id': wsA })]];
       if (r.access!.caller === 'user+key') callers.push(['API key', bearer(keys.full)]);
       for (const [name, code] of Object.entries(codes)) {
         for (const [who, headers] of callers) {
           const expect = { status: 404, code };
-          cases.push({ route: r, what: `${who}, ${name} of another account`, method: r.method, url: pathOf(r, { [name]: fixtures[code].foreign }) + query, body, headers, expect });
+          if (!padmin) cases.push({ route: r, what: `${who}, ${name} of another account`, method: r.method, url: pathOf(r, { [name]: fixtures[code].foreign }) + query, body, headers, expect });
           cases.push({ route: r, what: `${who}, ${name} not a UUID`, method: r.method, url: pathOf(r, { [name]: 'not-a-uuid' }) + query, body, headers, expect });
         }
       }
@@ -443,7 +468,8 @@ describe('security (generated from the route table)', () => {
     // other account, not from fixtures that name nothing.
     for (const r of protectedRoutes().filter((x) => (x.method === 'GET' || x.method === 'HEAD') && Object.keys(idCodes(x)).length)) {
       const noneOf = [...Object.values(idCodes(r)), 'auth.unauthorized', 'auth.forbidden'];
-      const headers = bearer(ownerA.token, r.access!.accountFrom === 'path' ? { accept: 'application/json' } : { 'x-account-id': wsA, accept: 'application/json' });
+      const token = r.access!.caller === 'padmin' ? admin.token : ownerA.token;
+      const headers = bearer(token, r.access!.accountFrom === 'path' ? { accept: 'application/json' } : { 'x-account-id': wsA, accept: 'application/json' });
       cases.push({ route: r, what: 'own ids', method: r.method, url: pathOf(r) + validInput(r).query, headers, expect: { noneOf } });
     }
     assert.ok(routesWithIds >= 30, `only ${routesWithIds} routes with ids`);

@@ -539,3 +539,69 @@ export interface McpConfigsTable {
 export interface DB {
   mcp_configs: McpConfigsTable;
 }
+
+export type EntitlementValueType = 'integer' | 'boolean' | 'string';
+
+export interface PlansTable {
+  id: string;
+  name: string;
+  display_name: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface PlanEntitlementsTable {
+  id: string;
+  plan_id: string;
+  key: string;
+  value: string;
+  value_type: EntitlementValueType;
+}
+
+export interface SubscriptionsTable {
+  id: string;
+  org_id: string;
+  plan_id: string;
+  status: 'active' | 'cancelled';
+  current_period_start: RequiredTimestamp;
+  current_period_end: RequiredTimestamp;
+  cancelled_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface EntitlementOverridesTable {
+  id: string;
+  org_id: string;
+  key: string;
+  value: string;
+  value_type: EntitlementValueType;
+  reason: string | null;
+  expires_at: NullableTimestamp;
+  created_by_user_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface UsageDailyTable {
+  day: ColumnType<string, string, string>;
+  org_id: string;
+  model: string;
+  input_tokens: ColumnType<string | number, number | string, number | string>;
+  output_tokens: ColumnType<string | number, number | string, number | string>;
+  cost_usd: ColumnType<string, string | number, string | number>;
+  record_count: ColumnType<string | number, number | string, number | string>;
+}
+
+export interface UsageRollupStateTable {
+  id: number;
+  rolled_until: ColumnType<string | null, string | null, string | null>;
+}
+
+export interface DB {
+  plans: PlansTable;
+  plan_entitlements: PlanEntitlementsTable;
+  subscriptions: SubscriptionsTable;
+  entitlement_overrides: EntitlementOverridesTable;
+  usage_daily: UsageDailyTable;
+  usage_rollup_state: UsageRollupStateTable;
+}

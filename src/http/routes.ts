@@ -17,6 +17,12 @@ import { asrRoutes } from '../modules/asr/routes.js';
 import { toolProviderRoutes } from '../modules/tool-providers/routes.js';
 import { personaRoutes } from '../modules/personas/routes.js';
 import { mcpConfigRoutes } from '../modules/mcp-configs/routes.js';
+import { adminReferralRoutes } from '../modules/referrals/admin-routes.js';
+import { redemptionCodeRoutes } from '../modules/redemption-codes/routes.js';
+import { planRoutes } from '../modules/plans/routes.js';
+import { entitlementRoutes } from '../modules/entitlements/routes.js';
+import { creditAdminRoutes } from '../modules/credits/routes.js';
+import { usageAdminRoutes } from '../modules/usage/admin-routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -35,4 +41,10 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   toolProviderRoutes,
   personaRoutes,
   mcpConfigRoutes,
+  adminReferralRoutes,
+  redemptionCodeRoutes,
+  planRoutes,
+  entitlementRoutes,
+  creditAdminRoutes,
+  usageAdminRoutes,
 ];

@@ -34,6 +34,17 @@ export function badCursor(field = 'before') {
   return fieldError(field, 'does not name an item of this list');
 }
 
+/** `limit` and `cursor` of admin lists, with `before` accepted as its alias (§1.7). */
+export const CursorPageQuery = (def = 20) =>
+  T.Object({ limit: T.Optional(Limit(def)), cursor: T.Optional(T.String({ maxLength: 100 })), before: T.Optional(T.String({ maxLength: 100 })) });
+
+/** The id named by `cursor` (or its alias `before`) and the field that named it, for badCursor. */
+export function parsePageCursor(q: { cursor?: string; before?: string }): { id: string; field: 'cursor' | 'before' } | null {
+  const field = q.cursor !== undefined ? 'cursor' : 'before';
+  const id = parseCursor(q[field], field);
+  return id ? { id, field } : null;
+}
+
 export const OkResponse = T.Object({ ok: T.Boolean() });
 
 export function iso(d: Date | string): string;

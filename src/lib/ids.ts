@@ -35,6 +35,11 @@ export function newId(): string {
   return v7({ random, msecs: state.msecs, seq: state.seq });
 }
 
+/** A UUID v7 whose time part is `msecs` (for ids whose first 48 bits must differ, e.g. users: their personal slug is made of them). */
+export function newIdAt(msecs: number): string {
+  return v7({ random: pooledRandom16(), msecs });
+}
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function isUuid(value: unknown): value is string {

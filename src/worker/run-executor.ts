@@ -10,6 +10,8 @@
 // A run that paused for input is resumed by a new job; its state so far is rebuilt from its
 // events. A database outage ends the attempt, not the run: the error goes to the worker,
 // which hands the job back.
+import { entitlementInt } from '../modules/entitlements/resolve.js';
+import { monthTokens } from '../modules/usage/store.js';
 import type { Logger } from 'pino';
 import type { AppContext } from '../app-context.js';
 import type { JobRow } from '../engine/jobs.js';
@@ -161,10 +163,10 @@ class RunExecution {
   /** Loads the run and its earlier state; false when there is nothing to do (gone or ended). */
   private async begin(preload: LoadedRun | undefined): Promise<boolean> {
     const { ctx, runId } = this;
-    this.tokensQuota = await ctx.settings.int('quota.tokens_per_month');
-    const loaded =
-      preload && (this.tokensQuota === 0 || preload.monthTokens !== null) ? preload : await loadRun(ctx, runId, { monthTokens: this.tokensQuota > 0 });
+    const loaded = preload ?? (await loadRun(ctx, runId, { monthTokens: false }));
     if (!loaded || ['completed', 'failed', 'cancelled'].includes(loaded.run.status)) return false;
+    this.tokensQuota = await entitlementInt(ctx, loaded.run.org_id, 'quota.tokens_per_month');
+    if (this.tokensQuota > 0 && loaded.monthTokens === null) loaded.monthTokens = await monthTokens(ctx.db, loaded.run.org_id);
     if (await deliverAskUserAnswer(ctx, runId, loaded.events)) loaded.events = await listRunEvents(ctx.db, runId, 0, 100_000);
     this.loaded = loaded;
     this.run = loaded.run;
@@ -201,6 +203,8 @@ class RunExecution {
 
   /** §27.2 in-run spend stop: the balance less what unfinished runs spent, and the month's tokens with this run's. */
   private async spendStop(): Promise<void> {
+    // Re-read (cached) so an entitlement change reaches a long run at its next model call.
+    this.tokensQuota = await entitlementInt(this.ctx, this.run.org_id, 'quota.tokens_per_month');
     const s = await spendState(this.ctx.db, this.run.org_id, this.tokensQuota > 0);
     if (s.balance - creditsInFlight(s, await this.ctx.settings.int('credit.per_usd')) <= 0) {
       throw new RunFailure('budget.insufficient_credits', 'the account ran out of credits during the run', { balance: s.balance });
@@ -215,8 +219,8 @@ class RunExecution {
     if (!resolved) throw new RunFailure('internal.error', `persona ${run.persona_id ?? 'default'} no longer exists`);
     const persona = resolved.persona;
     const cfg = effectiveRunConfig(persona, run.role ?? 'member', {
-      agentReasoningIterations: await ctx.settings.int('limit.agent_reasoning_iterations'),
-      toolContinuationBudget: await ctx.settings.int('limit.tool_continuation_budget'),
+      agentReasoningIterations: await entitlementInt(ctx, run.org_id, 'limit.agent_reasoning_iterations'),
+      toolContinuationBudget: await entitlementInt(ctx, run.org_id, 'limit.tool_continuation_budget'),
     });
 
     const registry = createBuiltinToolRegistry();

@@ -11,6 +11,9 @@ import { isConnectionError, untilAvailable } from '../db/connection-errors.js';
 import { databasePatience } from '../db/database.js';
 import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
+import { rollUpUsage } from '../modules/usage/platform.js';
+
+const ROLLUP_INTERVAL_MS = 10 * 60_000;
 
 /** Resolves true when the handler's own writes already removed its job. */
 export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log: Logger, preload?: unknown) => Promise<boolean | void>;
@@ -41,6 +44,7 @@ export class Worker implements LocalDispatcher {
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private reaperTimer: NodeJS.Timeout | null = null;
+  private rollupTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly log: Logger;
   private leaseFailures = 0;
@@ -63,6 +67,11 @@ export class Worker implements LocalDispatcher {
       reapRuns(this.ctx, this.log).catch((err: Error) => this.log.warn({ err: err.message }, 'reaper failed'));
     }, this.opts.reaperSeconds * 1000);
     this.reaperTimer.unref();
+    // Closed days of usage go into the rollup the admin views read (modules/usage/platform.ts).
+    const rollUp = () => void rollUpUsage(this.ctx.db).catch((err: Error) => this.log.warn({ err: err.message }, 'usage rollup failed'));
+    rollUp();
+    this.rollupTimer = setInterval(rollUp, ROLLUP_INTERVAL_MS);
+    this.rollupTimer.unref();
     this.ctx.engine.setLocalDispatcher(this);
     this.loopDone = this.loop();
   }
@@ -203,6 +212,7 @@ export class Worker implements LocalDispatcher {
     this.unsubscribe?.();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.reaperTimer) clearInterval(this.reaperTimer);
+    if (this.rollupTimer) clearInterval(this.rollupTimer);
     for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
     await Promise.all([...this.running.values()].map((r) => r.done));
     await this.loopDone;

@@ -1,4 +1,5 @@
 // Teams of the current account and their members (api.md §11.9–§11.15).
+import { entitlementInt } from '../entitlements/resolve.js';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import type { CurrentAccount } from '../../http/request.js';
@@ -229,7 +230,7 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
       const teamId = req.params.team_id;
       const userId = req.body.user_id.toLowerCase();
       const role = req.body.role;
-      const limit = await ctx.settings.int('limit.team_members');
+      const limit = await entitlementInt(ctx, account.id, 'limit.team_members');
       const added = await auditedWrite(
         ctx.db,
         origin(req),

@@ -6,10 +6,10 @@ import { AppError, conflict } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { OkResponse, OptNull, T, Nullable } from '../../http/schemas.js';
 import type { DB } from '../../db/schema.js';
-import { newId } from '../../lib/ids.js';
+import { newId, newIdAt } from '../../lib/ids.js';
 import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin, recordAudit } from '../audit/store.js';
-import { createPersonalAccount, findPersonalAccount } from '../accounts/store.js';
+import { createPersonalAccount, findPersonalAccount, personalSlug, slugTaken } from '../accounts/store.js';
 import { changeCredits } from '../credits/store.js';
 import { findUsableInviteCode, recordReferral } from '../referrals/store.js';
 import {
@@ -201,7 +201,6 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
       const inviteReward = await ctx.settings.int('credit.invite_reward');
       const inviteeReward = await ctx.settings.int('credit.invitee_reward');
       const bootstrap = ctx.config.bootstrapPlatformAdmin;
-      const userId = newId();
 
       const user = await auditedWrite(
         ctx.db,
@@ -211,6 +210,11 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
           await sql`SELECT pg_advisory_xact_lock(7244113902)`.execute(trx);
           // Decided again under the lock: of two concurrent "first" registrations only one is.
           const isFirst = (await countUsers(trx)) === 0;
+          // The personal slug is the id's first 12 hex digits (its millisecond): two users
+          // registered in the same millisecond would share it, so the id moves to a free one
+          // (decided under the registration lock, so it holds across processes).
+          let userId = newId();
+          while (await slugTaken(trx, personalSlug(userId))) userId = newIdAt(parseInt(userId.slice(0, 8) + userId.slice(9, 13), 16) + 1);
           if (!isFirst && mode === 'disabled') throw new AppError('auth.registration_disabled', 'registration is disabled');
           if (!isFirst && mode === 'invite_only' && !code) throw new AppError('auth.invite_code_required', 'an invite code is required');
           const namedByBootstrap = bootstrap ? matchesIdentifier({ id: userId, login: body.login, email: body.email }, bootstrap) : false;

@@ -54,15 +54,8 @@ export async function evaluateFlagsForAccount(ctx: AppContext, orgId: string) {
   return out;
 }
 
-/**
- * One flag for an account (api.md §24): the environment value of a setting-backed key, else
- * the account's override, else the flag's default; a key without a flag is false, except the
- * setting-backed keys, which then follow the settings chain (§28.1).
- */
-export async function isFeatureEnabled(ctx: AppContext, orgId: string, key: string): Promise<boolean> {
-  const env = await envValue(ctx, key);
-  if (env !== null) return env;
+/** The flag `key` for the account (its override, else its default); null when no flag has that key. */
+export async function flagValue(ctx: AppContext, orgId: string, key: string): Promise<boolean | null> {
   const row = (await flagsWithOverrides(ctx, orgId)).find((r) => r.key === key);
-  if (row) return row.enabled ?? row.default_value;
-  return SETTING_BACKED.has(key) && (await ctx.settings.bool(key)) === true;
+  return row ? (row.enabled ?? row.default_value) : null;
 }

@@ -1,5 +1,6 @@
 // Me (api.md §4): the caller's profile in the current account, usage, credits, invite code,
 // redemption and feature flags.
+import { entitlementInt } from '../entitlements/resolve.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import type { CurrentAccount, Principal } from '../../http/request.js';
@@ -10,8 +11,9 @@ import { permissionList } from '../accounts/permissions.js';
 import { findPersonalAccount } from '../accounts/store.js';
 import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin } from '../audit/store.js';
-import { creditBalance, findCreditTransaction, listCreditTransactions } from '../credits/store.js';
+import { CreditsViewSchema, creditsView } from '../credits/view.js';
 import { currentInviteCode, resetInviteCode, shapeInviteCode } from '../referrals/store.js';
+import { InviteCodeSchema } from '../referrals/schemas.js';
 import { findUserById, updateUser, type UserRow } from '../users/store.js';
 import { redeemCode } from './redeem.js';
 import { evaluateFlagsForAccount } from './feature-flags.js';
@@ -35,29 +37,6 @@ export const MeSchema = T.Object({
   org_type: T.Union([T.Literal('personal'), T.Literal('workspace')]),
   role: T.Union([T.Literal('owner'), T.Literal('admin'), T.Literal('member')]),
   permissions: T.Array(T.String()),
-});
-
-const InviteCodeSchema = T.Object({
-  id: Uuid(),
-  user_id: Uuid(),
-  code: T.String(),
-  max_uses: T.Integer(),
-  use_count: T.Integer(),
-  is_active: T.Boolean(),
-  created_at: DateTime(),
-});
-
-const CreditTransactionSchema = T.Object({
-  id: Uuid(),
-  org_id: Uuid(),
-  amount: T.Integer(),
-  type: T.Union([T.Literal('credit'), T.Literal('debit')]),
-  reference_type: T.String(),
-  reference_id: Nullable(T.String()),
-  note: Nullable(T.String()),
-  thread_title: Nullable(T.String()),
-  balance_after: T.Integer(),
-  created_at: DateTime(),
 });
 
 /**
@@ -223,22 +202,8 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
     summary: 'Credit balance and transactions of the current account',
     tags,
     query: PageQuery(),
-    response: T.Object({ org_id: Uuid(), balance: T.Integer(), transactions: T.Array(CreditTransactionSchema) }),
-    handler: async (req) => {
-      const orgId = req.account!.id;
-      const cursorId = parseCursor(req.query.before);
-      const cursor = cursorId ? await findCreditTransaction(ctx.db, orgId, cursorId) : null;
-      if (cursorId && !cursor) throw badCursor();
-      const [balance, rows] = await Promise.all([
-        creditBalance(ctx.db, orgId),
-        listCreditTransactions(ctx.db, orgId, req.query.limit ?? 20, cursor ?? null),
-      ]);
-      return {
-        org_id: orgId,
-        balance,
-        transactions: rows.map((r) => ({ ...r, created_at: iso(r.created_at) })),
-      };
-    },
+    response: CreditsViewSchema,
+    handler: async (req) => creditsView(ctx.db, req.account!.id, req.query.limit ?? 20, parseCursor(req.query.before)),
   });
 
   registerRoute(app, ctx, {
@@ -249,7 +214,7 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
     tags,
     response: InviteCodeSchema,
     handler: async (req) => {
-      const maxUses = await ctx.settings.int('invite.default_max_uses');
+      const maxUses = await entitlementInt(ctx, req.account!.id, 'invite.default_max_uses');
       const code = await ctx.db.transaction().execute((trx) => currentInviteCode(trx, req.principal!.user.id, maxUses));
       return shapeInviteCode(code);
     },
@@ -264,8 +229,8 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext): void {
     response: InviteCodeSchema,
     handler: async (req) => {
       const userId = req.principal!.user.id;
-      const maxUses = await ctx.settings.int('invite.default_max_uses');
-      const maxActive = await ctx.settings.int('invite.max_codes_per_user');
+      const maxUses = await entitlementInt(ctx, req.account!.id, 'invite.default_max_uses');
+      const maxActive = await entitlementInt(ctx, req.account!.id, 'invite.max_codes_per_user');
       const code = await auditedWrite(ctx.db, auditOrigin(req as FastifyRequest), async (trx) => {
         const c = await resetInviteCode(trx, userId, maxUses, maxActive);
         return {

@@ -5,7 +5,8 @@ import { randomFromAlphabet } from '../../lib/crypto.js';
 import { newId } from '../../lib/ids.js';
 
 export type InviteCodeRow = Selectable<InviteCodesTable>;
-const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+/** The characters of invite and redemption codes: no 0/O, 1/I, so codes survive being read aloud. */
+export const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
 export function normaliseCode(code: string): string {
   return code.replace(/[\s-]/g, '').toUpperCase();

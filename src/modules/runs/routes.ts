@@ -1,4 +1,5 @@
 // Runs (api.md §8): create, list, read, cancel, and the event stream.
+import { entitlementInt } from '../entitlements/resolve.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import type { AppContext } from '../../app-context.js';
@@ -61,7 +62,7 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
   const run = { id: runId, orgId: v.accountId, threadId, userId: v.userId, personaId, routeId: opts.routeId, requestedModel: opts.model, traceId };
   const started = { thread_id: threadId, persona_id: personaId, route_id: opts.routeId, model: opts.model, created_by_user_id: v.userId, trace_id: traceId };
   const job = { type: 'run.execute', payload: { v: 1, run_id: runId, trace_id: traceId }, maxAttempts: 3 };
-  const limits = await runLimits(ctx);
+  const limits = await runLimits(ctx, v.accountId);
   if (!retry && !limits.any) {
     // A worker of this process with a free slot takes the run at once, with what was read here.
     const r = await ctx.engine.writeJob(
@@ -116,10 +117,11 @@ interface RunLimits {
   any: boolean;
 }
 
-async function runLimits(ctx: AppContext): Promise<RunLimits> {
-  const runsQuota = await ctx.settings.int('quota.runs_per_month');
-  const tokensQuota = await ctx.settings.int('quota.tokens_per_month');
-  const concurrent = await ctx.settings.int('limit.concurrent_runs');
+/** The account's run limits, from the one entitlement resolution (§18). */
+async function runLimits(ctx: AppContext, orgId: string): Promise<RunLimits> {
+  const runsQuota = await entitlementInt(ctx, orgId, 'quota.runs_per_month');
+  const tokensQuota = await entitlementInt(ctx, orgId, 'quota.tokens_per_month');
+  const concurrent = await entitlementInt(ctx, orgId, 'limit.concurrent_runs');
   return { runsQuota, tokensQuota, concurrent, any: runsQuota > 0 || tokensQuota > 0 || concurrent > 0 };
 }
 
@@ -396,7 +398,7 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
       let answer: RunAnswer;
       let input: Record<string, unknown>;
       if (content !== undefined) {
-        const max = await ctx.settings.int('limit.max_input_content_bytes');
+        const max = await entitlementInt(ctx, v.accountId, 'limit.max_input_content_bytes');
         if (Buffer.byteLength(content, 'utf8') > max) {
           throw new AppError('validation.error', `content is larger than ${max} bytes`, { fields: [{ field: 'content', reason: `must be at most ${max} bytes` }], max_bytes: max });
         }
