@@ -88,4 +88,13 @@ describe('auditedWrite', () => {
     const byEmail = await race([0, 1, 2, 3].map((i) => ({ login: uniq('racer'), email: i % 2 ? email.toUpperCase() : email })));
     assert.deepEqual(byEmail.sort(), [201, 'auth.email_taken', 'auth.email_taken', 'auth.email_taken'].sort());
   });
+
+  it('distinct registrations in the same millisecond all succeed, each with its own personal account slug', async () => {
+    const bodies = Array.from({ length: 12 }, () => ({ login: uniq('burst'), email: `${uniq('burst')}@example.com` }));
+    const results = await Promise.all(bodies.map((b) => t.post('/v1/auth/register', { ...b, password: 'password123' })));
+    assert.deepEqual(results.map((r) => r.status), bodies.map(() => 201), results.map((r) => r.text).join('\n'));
+    const slugs = await Promise.all(results.map(async (r) => (await t.get('/v1/me', { token: r.body.access_token })).body.org_slug as string));
+    assert.equal(new Set(slugs).size, 12);
+    results.forEach((r, i) => assert.equal(slugs[i], `u-${r.body.user_id.replace(/-/g, '').slice(0, 12)}`));
+  });
 });
