@@ -31,17 +31,17 @@ export async function rollUpUsage(db: Kysely<DB>): Promise<number> {
 
 /**
  * The usage rows of [from, to) (UTC days, `to` exclusive) as one derived table with columns
- * (day text, org_id, model, input_tokens, output_tokens, cost_usd, record_count): rolled days
+ * (day date, org_id, model, input_tokens, output_tokens, cost_usd, record_count): rolled days
  * from usage_daily, the rest from usage_records grouped the same way.
  */
 function usageRows(from: string, to: string): RawBuilder<unknown> {
   const w = sql`(SELECT rolled_until FROM usage_rollup_state WHERE id = 1)`;
   return sql`(
-    SELECT to_char(d.day, 'YYYY-MM-DD') AS day, d.org_id, d.model, d.input_tokens, d.output_tokens, d.cost_usd, d.record_count
+    SELECT d.day, d.org_id, d.model, d.input_tokens, d.output_tokens, d.cost_usd, d.record_count
     FROM usage_daily d
     WHERE d.day >= ${from}::date AND d.day < ${to}::date AND d.day < coalesce(${w}, '-infinity'::date)
     UNION ALL
-    SELECT to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), u.org_id, u.model,
+    SELECT (u.created_at AT TIME ZONE 'UTC')::date, u.org_id, u.model,
            sum(u.input_tokens), sum(u.output_tokens), sum(u.cost_usd), count(*)
     FROM usage_records u
     WHERE u.created_at >= (greatest(${from}::date, coalesce(${w}, '-infinity'::date)))::timestamp AT TIME ZONE 'UTC'
@@ -66,7 +66,7 @@ const numbers = (r: Sums) => ({ input_tokens: Number(r.input_tokens), output_tok
 
 /** Days of [from, to) with records, ascending (`to` exclusive). */
 export async function platformUsageDaily(db: Kysely<DB>, from: Date, to: Date) {
-  const res = await sql<Sums & { date: string }>`SELECT day AS date, ${sums} FROM ${usageRows(dayString(from), dayString(to))} GROUP BY day ORDER BY day`.execute(db);
+  const res = await sql<Sums & { date: string }>`SELECT to_char(day, 'YYYY-MM-DD') AS date, ${sums} FROM ${usageRows(dayString(from), dayString(to))} GROUP BY day ORDER BY day`.execute(db);
   return res.rows.map((r) => ({ date: r.date, ...numbers(r) }));
 }
 
