@@ -9,18 +9,31 @@ import { adminCast, expectPadminOnly, type AdminCast } from './helpers/admin.js'
 import { createWorkspace, inAccount, joinAccount } from './helpers/accounts-fixtures.js';
 import { rollUpUsage } from '../src/modules/usage/platform.js';
 import { newId } from '../src/lib/ids.js';
+import { chatChunk, chatSse, chatUsageChunk, startFakeLlm, type FakeLlm } from './helpers/fake-llm.js';
+import { setSetting } from './helpers/identity-app.js';
 
 describe('credits and usage administration', () => {
   let t: TestApp;
   let cast: AdminCast;
   let admin: { token: string };
+  let openai: FakeLlm;
 
   before(async () => {
-    t = await startTestApp();
+    openai = await startFakeLlm();
+    t = await startTestApp({ ARKLOOP_WORKER_CONCURRENCY: '4' }, { worker: true });
     cast = await adminCast(t);
     admin = { token: cast.admin.token };
+    // Priced runs: every run pays for what it used, 0.4 USD per 1k input tokens, 1000 credits per USD.
+    await setSetting(t, 'credit.deduction_policy', { tiers: [{ multiplier: 1 }] });
+    const p = await t.post('/v1/llm-providers', { scope: 'platform', name: 'priced', provider: 'openai', api_key: 'sk-priced', base_url: openai.baseUrl }, admin);
+    assert.equal(p.status, 201, p.text);
+    const m = await t.post(`/v1/llm-providers/${p.body.id}/models`, { model: 'priced-model', is_default: true, cost_per_1k_input: 0.4, cost_per_1k_output: 0 }, admin);
+    assert.equal(m.status, 201, m.text);
   });
-  after(async () => { await t.close(); });
+  after(async () => {
+    await t.close();
+    await openai.close();
+  });
 
   /** balance = Σ amount of the ledger, and the newest row's balance_after = balance, for every account. */
   async function assertLedgerConsistent() {
@@ -84,7 +97,7 @@ describe('credits and usage administration', () => {
     await assertLedgerConsistent();
   });
 
-  it('200 parallel operations on one account (adjusts, redeems, runs, a bulk-adjust and a reset-all): balance = Σ ledger, nothing lost or doubled', async () => {
+  it('200 parallel operations on one account (adjusts, redeems, priced runs, a bulk-adjust and a reset-all): balance = Σ ledger, nothing lost or doubled', async () => {
     const owner = await registerUser(t);
     const ws = (await createWorkspace(t, owner)).id;
     const members = [];
@@ -96,24 +109,48 @@ describe('credits and usage administration', () => {
     const batch = await t.post('/v1/admin/redemption-codes/batch', { count: 1, type: 'credits', value: '5', max_uses: 100 }, admin);
     assert.equal(batch.status, 201, batch.text);
     const code = batch.body.codes[0].code;
-    const th = await t.post('/v1/threads', {}, inAccount(owner, ws));
-    await t.post(`/v1/threads/${th.body.id}/messages`, { content: 'hi' }, inAccount(owner, ws));
+    // Ten priced runs (one call of 100 input tokens each: 0.04 USD = 40 credits), on threads of their own.
+    const threads: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const th = await t.post('/v1/threads', {}, inAccount(owner, ws));
+      await t.post(`/v1/threads/${th.body.id}/messages`, { content: 'hi' }, inAccount(owner, ws));
+      threads.push(th.body.id);
+    }
+    openai.reply(...threads.map(() => ({ sse: chatSse([chatChunk({ role: 'assistant', content: 'ok' }), chatChunk({}, 'stop'), chatUsageChunk(100, 0)]) })));
     const before = await t.ctx.db.selectFrom('credit_transactions').select(sql<number>`count(*)`.as('n')).where('org_id', '=', ws).executeTakeFirstOrThrow();
     const ops: Array<() => Promise<{ status: number }>> = [];
-    for (let i = 0; i < 180; i++) ops.push(() => t.post('/v1/admin/credits/adjust', { org_id: ws, amount: i % 3 === 0 ? -3 : 11 }, admin));
+    const runIds: string[] = [];
+    for (const th of threads) {
+      ops.push(async () => {
+        const r = await t.post(`/v1/threads/${th}/runs`, {}, inAccount(owner, ws));
+        if (r.status === 201) runIds.push(r.body.run_id);
+        // A run meeting a balance the reset took to zero is refused up front (§8.1): not an error here.
+        return { status: r.status === 201 || r.body.code === 'budget.insufficient_credits' ? 200 : r.status };
+      });
+    }
+    for (let i = 0; i < 178; i++) ops.push(() => t.post('/v1/admin/credits/adjust', { org_id: ws, amount: i % 3 === 0 ? -3 : 11 }, admin));
     for (const m of members) ops.push(() => t.post('/v1/me/redeem', { code }, inAccount(m, ws)));
     ops.splice(60, 0, () => t.post('/v1/admin/credits/bulk-adjust', { amount: 13 }, admin));
     ops.splice(120, 0, () => t.post('/v1/admin/credits/reset-all', {}, admin));
     const results = await Promise.all(ops.map((op) => op()));
+    assert.equal(results.length, 200);
     assert.ok(results.every((r) => r.status === 200), JSON.stringify(results.filter((r) => r.status !== 200).slice(0, 3)));
+    assert.ok(runIds.length > 0, 'some runs were created');
+    for (const id of runIds) {
+      const evs = await t.get(`/v1/runs/${id}/events`, inAccount(owner, ws)); // ends at the terminal event
+      assert.match(evs.text, /run\.completed/);
+    }
+    const charged = (await Promise.all(runIds.map(async (id) => (await t.get(`/v1/runs/${id}`, inAccount(owner, ws))).body.credits_used as number))).filter((c) => c > 0);
+    assert.deepEqual(charged, runIds.map(() => 40));
     const rows = await t.ctx.db.selectFrom('credit_transactions').select(['reference_type', 'amount', 'balance_after']).where('org_id', '=', ws).orderBy('created_at').orderBy('id').execute();
     const added = rows.length - Number(before.n);
     const byType = (ty: string) => rows.filter((r) => r.reference_type === ty).length;
-    assert.equal(byType('admin_adjust'), 180);
+    assert.equal(byType('admin_adjust'), 178);
+    assert.equal(byType('run_usage'), runIds.length);
     assert.equal(byType('redemption'), 10);
     assert.equal(byType('admin_bulk_adjust'), 1);
     assert.ok(byType('admin_reset') <= 1);
-    assert.equal(added, 180 + 10 + 1 + byType('admin_reset'));
+    assert.equal(added, 178 + 10 + 1 + runIds.length + byType('admin_reset'));
     const view = (await t.get('/v1/admin/credits', { ...admin, query: { org_id: ws, limit: 200 } })).body;
     assert.equal(view.balance, rows.reduce((s, r) => s + Number(r.amount), 0));
     // Newest first is the order the balance changed in: each row's balance_after follows from the one before.
@@ -129,7 +166,14 @@ describe('credits and usage administration', () => {
         VALUES (${newId()}, ${orgId}, ${cast.member.id}, ${newId()}, ${newId()}, 'p', 'stub', ${model}, ${input}, ${output}, ${cost}::numeric, ${at}::timestamptz)`.execute(t.ctx.db);
     }
 
+    /** Records are never backdated in production; here they are, so the rollup (the worker ran one at start) starts over. */
+    async function restartRollup() {
+      await sql`DELETE FROM usage_daily`.execute(t.ctx.db);
+      await sql`UPDATE usage_rollup_state SET rolled_until = NULL`.execute(t.ctx.db);
+    }
+
     it('daily, summary and by-model agree with the account views, before and after the rollup', async () => {
+      await restartRollup();
       const a = await registerUser(t);
       const b = await registerUser(t);
       const [orgA, orgB] = [a.personalAccountId, b.personalAccountId];
@@ -169,9 +213,7 @@ describe('credits and usage administration', () => {
 
     it('10,000 tiny costs sum exactly (no float drift), raw and rolled up', async () => {
       const u = await registerUser(t);
-      // Records are never backdated in production; here they are, so the rollup starts over.
-      await sql`DELETE FROM usage_daily`.execute(t.ctx.db);
-      await sql`UPDATE usage_rollup_state SET rolled_until = NULL`.execute(t.ctx.db);
+      await restartRollup();
       await sql`INSERT INTO usage_records (id, org_id, user_id, model, input_tokens, output_tokens, cost_usd, created_at)
         SELECT gen_random_uuid(), ${u.personalAccountId}::uuid, ${u.id}::uuid, 'tiny', 1, 1, 0.0000001, '2020-06-15T12:00:00Z'::timestamptz FROM generate_series(1, 10000)`.execute(t.ctx.db);
       const q = { ...admin, query: { year: 2020, month: 6 } };
