@@ -45,6 +45,9 @@ export function parsePageCursor(q: { cursor?: string; before?: string }): { id: 
   return id ? { id, field } : null;
 }
 
+/** The largest value an `integer` (int4) column holds. */
+export const MAX_INT4 = 2_147_483_647;
+
 export const OkResponse = T.Object({ ok: T.Boolean() });
 
 export function iso(d: Date | string): string;

@@ -58,11 +58,8 @@ function stored(e: PlanEntitlement, key: string): SettingValue {
 
 /** The effective value of `key` for account `orgId`, and where it came from. */
 export async function resolveEntitlement(ctx: AppContext, orgId: string, key: string): Promise<Resolved> {
-  const isSetting = SETTINGS.has(key);
-  if (isSetting) {
-    const s = await ctx.settings.resolve(key);
-    if (s.source === 'env') return { value: s.value, source: 'env' };
-  }
+  const setting = SETTINGS.has(key) ? await ctx.settings.resolve(key) : null;
+  if (setting?.source === 'env') return { value: setting.value, source: 'env' };
   if (key.startsWith('feature.')) {
     const flag = await flagValue(ctx, orgId, key);
     if (flag !== null) return { value: flag, source: 'flag' };
@@ -73,10 +70,7 @@ export async function resolveEntitlement(ctx: AppContext, orgId: string, key: st
   if (o && (o.expiresAt === null || o.expiresAt > now)) return { value: stored(o, key), source: 'override' };
   const plan = planInForce(l, now)?.get(key);
   if (plan) return { value: stored(plan, key), source: 'plan' };
-  if (isSetting) {
-    const s = await ctx.settings.resolve(key);
-    return { value: s.value, source: s.source === 'db' ? 'setting' : 'default' };
-  }
+  if (setting) return { value: setting.value, source: setting.source === 'db' ? 'setting' : 'default' };
   return { value: BUILTIN_DEFAULTS.get(key) ?? '', source: 'default' };
 }
 

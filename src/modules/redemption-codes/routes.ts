@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import { fieldError, notFound } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
-import { CursorPageQuery, DateTime, Nullable, OptNull, T, Uuid, badCursor, iso, parsePageCursor } from '../../http/schemas.js';
+import { CursorPageQuery, MAX_INT4, DateTime, Nullable, OptNull, T, Uuid, badCursor, iso, parsePageCursor } from '../../http/schemas.js';
 import { newId } from '../../lib/ids.js';
 import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin } from '../audit/store.js';
@@ -20,8 +20,6 @@ import {
 const CodeType = T.Literal('credits');
 const BatchId = T.String({ minLength: 1, maxLength: 64 });
 const MAX_VALUE = 1_000_000_000;
-/** The largest value an integer column holds. */
-const MAX_INT = 2_147_483_647;
 
 const RedemptionCodeSchema = T.Object({
   id: Uuid(),
@@ -68,7 +66,7 @@ export function redemptionCodeRoutes(app: FastifyInstance, ctx: AppContext): voi
       type: CodeType,
       // An integer 1–10⁹ written without sign, spaces or leading zeros.
       value: T.String({ pattern: '^[1-9][0-9]{0,9}$' }),
-      max_uses: OptNull(T.Integer({ minimum: 1, maximum: MAX_INT })),
+      max_uses: OptNull(T.Integer({ minimum: 1, maximum: MAX_INT4 })),
       expires_at: OptNull(DateTime()),
       batch_id: OptNull(BatchId),
     }),

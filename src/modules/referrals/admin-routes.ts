@@ -3,14 +3,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import { notFound, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
-import { CursorPageQuery, T, Uuid, badCursor, parsePageCursor } from '../../http/schemas.js';
+import { CursorPageQuery, MAX_INT4, T, Uuid, badCursor, parsePageCursor } from '../../http/schemas.js';
 import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin } from '../audit/store.js';
 import { findInviteCode, isInviteCodeCursor, isReferralCursor, listInviteCodes, listReferrals, referralTree, updateInviteCode } from './admin-store.js';
 import { AdminInviteCodeSchema, ReferralNodeSchema, ReferralSchema, shapeAdminInviteCode, shapeReferral, shapeReferralNode } from './schemas.js';
 
-/** The largest value an integer column holds. */
-const MAX_INT = 2_147_483_647;
 
 export function adminReferralRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['admin'];
@@ -58,7 +56,7 @@ export function adminReferralRoutes(app: FastifyInstance, ctx: AppContext): void
     tags,
     params: T.Object({ id: T.String() }),
     body: T.Object({
-      max_uses: T.Optional(T.Integer({ minimum: 0, maximum: MAX_INT, description: '0 = unlimited' })),
+      max_uses: T.Optional(T.Integer({ minimum: 0, maximum: MAX_INT4, description: '0 = unlimited' })),
       is_active: T.Optional(T.Boolean()),
     }),
     response: AdminInviteCodeSchema,

@@ -83,6 +83,8 @@ export class SettingsService {
   /** Re-read stored values now (after a write in this process); resolves when done. */
   async invalidate(): Promise<void> {
     this.loadedAt = 0;
+    // A background refresh already under way may have read before the write: wait it out and read again.
+    if (this.loading) await this.loading.catch(() => undefined);
     await this.load().catch(() => undefined);
   }
 
