@@ -358,3 +358,69 @@ describe('plans, subscriptions and entitlements', () => {
     assert.ok(results.filter((r) => r.status !== 201).every((r) => r.status === 429 && r.body.code === 'limit.concurrent_runs'));
   });
 });
+
+// The worker reads the same resolution when it sets a run up: the iteration cap and the tool
+// budget come from the account's plan, then an override, then the plan again once it expires.
+describe('worker enforcement from a plan (iterations cap, tool budget)', () => {
+  let t: TestApp;
+  let admin: { token: string };
+  before(async () => {
+    t = await startTestApp({}, { worker: true });
+    admin = { token: (await adminCast(t)).admin.token };
+  });
+  after(async () => { await t.close(); });
+
+  /** One run of `script` in the account; its events once it ended. */
+  async function runEvents(opts: ReturnType<typeof inAccount>, script: unknown): Promise<Array<{ type: string; data: any }>> {
+    const th = await t.post('/v1/threads', {}, opts);
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: JSON.stringify(script) }, opts);
+    const created = await t.post(`/v1/threads/${th.body.id}/runs`, {}, opts);
+    assert.equal(created.status, 201, created.text);
+    const sse = await t.get(`/v1/runs/${created.body.run_id}/events`, opts);
+    return sse.text.split('\n\n').filter((f) => f.startsWith('id: ')).map((f) => JSON.parse(f.split('\n')[1].slice(6)));
+  }
+
+  async function onPlanThenOverride(key: string, planValue: string, raised: string, observe: (opts: ReturnType<typeof inAccount>) => Promise<number>) {
+    const owner = await registerUser(t);
+    const ws = (await createWorkspace(t, owner)).id;
+    const opts = inAccount(owner, ws);
+    const p = await t.post('/v1/plans', { name: `run-${key.replace(/[._]/g, '-')}`, display_name: key, entitlements: [{ key, value: planValue, value_type: 'integer' }] }, admin);
+    assert.equal(p.status, 201, p.text);
+    const now = t.ctx.clock.nowMs();
+    assert.equal((await t.post('/v1/subscriptions', { org_id: ws, plan_id: p.body.id, current_period_start: iso(now - HOUR), current_period_end: iso(now + 30 * 24 * HOUR) }, admin)).status, 201);
+    const seen = [await observe(opts)];
+    assert.equal((await t.post('/v1/entitlement-overrides', { org_id: ws, key, value: raised, value_type: 'integer', expires_at: iso(now + HOUR) }, admin)).status, 201);
+    seen.push(await observe(opts));
+    t.ctx.clock.advance(2 * HOUR);
+    try {
+      seen.push(await observe(opts));
+    } finally {
+      t.ctx.clock.reset();
+    }
+    return seen;
+  }
+
+  it('limit.agent_reasoning_iterations caps the turns of a run', async () => {
+    const steps = [...Array.from({ length: 8 }, () => ({ tool_call: { name: 'echo', arguments: { text: 'again' } } })), { text: 'done' }];
+    const turns = await onPlanThenOverride('limit.agent_reasoning_iterations', '2', '4', async (opts) => {
+      const events = await runEvents(opts, { stub: { steps } });
+      assert.equal(events.at(-1)!.data.error_class, 'budget.max_iterations');
+      return events.filter((e) => e.type === 'run.segment.start').length;
+    });
+    assert.deepEqual(turns, [2, 4, 2]);
+  });
+
+  it('limit.tool_continuation_budget bounds the tool calls of a run', async () => {
+    const steps = [...Array.from({ length: 3 }, () => ({ tool_call: { name: 'echo', arguments: { text: 'x' } } })), { text: 'done' }];
+    const ran = await onPlanThenOverride('limit.tool_continuation_budget', '1', '3', async (opts) => {
+      const events = await runEvents(opts, { stub: { steps } });
+      assert.equal(events.at(-1)!.type, 'run.completed');
+      const denied = events.filter((e) => e.type === 'tool.denied');
+      assert.ok(denied.every((e) => e.data.error_class === 'budget.tool_calls_exhausted'));
+      const results = events.filter((e) => e.type === 'tool.result').length;
+      assert.equal(results + denied.length, 3);
+      return results;
+    });
+    assert.deepEqual(ran, [1, 3, 1]);
+  });
+});
