@@ -45,6 +45,22 @@ export function jobCtes(source: string | null, job: NewJob, notify: boolean, lea
   return { ctes, columns, id };
 }
 
+/**
+ * The CTEs that insert one job of `type` per row of `source`, a CTE with the columns `job_id`
+ * uuid, `payload` jsonb and `concurrency_key` text (see leaseKeyedJobs); with `notify`, workers
+ * are NOTIFYed once in the same statement. The final SELECT must include `columns`
+ * (`jobs_inserted`).
+ */
+export function jobRowsCtes(source: string, type: string, notify: boolean, maxAttempts: number): { ctes: RawBuilder<unknown>; columns: RawBuilder<unknown> } {
+  const ctes = sql`job AS (
+      INSERT INTO jobs (id, type, payload, run_at, max_attempts, state, attempts, concurrency_key)
+      SELECT s.job_id, ${type}, s.payload, now(), ${maxAttempts}, 'queued', 0, s.concurrency_key FROM ${sql.table(source)} s
+      RETURNING id
+    )${notify ? sql`, job_n AS (SELECT pg_notify(${JOBS_CHANNEL}, ${type}) FROM (SELECT 1 FROM job LIMIT 1) one)` : sql``}`;
+  const columns = sql`(SELECT count(*)::int FROM job) AS jobs_inserted${notify ? sql`, (SELECT count(*) FROM job_n) AS jobs_notified` : sql``}`;
+  return { ctes, columns };
+}
+
 /** The row of a job written by jobCtes with a local lease (what the local worker starts). */
 export function locallyLeasedJob(id: string, job: NewJob, lease: LocalLease, now: Date): JobRow {
   return {
@@ -92,6 +108,72 @@ export async function leaseJobs(
         FOR UPDATE SKIP LOCKED)
     RETURNING *`.execute(db);
   return res.rows;
+}
+
+/**
+ * Leases up to `limit` ready jobs of `types`, sharing them fairly between concurrency keys:
+ * jobs with the same `concurrency_key` (e.g. one webhook endpoint) hold at most `perKey`
+ * live leases together, and the ready jobs are taken round-robin between keys (the first
+ * ready job of every key, then the second, …), so one key's backlog never queues another
+ * key behind it. Jobs without a key are capped only by `limit`. Leasing is serialised across
+ * workers by a transaction-level advisory lock, so the per-key cap holds with many workers.
+ * `clockOffsetMs` moves "now" for due times (run_at) only: the process clock tests advance
+ * (0 in production); lease expiry stays on the database's clock.
+ */
+export async function leaseKeyedJobs(
+  db: Kysely<DB>,
+  workerId: string,
+  types: string[],
+  limit: number,
+  leaseSeconds: number,
+  perKey: number,
+  clockOffsetMs = 0,
+): Promise<JobRow[]> {
+  if (limit <= 0 || types.length === 0) return [];
+  const due = sql`now() + make_interval(secs => ${clockOffsetMs / 1000})`;
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(${KEYED_LEASE_LOCK})`.execute(trx);
+    const res = await sql<JobRow>`
+      WITH live AS (
+        SELECT concurrency_key, count(*)::int AS n FROM jobs
+         WHERE state = 'leased' AND lease_expires_at >= now() AND concurrency_key IS NOT NULL AND type = ANY(${types}::text[])
+         GROUP BY concurrency_key
+      ),
+      ready AS (
+        SELECT j.id, j.run_at, j.concurrency_key,
+               CASE WHEN j.concurrency_key IS NULL THEN 1
+                    ELSE coalesce(l.n, 0) + row_number() OVER (PARTITION BY j.concurrency_key ORDER BY j.run_at, j.id) END AS slot
+          FROM jobs j LEFT JOIN live l ON l.concurrency_key = j.concurrency_key
+         WHERE ((j.state = 'queued' AND j.run_at <= ${due}) OR (j.state = 'leased' AND j.lease_expires_at < now()))
+           AND j.type = ANY(${types}::text[])
+      ),
+      picked AS (
+        SELECT id FROM ready WHERE concurrency_key IS NULL OR slot <= ${perKey} ORDER BY slot, run_at LIMIT ${limit}
+      )
+      UPDATE jobs SET state = 'leased', attempts = attempts + 1, leased_by = ${workerId},
+             lease_expires_at = now() + make_interval(secs => ${leaseSeconds}), updated_at = now()
+       WHERE id IN (SELECT id FROM jobs WHERE id IN (SELECT id FROM picked) FOR UPDATE SKIP LOCKED)
+      RETURNING *`.execute(trx);
+    return res.rows;
+  });
+}
+
+/** The advisory lock key that serialises keyed leasing (see leaseKeyedJobs). */
+const KEYED_LEASE_LOCK = 7244113902;
+
+/** Puts a leased job back in the queue to run at `runAt` (a handler that schedules its own retry). */
+export async function rescheduleJob(db: Kysely<DB>, workerId: string, id: string, runAt: Date): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ state: 'queued', run_at: runAt, lease_expires_at: null, leased_by: null, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('leased_by', '=', workerId)
+    .execute();
+}
+
+/** The DELETE of the queued (not running) jobs of a type and key, e.g. an endpoint's deliveries. */
+export function dropQueuedJobsSql(type: string, key: string): RawBuilder<unknown> {
+  return sql`DELETE FROM jobs WHERE type = ${type} AND concurrency_key = ${key} AND state = 'queued'`;
 }
 
 /** Extends the leases this worker still holds; returns the ids it no longer holds. */

@@ -23,6 +23,7 @@ import { planRoutes } from '../modules/plans/routes.js';
 import { entitlementRoutes } from '../modules/entitlements/routes.js';
 import { creditAdminRoutes } from '../modules/credits/routes.js';
 import { usageAdminRoutes } from '../modules/usage/admin-routes.js';
+import { webhookRoutes } from '../modules/webhooks/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -47,4 +48,5 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   entitlementRoutes,
   creditAdminRoutes,
   usageAdminRoutes,
+  webhookRoutes,
 ];

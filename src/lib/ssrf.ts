@@ -133,6 +133,8 @@ function ssrfCause(err: unknown): SsrfBlockedError | null {
 export interface GuardedFetchOptions extends GuardOptions {
   /** Redirects followed, each checked again (default 5). */
   maxRedirects?: number;
+  /** false: a redirect is answered as it came, not followed (webhook deliveries, §20.2). */
+  followRedirects?: boolean;
 }
 
 /**
@@ -157,6 +159,7 @@ export function guardedFetch(opts: GuardedFetchOptions): typeof fetch {
       } catch (err) {
         throw ssrfCause(err) ?? err;
       }
+      if (opts.followRedirects === false) return res;
       const location = res.headers.get('location');
       if (res.status < 300 || res.status > 399 || !location || res.status === 304) return res;
       if (hop >= maxRedirects) throw new TypeError(`more than ${maxRedirects} redirects`);

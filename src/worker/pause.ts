@@ -7,6 +7,8 @@ import { eventCtes, eventsOf, type NewEvent, type RunEvent } from '../engine/eve
 import { usageInsertSql, type UsageRecord } from '../modules/usage/store.js';
 import type { AwaitedInput } from '../db/schema.js';
 import { ASK_USER_TOOL_NAME, askUserResult } from '../tools/builtins.js';
+import { runById, shapeRunDetail } from '../modules/runs/store.js';
+import { enqueueWebhookEvents, webhookSubscribers } from '../modules/webhooks/outbox.js';
 
 /**
  * On resume after an ask_user pause: the input becomes that call's `tool.result {answer}`
@@ -56,11 +58,12 @@ function awaited(w: Wait): AwaitedInput {
  * that asked (written whatever happened to the run). The job ends; a new one resumes. False
  * when the run is no longer running or a cancel is pending (then the caller ends it as cancelled).
  */
-export async function pauseForInput(ctx: AppContext, runId: string, wait: Wait, pending: NewEvent[] = [], usage: UsageRecord[] = []): Promise<boolean> {
+export async function pauseForInput(ctx: AppContext, run: { id: string; orgId: string }, wait: Wait, pending: NewEvent[] = [], usage: UsageRecord[] = []): Promise<boolean> {
+  const runId = run.id;
   const events = [...pending, waitingEvent(wait)];
   const ev = eventCtes(runId, 's', events, ctx.engine.viaNotify);
   const last = usage.at(-1);
-  const res = await sql<{ ev_rows: unknown }>`
+  const statement = sql<{ ev_rows: unknown }>`
     WITH s AS (
       UPDATE runs SET status = 'waiting_for_input', waiting_since = now(), running_since = NULL, updated_at = now(),
              awaiting_input = ${JSON.stringify(awaited(wait))},
@@ -73,8 +76,20 @@ export async function pauseForInput(ctx: AppContext, runId: string, wait: Wait, 
     ),
     ${usage.length ? sql`usage AS (${usageInsertSql(usage)}),` : sql``}
     ${ev.ctes}
-    SELECT ${ev.columns}`.execute(ctx.db);
-  const written = eventsOf(res.rows[0]);
+    SELECT ${ev.columns}`;
+  // With webhook endpoints, `run.waiting_for_input` is delivered from the same transaction (§20.1).
+  const endpoints = await webhookSubscribers(ctx, run.orgId, ['run.waiting_for_input']);
+  if (endpoints.length) {
+    return ctx.engine.transaction(ctx.db, async (tx) => {
+      const written = eventsOf((await statement.execute(tx.db)).rows[0]);
+      tx.wrote(written, 0);
+      if (written.length === 0) return false;
+      const detail = await runById(tx.db, runId);
+      if (detail) await enqueueWebhookEvents(ctx, tx, run.orgId, endpoints, [{ type: 'run.waiting_for_input', data: shapeRunDetail(detail) }]);
+      return true;
+    });
+  }
+  const written = eventsOf((await statement.execute(ctx.db)).rows[0]);
   ctx.engine.wrote(written, 0);
   return written.length > 0;
 }

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { AppContext } from '../app-context.js';
 import { finishCancelHere } from '../modules/runs/cancel.js';
-import { creditPolicy, finishRun, isRetryableClass, streamedText } from '../modules/runs/finish.js';
+import { creditPolicy, finishRun, isRetryableClass, runEndSubscribers, streamedText } from '../modules/runs/finish.js';
 
 interface Stale {
   id: string;
@@ -52,11 +52,12 @@ export async function reapRuns(ctx: AppContext, log: Logger): Promise<number> {
     try {
       if (r.why === 'cancel') {
         const rules = await creditPolicy(ctx);
+        const endpoints = await runEndSubscribers(ctx, r.org_id);
         await ctx.engine.transaction(ctx.db, async (tx) => {
           const row = await tx.db.selectFrom('runs').select('status').where('id', '=', r.id).forUpdate().executeTakeFirst();
           if (row && (row.status === 'running' || row.status === 'waiting_for_input')) {
             const run = { id: r.id, orgId: r.org_id, threadId: r.thread_id, creatorId: r.created_by_user_id, createdAt: r.created_at, model: r.model };
-            await finishCancelHere(ctx, tx, run, r.cancel_reason ?? 'user', r.cancel_requested_by, rules);
+            await finishCancelHere(ctx, tx, run, r.cancel_reason ?? 'user', r.cancel_requested_by, rules, endpoints);
           }
         });
         continue;

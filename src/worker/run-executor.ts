@@ -413,7 +413,7 @@ class RunExecution {
     // A pause for input likewise: the turn's usage, its end and the pause in one statement.
     if (turn.askInput !== null) {
       this.deltas.queue([segmentEnd]);
-      const paused = await pauseForInput(this.ctx, runId, { kind: 'input', prompt: turn.askInput, toolCallId: null }, await this.deltas.take(), [call]);
+      const paused = await pauseForInput(this.ctx, { id: runId, orgId: this.run.org_id }, { kind: 'input', prompt: turn.askInput, toolCallId: null }, await this.deltas.take(), [call]);
       this.recorded = addUsage(this.recorded, [call]); // written by the pause whatever happened
       if (!paused) await this.cancelled();
       return false;
@@ -455,7 +455,7 @@ class RunExecution {
         arguments: unapproved.arguments,
         argumentsSha256: argumentsSha256(unapproved.arguments),
       };
-      if (!(await pauseForInput(this.ctx, this.runId, wait, await this.deltas.take()))) await this.cancelled();
+      if (!(await pauseForInput(this.ctx, { id: this.runId, orgId: this.run.org_id }, wait, await this.deltas.take()))) await this.cancelled();
       return false;
     }
     // ask_user pauses the run; its answer arrives as input and becomes its tool.result.
@@ -492,7 +492,7 @@ class RunExecution {
     this.deltas.queue(results);
     if (!question) return true;
     const q = question as { call: LlmToolCall; prompt: string };
-    if (!(await pauseForInput(this.ctx, this.runId, { kind: 'input', prompt: q.prompt, toolCallId: q.call.id }, await this.deltas.take()))) await this.cancelled();
+    if (!(await pauseForInput(this.ctx, { id: this.runId, orgId: this.run.org_id }, { kind: 'input', prompt: q.prompt, toolCallId: q.call.id }, await this.deltas.take()))) await this.cancelled();
     return false;
   }
 

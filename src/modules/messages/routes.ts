@@ -6,6 +6,7 @@ import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, PageQuery, T, Uuid, badCursor, byteLength, iso, parseCursor } from '../../http/schemas.js';
 import { newId } from '../../lib/ids.js';
 import { viewerOf } from '../access/visibility.js';
+import { withWebhookEvents } from '../webhooks/outbox.js';
 import { addUserMessage, listMessages, messagePageProblem, type MessageRow } from './store.js';
 
 export const MAX_CONTENT_BYTES = 131072;
@@ -62,7 +63,14 @@ export function messageRoutes(app: FastifyInstance, ctx: AppContext): void {
           max_bytes: MAX_CONTENT_BYTES,
         });
       }
-      const row = await addUserMessage(ctx.db, viewerOf(req), req.params.thread_id, { id: newId(), content });
+      const v = viewerOf(req);
+      const row = await withWebhookEvents(
+        ctx,
+        v.accountId,
+        ['message.created'],
+        (db) => addUserMessage(db, v, req.params.thread_id, { id: newId(), content }),
+        (added) => (added ? [{ type: 'message.created', data: shapeMessage(added) }] : []),
+      );
       if (!row) throw notFound('threads.not_found');
       return shapeMessage(row);
     },

@@ -31,6 +31,12 @@ export async function addUserMessage(db: Kysely<DB>, v: Viewer, threadId: string
   return res.rows[0] ?? null;
 }
 
+/** A message by id (the payload of its webhook event). */
+export async function messageById(db: Kysely<DB>, id: string): Promise<MessageRow | undefined> {
+  const res = await sql<MessageRow>`SELECT ${COLUMNS} FROM messages m WHERE m.id = ${id}`.execute(db);
+  return res.rows[0];
+}
+
 /**
  * The newest `limit` messages of a visible thread (older than `before`), newest first. An
  * invisible thread or a `before` naming no message of the thread gives an empty page;

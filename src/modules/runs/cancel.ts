@@ -5,7 +5,8 @@ import type { AppContext } from '../../app-context.js';
 import { AppError } from '../../http/errors.js';
 import { runJobHeld } from '../../engine/jobs.js';
 import type { RunTx } from '../../engine/engine.js';
-import { creditPolicy, finishRun, streamedText, type CreditPolicy } from './finish.js';
+import { creditPolicy, finishRun, runEndSubscribers, streamedText, type CreditPolicy } from './finish.js';
+import type { SubscribedEndpoint } from '../webhooks/outbox.js';
 import { recordAudit, type AuditOrigin } from '../audit/store.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -22,6 +23,7 @@ export interface CancelRequest {
 /** Returns false when the run had already ended (callers answer 409 or ignore it). */
 export async function requestRunCancel(ctx: AppContext, c: CancelRequest): Promise<boolean> {
   const rules = await creditPolicy(ctx); // never read inside the transaction (see creditPolicy)
+  const endpoints = await runEndSubscribers(ctx, c.orgId); // likewise
   return ctx.engine.transaction(ctx.db, async (tx) => {
     const row = await tx.db
       .selectFrom('runs')
@@ -43,7 +45,7 @@ export async function requestRunCancel(ctx: AppContext, c: CancelRequest): Promi
     });
     if (!(await runJobHeld(tx.db, c.runId))) {
       const run = { id: c.runId, orgId: c.orgId, threadId: c.threadId, creatorId: row.created_by_user_id, createdAt: row.created_at, model: row.model };
-      await finishCancelHere(ctx, tx, run, c.reason, c.userId, rules);
+      await finishCancelHere(ctx, tx, run, c.reason, c.userId, rules, endpoints);
     }
     return true;
   });
@@ -60,6 +62,7 @@ export async function finishCancelHere(
   reason: string,
   userId: string | null,
   rules: CreditPolicy,
+  webhookEndpoints: readonly SubscribedEndpoint[],
 ): Promise<void> {
   await finishRun(
     ctx,
@@ -73,6 +76,7 @@ export async function finishCancelHere(
       model: run.model,
       outcome: { status: 'cancelled', reason, cancelledBy: userId },
       creditPolicy: rules,
+      webhookEndpoints,
     },
     tx,
   );

@@ -2,7 +2,8 @@
 // usage totals and credits, the events still buffered and the terminal event, the last model
 // call's usage record, the assistant message, the thread's active run cleared (and its title
 // set), and the run's pending jobs closed — all or nothing. Only a run that costs credits
-// takes a transaction, for the ledger rows.
+// takes a transaction, for the ledger rows, or one whose account has webhook endpoints, for
+// the deliveries of its end (written in that same transaction: the outbox of §20).
 import { sql } from 'kysely';
 import type { AppContext } from '../../app-context.js';
 import { newId } from '../../lib/ids.js';
@@ -13,6 +14,10 @@ import { changeCredits } from '../credits/store.js';
 import { assistantMessageInsertSql } from '../messages/store.js';
 import { releaseThreadAfterRunSql } from '../threads/store.js';
 import { creditPolicy, creditsFor, type CreditPolicy } from './credit-policy.js';
+import { shapeMessage } from '../messages/routes.js';
+import { messageById } from '../messages/store.js';
+import { enqueueWebhookEvents, webhookSubscribers, type SubscribedEndpoint, type WebhookEvent, type WebhookEventType } from '../webhooks/outbox.js';
+import { runById, shapeRunDetail } from './store.js';
 import { addUsage, runUsageTotals, usageInsertSql, type UsageRecord, type UsageTotals } from '../usage/store.js';
 
 export { creditPolicy, type CreditPolicy };
@@ -39,6 +44,27 @@ export interface FinishInput {
   priorTotals?: UsageTotals;
   /** Read beforehand by callers that finish inside their own transaction (see creditPolicy). */
   creditPolicy?: CreditPolicy;
+  /** Likewise the account's webhook endpoints for the end of a run (runEndSubscribers). */
+  webhookEndpoints?: readonly SubscribedEndpoint[];
+}
+
+const RUN_END_TYPES: readonly WebhookEventType[] = ['run.completed', 'run.failed', 'run.cancelled', 'message.created'];
+
+/** The account's webhook endpoints that hear about the end of a run (read before a transaction). */
+export function runEndSubscribers(ctx: AppContext, orgId: string): Promise<SubscribedEndpoint[]> {
+  return webhookSubscribers(ctx, orgId, RUN_END_TYPES);
+}
+
+/** The webhook events of a run's end, read inside its terminal transaction (§20.1). */
+async function enqueueRunEndWebhooks(ctx: AppContext, t: RunTx, f: FinishInput, type: WebhookEventType, messageId: string | null, endpoints: readonly SubscribedEndpoint[]) {
+  const run = await runById(t.db, f.runId);
+  const events: WebhookEvent[] = [];
+  if (messageId) {
+    const message = await messageById(t.db, messageId);
+    if (message) events.push({ type: 'message.created', data: shapeMessage(message) });
+  }
+  if (run) events.push({ type, data: shapeRunDetail(run) });
+  await enqueueWebhookEvents(ctx, t, f.orgId, endpoints, events);
 }
 
 /** The assistant text a run streamed so far (from its events), for finishers other than its worker. */
@@ -61,6 +87,7 @@ export function isRetryableClass(errorClass: string): boolean {
  */
 export async function finishRun(ctx: AppContext, f: FinishInput, tx?: RunTx): Promise<boolean> {
   const creditRules = f.creditPolicy ?? (await creditPolicy(ctx));
+  const endpoints = f.webhookEndpoints ?? (tx ? [] : await runEndSubscribers(ctx, f.orgId));
   const usage = f.usage ?? [];
   const totals = addUsage(f.priorTotals ?? (await runUsageTotals(tx?.db ?? ctx.db, f.runId)), usage);
   const credits = creditsFor(creditRules, totals.inputTokens + totals.outputTokens, totals.weightedCostUsd);
@@ -117,10 +144,11 @@ export async function finishRun(ctx: AppContext, f: FinishInput, tx?: RunTx): Pr
     if (credits > 0) {
       await changeCredits(t.db, { orgId: f.orgId, amount: -credits, referenceType: 'run_usage', referenceId: f.runId, threadTitle: row.thread_title });
     }
+    if (endpoints.length) await enqueueRunEndWebhooks(ctx, t, f, terminal.type as WebhookEventType, messageId, endpoints);
     return true;
   };
   if (tx) return inTx(tx);
-  if (credits > 0) return ctx.engine.transaction(ctx.db, inTx);
+  if (credits > 0 || endpoints.length) return ctx.engine.transaction(ctx.db, inTx);
   const row = (await statement.execute(ctx.db)).rows[0];
   ctx.engine.wrote(eventsOf(row), 0);
   return row.finished > 0;

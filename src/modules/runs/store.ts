@@ -179,6 +179,12 @@ export async function findRun(db: Kysely<DB>, v: Viewer, readAll: boolean, id: s
   return res.rows[0];
 }
 
+/** A run by id, whatever its visibility (the payload of its webhook events). */
+export async function runById(db: Kysely<DB>, id: string): Promise<RunRow | undefined> {
+  const res = await sql<RunRow>`${SELECT_RUN} WHERE r.id = ${id}`.execute(db);
+  return res.rows[0];
+}
+
 /** A run with its events after `afterSeq` (at most `limit`), read in one statement (the event stream). */
 export async function findRunWithEvents(db: Kysely<DB>, v: Viewer, id: string, afterSeq: number, limit: number): Promise<{ run: RunRow; events: RunEvent[] } | null> {
   const res = await sql<RunRow & { ev_rows: unknown }>`SELECT r.*, u.username AS created_by_user_name, u.email AS created_by_email,

@@ -19,6 +19,7 @@ import {
 } from './schemas.js';
 import { auditOrigin } from '../audit/store.js';
 import { requestRunCancel } from '../runs/cancel.js';
+import { withWebhookEvents } from '../webhooks/outbox.js';
 import {
   createThread,
   deleteThread,
@@ -62,12 +63,15 @@ export function threadRoutes(app: FastifyInstance, ctx: AppContext): void {
     trim: ['title'],
     response: ThreadSchema,
     handler: async (req) => {
-      const row = await createThread(ctx.db, viewerOf(req), auditCtxOf(req as FastifyRequest), {
-        id: newId(),
-        title: req.body.title ?? null,
-        projectId: req.body.project_id?.toLowerCase() ?? null,
-        isPrivate: req.body.is_private ?? false,
-      });
+      const v = viewerOf(req);
+      const thread = { id: newId(), title: req.body.title ?? null, projectId: req.body.project_id?.toLowerCase() ?? null, isPrivate: req.body.is_private ?? false };
+      const row = await withWebhookEvents(
+        ctx,
+        v.accountId,
+        ['thread.created'],
+        (db) => createThread(db, v, auditCtxOf(req as FastifyRequest), thread),
+        (created) => (created ? [{ type: 'thread.created', data: shapeThread(created) }] : []),
+      );
       if (!row) throw notFound('projects.not_found');
       return shapeThread(row);
     },
@@ -170,7 +174,13 @@ export function threadRoutes(app: FastifyInstance, ctx: AppContext): void {
     params: ThreadParams,
     handler: async (req) => {
       const v = viewerOf(req);
-      const res = await deleteThread(ctx.db, v, auditCtxOf(req as FastifyRequest), req.params.thread_id);
+      const res = await withWebhookEvents(
+        ctx,
+        v.accountId,
+        ['thread.deleted'],
+        (db) => deleteThread(db, v, auditCtxOf(req as FastifyRequest), req.params.thread_id),
+        (deleted) => (deleted.result === 'ok' ? [{ type: 'thread.deleted', data: { id: req.params.thread_id.toLowerCase(), org_id: v.accountId } }] : []),
+      );
       if (res.result === 'not_found') throw notFound(NOT_FOUND);
       if (res.result === 'forbidden') throw forbidden('only the creator or an owner/admin may delete this thread');
       // An active run ends with the thread (§6.7): cancel_requested, then cancelled.
