@@ -101,6 +101,8 @@ export function startWorker(ctx: AppContext): Worker {
   const c = ctx.config;
   const worker = new Worker(ctx, {
     concurrency: c.workerConcurrency,
+    backgroundConcurrency: c.workerBackgroundConcurrency,
+    keyConcurrency: c.workerKeyConcurrency,
     leaseSeconds: c.workerLeaseSeconds,
     heartbeatSeconds: c.workerHeartbeatSeconds,
     pollSeconds: c.workerPollSeconds,

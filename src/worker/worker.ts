@@ -1,17 +1,25 @@
-// The job loop of a worker: leases up to `concurrency` jobs, runs each with an abort signal,
-// renews leases by heartbeat, and wakes on the engine's signal (NOTIFY or in process) with
-// polling as a backstop. Jobs whose lease this worker lost are aborted. It also takes jobs
-// written already leased to it by its own process (local dispatch, see LocalSlot).
+// The job loop of a worker: leases jobs into lanes, runs each with an abort signal, renews
+// leases by heartbeat, and wakes on the engine's signal (NOTIFY or in process) with polling as
+// a backstop. Jobs whose lease this worker lost are aborted. It also takes jobs written already
+// leased to it by its own process (local dispatch, see LocalSlot).
+//
+// Lanes keep kinds of work from taking each other's slots: runs have their own concurrency, and
+// background jobs (webhook deliveries, mail, fan-out) theirs, so receivers that never answer
+// cannot hold a run back. The background lane is leased fairly between concurrency keys (one
+// webhook endpoint each, see leaseKeyedJobs): a key holds at most `keyConcurrency` slots in
+// the whole system and the queue is shared round-robin, so one slow endpoint never delays
+// another.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AppContext } from '../app-context.js';
 import type { LocalDispatcher, LocalSlot } from '../engine/engine.js';
-import { completeJob, failJob, heartbeatJobs, leaseJobs, requeueJob, type JobRow } from '../engine/jobs.js';
+import { completeJob, failJob, heartbeatJobs, leaseJobs, leaseKeyedJobs, requeueJob, type JobRow } from '../engine/jobs.js';
 import { isConnectionError, untilAvailable } from '../db/connection-errors.js';
 import { databasePatience } from '../db/database.js';
 import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
 import { rollUpUsage } from '../modules/usage/platform.js';
+import { deliverWebhook } from '../modules/webhooks/deliver.js';
 
 const ROLLUP_INTERVAL_MS = 10 * 60_000;
 
@@ -20,10 +28,31 @@ export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log
 
 const HANDLERS: Record<string, JobHandler> = {
   'run.execute': executeRun,
+  'webhook.deliver': deliverWebhook,
 };
 
-export interface WorkerOptions {
+/** Job types of the runs lane; every other handled type is a background job. */
+const RUN_LANE_TYPES = new Set(['run.execute']);
+
+interface Lane {
+  name: 'runs' | 'background';
+  /** The handled types of this lane that this worker takes. */
+  types: string[];
   concurrency: number;
+  /** Keyed, fair leasing with this many live leases per key (background lane). */
+  perKey: number | null;
+  running: number;
+  /** Slots promised to jobs being written leased to this worker (local dispatch). */
+  reserved: number;
+  mayHaveJobs: boolean;
+}
+
+export interface WorkerOptions {
+  /** Runs executed at once. */
+  concurrency: number;
+  /** Background jobs executed at once, and at once per concurrency key (webhook endpoint). */
+  backgroundConcurrency: number;
+  keyConcurrency: number;
   leaseSeconds: number;
   heartbeatSeconds: number;
   pollSeconds: number;
@@ -35,11 +64,9 @@ export interface WorkerOptions {
 export class Worker implements LocalDispatcher {
   readonly id = `worker-${randomUUID().slice(0, 8)}`;
   /** `leaseUntil`: when this worker's lease surely ends unless a heartbeat renews it (local clock). */
-  private readonly running = new Map<string, { job: JobRow; abort: AbortController; done: Promise<void>; leaseUntil: number }>();
+  private readonly running = new Map<string, { job: JobRow; lane: Lane; abort: AbortController; done: Promise<void>; leaseUntil: number }>();
   private stopped = false;
-  private mayHaveJobs = true;
-  /** Slots promised to jobs being written leased to this worker (local dispatch). */
-  private reserved = 0;
+  private readonly lanes: Lane[];
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -54,13 +81,26 @@ export class Worker implements LocalDispatcher {
     private readonly opts: WorkerOptions,
   ) {
     this.log = ctx.log.child({ worker: this.id });
+    const taken = Object.keys(HANDLERS).filter((t) => !opts.types || opts.types.includes(t));
+    const lane = (name: Lane['name'], types: string[], concurrency: number, perKey: number | null): Lane =>
+      ({ name, types, concurrency, perKey, running: 0, reserved: 0, mayHaveJobs: true });
+    this.lanes = [
+      lane('runs', taken.filter((t) => RUN_LANE_TYPES.has(t)), opts.concurrency, null),
+      lane('background', taken.filter((t) => !RUN_LANE_TYPES.has(t)), opts.backgroundConcurrency, opts.keyConcurrency),
+    ].filter((l) => l.types.length > 0);
+  }
+
+  private laneOf(type: string): Lane | undefined {
+    return this.lanes.find((l) => l.types.includes(type));
+  }
+
+  private wakeAll(): void {
+    for (const l of this.lanes) l.mayHaveJobs = true;
+    this.wake?.();
   }
 
   start(): void {
-    this.unsubscribe = this.ctx.engine.onJobsAvailable(() => {
-      this.mayHaveJobs = true;
-      this.wake?.();
-    });
+    this.unsubscribe = this.ctx.engine.onJobsAvailable(() => this.wakeAll());
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatSeconds * 1000);
     this.heartbeatTimer.unref();
     this.reaperTimer = setInterval(() => {
@@ -77,14 +117,15 @@ export class Worker implements LocalDispatcher {
   }
 
   reserve(type: string): LocalSlot | null {
-    if (this.stopped || !HANDLERS[type] || (this.opts.types && !this.opts.types.includes(type))) return null;
-    if (this.running.size + this.reserved >= this.opts.concurrency) return null;
-    this.reserved++;
+    const lane = this.laneOf(type);
+    if (this.stopped || !lane) return null;
+    if (lane.running + lane.reserved >= lane.concurrency) return null;
+    lane.reserved++;
     let settled = false;
     const settle = () => {
       if (settled) return false;
       settled = true;
-      this.reserved--;
+      lane.reserved--;
       return true;
     };
     return {
@@ -93,7 +134,7 @@ export class Worker implements LocalDispatcher {
       start: (job, preload) => {
         if (!settle()) return;
         // Stopped meanwhile: the lease expires and another worker (or this one's successor) takes it.
-        if (!this.stopped) this.runJob(job, preload);
+        if (!this.stopped) this.runJob(job, lane, preload);
       },
       release: () => {
         if (settle()) this.wake?.();
@@ -103,30 +144,41 @@ export class Worker implements LocalDispatcher {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const free = this.opts.concurrency - this.running.size - this.reserved;
       // Lease only when jobs may be waiting (woken by a new job, a full batch last time, or
       // the poll): a slot that frees up does not by itself cost a query.
-      if (free > 0 && this.mayHaveJobs) {
-        this.mayHaveJobs = false;
+      let leasedSome = false;
+      let failed = false;
+      for (const lane of this.lanes) {
+        const free = lane.concurrency - lane.running - lane.reserved;
+        if (free <= 0 || !lane.mayHaveJobs) continue;
+        lane.mayHaveJobs = false;
         let leased: JobRow[] = [];
         try {
-          leased = await leaseJobs(this.ctx.db, this.id, this.opts.types, free, this.opts.leaseSeconds);
+          leased = lane.perKey
+            ? await leaseKeyedJobs(this.ctx.db, this.id, lane.types, free, this.opts.leaseSeconds, lane.perKey, this.ctx.clock.nowMs() - Date.now())
+            : await leaseJobs(this.ctx.db, this.id, lane.types, free, this.opts.leaseSeconds);
           this.leaseFailures = 0;
         } catch (err) {
           // The database is away: try again with backoff (and at once when the engine's
           // listener reconnects), not only at the next poll.
           if (this.leaseFailures++ === 0) this.log.warn({ err: (err as Error).message }, 'leasing jobs failed; retrying');
-          await this.pause(Math.min(100 * 2 ** this.leaseFailures, 2000));
-          this.mayHaveJobs = true;
-          continue;
+          lane.mayHaveJobs = true;
+          failed = true;
+          break;
         }
-        for (const job of leased) this.runJob(job);
-        if (leased.length > 0 && leased.length === free) this.mayHaveJobs = true;
+        for (const job of leased) this.runJob(job, lane);
+        if (leased.length > 0 && leased.length === free) lane.mayHaveJobs = true;
+        leasedSome = true;
+      }
+      if (failed) {
+        await this.pause(Math.min(100 * 2 ** this.leaseFailures, 2000));
+        for (const l of this.lanes) l.mayHaveJobs = true;
         continue;
       }
+      if (leasedSome) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
-          this.mayHaveJobs = true;
+          for (const l of this.lanes) l.mayHaveJobs = true;
           resolve();
         }, this.opts.pollSeconds * 1000);
         this.wake = () => {
@@ -149,7 +201,7 @@ export class Worker implements LocalDispatcher {
     }).finally(() => (this.wake = null));
   }
 
-  private runJob(job: JobRow, preload?: unknown): void {
+  private runJob(job: JobRow, lane: Lane | undefined = this.laneOf(job.type), preload?: unknown): void {
     const handler = HANDLERS[job.type];
     const abort = new AbortController();
     const log = this.log.child({ job_id: job.id, job_type: job.type });
@@ -170,17 +222,23 @@ export class Worker implements LocalDispatcher {
             stop: () => this.stopped,
             maxMs: this.opts.leaseSeconds * 1000,
           }).catch(() => undefined);
-          this.mayHaveJobs = true;
+          if (lane) lane.mayHaveJobs = true;
           return;
         }
         log.error({ err: (err as Error).message }, 'job failed');
         await failJob(this.ctx.db, this.id, job, (err as Error).message).catch(() => undefined);
       } finally {
         this.running.delete(job.id);
+        if (lane) {
+          lane.running--;
+          // A finished keyed job may let its key's next job through the per-key cap.
+          if (lane.perKey) lane.mayHaveJobs = true;
+        }
         this.wake?.();
       }
     })();
-    this.running.set(job.id, { job, abort, done, leaseUntil: Date.now() + this.opts.leaseSeconds * 1000 });
+    if (lane) lane.running++;
+    this.running.set(job.id, { job, lane: lane!, abort, done, leaseUntil: Date.now() + this.opts.leaseSeconds * 1000 });
   }
 
   private async heartbeat(): Promise<void> {
