@@ -199,6 +199,11 @@ describe('security (generated from the route table)', () => {
     const override = await ok(await t.post('/v1/entitlement-overrides', { org_id: wsA, key: 'quota.runs_per_month', value: '100', value_type: 'integer' }, asAdmin));
     fixtures['entitlement_overrides.not_found'] = { own: override.id, foreign: newId() };
 
+    // Webhook endpoints (the app runs no worker: nothing is delivered).
+    const webhookEndpoint = async (user: TestUser, org: string) =>
+      (await ok(await t.post('/v1/webhook-endpoints', { url: 'https://hooks.example.com/in', events: ['*'] }, { token: user.token, headers: { 'x-account-id': org } }))).id as string;
+    fixtures['webhook_endpoints.not_found'] = { own: await webhookEndpoint(ownerA, wsA), foreign: await webhookEndpoint(ownerB, wsB) };
+
     keys.full = (await apiKey(ownerA, wsA)).key;
     keys.scopedAudit = (await apiKey(ownerA, wsA, ['account.audit.read'])).key;
     keys.scopedWebhooks = (await apiKey(ownerA, wsA, ['data.webhooks.manage'])).key;

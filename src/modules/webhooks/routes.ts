@@ -58,7 +58,7 @@ const DeliverySchema = T.Object({
   payload: T.Record(T.String(), T.Unknown()),
 });
 
-const Url = () => T.String({ minLength: 1, maxLength: 2048 });
+const Url = () => T.String({ format: 'uri', maxLength: 2048 });
 const Events = () => T.Array(T.String({ maxLength: 200 }), { minItems: 1, maxItems: 100 });
 const Description = () => T.String({ maxLength: 200 });
 const Params = T.Object({ endpoint_id: T.String() });
