@@ -39,7 +39,7 @@ export interface LocalDispatcher {
 export class Engine {
   readonly hub: RunEventHub;
   readonly viaNotify: boolean;
-  private readonly jobListeners = new Set<() => void>();
+  private readonly jobListeners = new Set<(type?: string) => void>();
   private unlistenJobs: (() => Promise<void>) | null = null;
   private localDispatcher: LocalDispatcher | null = null;
 
@@ -54,12 +54,13 @@ export class Engine {
   async start(): Promise<void> {
     if (!this.viaNotify) return;
     await this.hub.listen(this.database);
-    this.unlistenJobs = await this.database.listen(JOBS_CHANNEL, () => this.wakeWorkers());
+    // The NOTIFY payload is the job's type: a worker wakes only the lane that takes it.
+    this.unlistenJobs = await this.database.listen(JOBS_CHANNEL, (type) => this.wakeWorkers(type || undefined));
     this.database.onReconnect(() => this.wakeWorkers());
   }
 
-  /** Workers register here to be woken when jobs may be ready. */
-  onJobsAvailable(fn: () => void): () => void {
+  /** Workers register here to be woken when jobs (of `type`, when known) may be ready. */
+  onJobsAvailable(fn: (type?: string) => void): () => void {
     this.jobListeners.add(fn);
     return () => this.jobListeners.delete(fn);
   }
@@ -100,8 +101,8 @@ export class Engine {
     return written;
   }
 
-  wakeWorkers(): void {
-    for (const fn of this.jobListeners) fn();
+  wakeWorkers(type?: string): void {
+    for (const fn of this.jobListeners) fn(type);
   }
 
   /**

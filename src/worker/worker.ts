@@ -100,7 +100,13 @@ export class Worker implements LocalDispatcher {
   }
 
   start(): void {
-    this.unsubscribe = this.ctx.engine.onJobsAvailable(() => this.wakeAll());
+    this.unsubscribe = this.ctx.engine.onJobsAvailable((type) => {
+      const lane = type ? this.laneOf(type) : undefined;
+      if (!type) return this.wakeAll();
+      if (!lane) return; // a type this worker does not take
+      lane.mayHaveJobs = true;
+      this.wake?.();
+    });
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatSeconds * 1000);
     this.heartbeatTimer.unref();
     this.reaperTimer = setInterval(() => {
