@@ -181,8 +181,8 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     workerPollSeconds: num(env, 'ARKLOOP_WORKER_POLL_SECONDS', 0.25, 0.01, 3600),
     workerLeaseSeconds: num(env, 'ARKLOOP_WORKER_LEASE_SECONDS', 30, 1, 3600),
     workerHeartbeatSeconds: num(env, 'ARKLOOP_WORKER_HEARTBEAT_SECONDS', 10, 0.1, 3600),
-    workerBackgroundConcurrency: int(env, 'ARKLOOP_WORKER_BACKGROUND_CONCURRENCY', 16, 1, 1024),
-    workerKeyConcurrency: int(env, 'ARKLOOP_WORKER_KEY_CONCURRENCY', 4, 1, 1024),
+    workerBackgroundConcurrency: int(env, 'ARKLOOP_WORKER_BACKGROUND_CONCURRENCY', 32, 1, 1024),
+    workerKeyConcurrency: int(env, 'ARKLOOP_WORKER_KEY_CONCURRENCY', 8, 1, 1024),
     env: Object.freeze(arkloopEnv),
   });
 }

@@ -163,12 +163,18 @@ const KEYED_LEASE_LOCK = 7244113902;
 
 /** Puts a leased job back in the queue to run at `runAt` (a handler that schedules its own retry). */
 export async function rescheduleJob(db: Kysely<DB>, workerId: string, id: string, runAt: Date): Promise<void> {
-  await db
-    .updateTable('jobs')
-    .set({ state: 'queued', run_at: runAt, lease_expires_at: null, leased_by: null, updated_at: new Date() })
-    .where('id', '=', id)
-    .where('leased_by', '=', workerId)
-    .execute();
+  await rescheduleJobSql(workerId, id, runAt).execute(db);
+}
+
+/** The UPDATE of rescheduleJob, for composing into a handler's own statement. */
+export function rescheduleJobSql(workerId: string, id: string, runAt: Date): RawBuilder<unknown> {
+  return sql`UPDATE jobs SET state = 'queued', run_at = ${runAt}, lease_expires_at = NULL, leased_by = NULL, updated_at = now()
+    WHERE id = ${id} AND leased_by = ${workerId}`;
+}
+
+/** The DELETE of completeJob, for composing into a handler's own statement (which then resolves true). */
+export function completeJobSql(workerId: string, id: string): RawBuilder<unknown> {
+  return sql`DELETE FROM jobs WHERE id = ${id} AND leased_by = ${workerId}`;
 }
 
 /** The DELETE of the queued (not running) jobs of a type and key, e.g. an endpoint's deliveries. */

@@ -6,10 +6,12 @@
 // At least once: a worker killed after the receiver's 2xx but before the row is updated leaves
 // the job leased; when the lease expires another worker sends it again, with the same
 // `webhook-id` / `X-Arkloop-Delivery` and event id, which receivers dedupe. Once a success is
-// recorded the job finds the row no longer pending and never sends it again.
+// recorded (in the statement that also deletes the job) the row is no longer pending, and a
+// job that somehow runs again for it sends nothing.
 import type { Logger } from 'pino';
 import type { AppContext } from '../../app-context.js';
-import { rescheduleJob, type JobRow } from '../../engine/jobs.js';
+import { sql } from 'kysely';
+import { completeJobSql, rescheduleJob, rescheduleJobSql, type JobRow } from '../../engine/jobs.js';
 import { decryptSecret } from '../../lib/crypto.js';
 import { SsrfBlockedError, guardedFetch } from '../../lib/ssrf.js';
 import { signDelivery } from './signing.js';
@@ -138,36 +140,32 @@ export async function deliverWebhook(ctx: AppContext, job: JobRow, signal: Abort
   const gone = attempt.statusCode === 410;
   const giveUp = !ok && (gone || attemptNo >= maxAttempts);
   const nextAt = ok || giveUp ? null : new Date(ctx.clock.nowMs() + retryDelayMs(baseDelayMs, attemptNo, attempt.retryAfterMs));
-  const recorded = await ctx.db.transaction().execute(async (trx) => {
-    const updated = await trx
-      .updateTable('webhook_deliveries')
-      .set({
-        status: ok ? 'succeeded' : giveUp ? 'failed' : 'pending',
-        attempts: attemptNo,
-        last_status_code: attempt.statusCode,
-        last_error: attempt.error,
-        response_body: attempt.body,
-        next_attempt_at: nextAt,
-        delivered_at: ok ? new Date() : null,
-        updated_at: new Date(),
+  const worker = job.leased_by ?? '';
+  const record = sql<{ recorded: number }>`
+    WITH d AS (
+      UPDATE webhook_deliveries SET status = ${ok ? 'succeeded' : giveUp ? 'failed' : 'pending'}, attempts = ${attemptNo},
+             last_status_code = ${attempt.statusCode}, last_error = ${attempt.error}, response_body = ${attempt.body},
+             next_attempt_at = ${nextAt}, delivered_at = ${ok ? sql`now()` : null}, updated_at = now()
+       WHERE id = ${row.id} AND status = 'pending' AND attempts = ${row.attempts}
+      RETURNING id
+    ),
+    j AS (${nextAt ? rescheduleJobSql(worker, job.id, nextAt) : completeJobSql(worker, job.id)} AND EXISTS (SELECT 1 FROM d))
+    SELECT count(*)::int AS recorded FROM d`;
+  // The attempt, its log row and the job's next state in one statement; a 410 also disables the endpoint.
+  const recorded = gone
+    ? await ctx.db.transaction().execute(async (trx) => {
+        if ((await record.execute(trx)).rows[0].recorded === 0) return false;
+        await trx.updateTable('webhook_endpoints').set({ enabled: false, updated_at: new Date() }).where('id', '=', row.endpoint_id).execute();
+        await failPendingDeliveries(trx, row.endpoint_id);
+        return true;
       })
-      .where('id', '=', row.id)
-      .where('status', '=', 'pending')
-      .where('attempts', '=', row.attempts)
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0) return false; // another attempt recorded meanwhile
-    if (gone) {
-      // 410 Gone: the endpoint is disabled and its other pending deliveries end (§20.2).
-      await trx.updateTable('webhook_endpoints').set({ enabled: false, updated_at: new Date() }).where('id', '=', row.endpoint_id).execute();
-      await failPendingDeliveries(trx, row.endpoint_id);
-    }
-    if (nextAt) await rescheduleJob(trx, job.leased_by ?? '', job.id, nextAt);
-    return true;
-  });
+    : (await record.execute(ctx.db)).rows[0].recorded > 0;
   if (gone && recorded) {
     log.info({ endpoint_id: row.endpoint_id }, 'webhook endpoint answered 410 Gone: disabled');
     await webhooksChanged(ctx, row.org_id);
   }
   if (!ok) log.debug({ delivery_id: row.id, attempt: attemptNo, error: attempt.error }, 'webhook delivery attempt failed');
-  return nextAt !== null && recorded;
+  // Recorded: the statement already deleted or requeued the job. Otherwise another attempt was
+  // recorded meanwhile (this lease had lapsed); the worker lets go of the job.
+  return recorded;
 }
