@@ -23,6 +23,9 @@ import { planRoutes } from '../modules/plans/routes.js';
 import { entitlementRoutes } from '../modules/entitlements/routes.js';
 import { creditAdminRoutes } from '../modules/credits/routes.js';
 import { usageAdminRoutes } from '../modules/usage/admin-routes.js';
+import { notificationRoutes } from '../modules/notifications/routes.js';
+import { broadcastRoutes } from '../modules/notifications/broadcast-routes.js';
+import { auditLogRoutes } from '../modules/audit/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -47,4 +50,7 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   entitlementRoutes,
   creditAdminRoutes,
   usageAdminRoutes,
+  notificationRoutes,
+  broadcastRoutes,
+  auditLogRoutes,
 ];
