@@ -35,8 +35,8 @@ export interface Config {
   workerPollSeconds: number;
   workerLeaseSeconds: number;
   workerHeartbeatSeconds: number;
-  /** Users notified per statement of a broadcast fan-out (api.md §19.4). */
-  broadcastBatchSize: number;
+  /** Users notified per statement of a broadcast fan-out (api.md §19.4); null: the engine's default. */
+  broadcastBatchSize: number | null;
   /** Every ARKLOOP_* variable as read, for settings forced by environment (§28.1). */
   env: Readonly<Record<string, string>>;
 }
@@ -180,7 +180,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     workerPollSeconds: num(env, 'ARKLOOP_WORKER_POLL_SECONDS', 0.25, 0.01, 3600),
     workerLeaseSeconds: num(env, 'ARKLOOP_WORKER_LEASE_SECONDS', 30, 1, 3600),
     workerHeartbeatSeconds: num(env, 'ARKLOOP_WORKER_HEARTBEAT_SECONDS', 10, 0.1, 3600),
-    broadcastBatchSize: int(env, 'ARKLOOP_BROADCAST_BATCH_SIZE', 5000, 1, 100_000),
+    broadcastBatchSize: str(env, 'ARKLOOP_BROADCAST_BATCH_SIZE') ? int(env, 'ARKLOOP_BROADCAST_BATCH_SIZE', 5000, 1, 100_000) : null,
     env: Object.freeze(arkloopEnv),
   });
 }

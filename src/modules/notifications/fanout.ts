@@ -27,8 +27,18 @@ export async function fanOutBroadcast(ctx: AppContext, broadcastId: string, sign
     opts.afterBatch?.(next.covered);
     if (next.covered < opts.batchSize || next.after === null) break;
     pos = { ...pos, after: next.after };
+    // Embedded PGlite runs a statement on this thread: let waiting requests in between batches.
+    await new Promise((resolve) => setImmediate(resolve));
   }
   await finishSending(ctx.db, broadcastId, 'sent');
+}
+
+/**
+ * Users per batch: a few thousand on PostgreSQL (a batch is ~0.1 s of one connection); fewer on
+ * embedded PGlite, whose statements block the process's event loop while they run.
+ */
+export function fanoutBatchSize(ctx: AppContext): number {
+  return ctx.config.broadcastBatchSize ?? (ctx.database.kind === 'postgres' ? 5000 : 1000);
 }
 
 /** The worker's handler of `broadcast.fanout` jobs (payload `{v: 1, broadcast_id}`). */
@@ -39,7 +49,7 @@ export async function broadcastFanoutJob(ctx: AppContext, job: JobRow, signal: A
     return;
   }
   try {
-    await fanOutBroadcast(ctx, broadcastId, signal, { batchSize: ctx.config.broadcastBatchSize });
+    await fanOutBroadcast(ctx, broadcastId, signal, { batchSize: fanoutBatchSize(ctx) });
   } catch (err) {
     // The last attempt: the broadcast will not be completed by anyone.
     if (!signal.aborted && job.attempts >= job.max_attempts) await finishSending(ctx.db, broadcastId, 'failed').catch(() => undefined);
