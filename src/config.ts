@@ -38,6 +38,8 @@ export interface Config {
   /** Background lane (webhook deliveries, mail, fan-out): jobs at once, and at once per key (one webhook endpoint). */
   workerBackgroundConcurrency: number;
   workerKeyConcurrency: number;
+  /** Users notified per statement of a broadcast fan-out (api.md §19.4); null: the engine's default. */
+  broadcastBatchSize: number | null;
   /** Every ARKLOOP_* variable as read, for settings forced by environment (§28.1). */
   env: Readonly<Record<string, string>>;
 }
@@ -183,6 +185,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     workerHeartbeatSeconds: num(env, 'ARKLOOP_WORKER_HEARTBEAT_SECONDS', 10, 0.1, 3600),
     workerBackgroundConcurrency: int(env, 'ARKLOOP_WORKER_BACKGROUND_CONCURRENCY', 32, 1, 1024),
     workerKeyConcurrency: int(env, 'ARKLOOP_WORKER_KEY_CONCURRENCY', 8, 1, 1024),
+    broadcastBatchSize: str(env, 'ARKLOOP_BROADCAST_BATCH_SIZE') ? int(env, 'ARKLOOP_BROADCAST_BATCH_SIZE', 5000, 1, 100_000) : null,
     env: Object.freeze(arkloopEnv),
   });
 }

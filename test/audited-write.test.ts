@@ -42,6 +42,28 @@ describe('auditedWrite', () => {
     assert.equal(await auditedWrite(t.ctx.db, origin, async () => ({ result: 7, audit: null })), 7);
   });
 
+  it('redacts every kind of secret §22 names, by key and by form, in metadata and states', async () => {
+    const apiKey = 'al_' + 'A1b2C3d4E5'.repeat(4);
+    const whsec = 'whsec_' + 'x'.repeat(43);
+    const secrets = {
+      password: 'pw-1', new_password: 'pw-2', access_token: 'tok-1', refresh_token: 'tok-2', key_hash: 'hash-1', api_key: 'sk-1',
+      bearer_token: 'bt-1', smtp_pass: 'smtp-1', smtp_password: 'smtp-2', secret: 'whs-1', webhook_secret: 'whs-2', authorization: 'Bearer ab-1',
+      env: { A: 'env-1', B: 'env-2' }, api_key_enc: 'enc-1', private_key: 'pk-1', nested: [{ token: 'tok-3' }, { note: apiKey }, whsec],
+    };
+    await auditedWrite(t.ctx.db, origin, async () => ({
+      result: null,
+      audit: { ...entry('test.redaction'), metadata: { ...secrets, kept: 'visible', key_prefix: 'al_A1b2', has_api_key: true }, before: secrets, after: { ...secrets, env_keys: ['A', 'B'] } },
+    }));
+    const [row] = await auditRows(t, 'test.redaction', accountId);
+    const text = JSON.stringify(row);
+    for (const s of ['pw-1', 'pw-2', 'tok-1', 'tok-2', 'tok-3', 'hash-1', 'sk-1', 'bt-1', 'smtp-1', 'smtp-2', 'whs-1', 'whs-2', 'ab-1', 'env-1', 'env-2', 'enc-1', 'pk-1', apiKey, whsec]) {
+      assert.ok(!text.includes(s), `${s} in ${text}`);
+    }
+    const meta = row.metadata as Record<string, unknown>;
+    assert.deepEqual([meta.kept, meta.key_prefix, meta.has_api_key, meta.env], ['visible', 'al_A1b2', true, '[redacted]']);
+    assert.deepEqual((row.after_state as Record<string, unknown>).env_keys, ['A', 'B']);
+  });
+
   it('rolls the change and its audit back together when the write throws', async () => {
     const name = uniq('Team ');
     await assert.rejects(

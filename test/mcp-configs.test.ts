@@ -261,8 +261,8 @@ describe('MCP configs', () => {
     assert.ok(audits.length >= 3);
     assert.ok(audits.every((a) => !JSON.stringify(a).includes(TOKEN)));
     const meta = audits[0].metadata as any;
-    assert.equal(meta.before.name, 'upd');
-    assert.equal(meta.after.name, 'upd2');
+    assert.equal((audits[0].before_state as any).name, 'upd');
+    assert.equal((audits[0].after_state as any).name, 'upd2');
     assert.equal(meta.bearer_token_changed, true);
 
     const s = await created(await post(stdioConfig('upd-stdio', EVERYTHING_BIN, [], { env: { A: 'one', B: 'two' } }), root));

@@ -24,6 +24,7 @@ import { pointsForRole } from '../src/modules/accounts/permissions.js';
 import { insertConfig as insertMcpConfig } from '../src/modules/mcp-configs/store.js';
 import { EVERYTHING_BIN } from './helpers/mcp.js';
 import { newId } from '../src/lib/ids.js';
+import { createNotification } from '../src/modules/notifications/store.js';
 
 /** Registered without a caller rule, public by design (§25). The swagger UI's own routes live under /docs. */
 const PUBLIC_SYSTEM = ['/healthz', '/readyz', '/metrics', '/openapi.json'];
@@ -79,6 +80,11 @@ const NO_PERMISSION_POINT = [
   'GET /v1/subscriptions', // the current account's, any member (§17.7)
   'GET /v1/subscriptions/:id',
   'GET /v1/entitlements', // the current account's (§18.1)
+  'GET /v1/notifications', // the caller's own, whatever the account (§19)
+  'PATCH /v1/notifications',
+  'PUT /v1/notifications',
+  'PATCH /v1/notifications/:notification_id',
+  'PUT /v1/notifications/:notification_id',
 ];
 
 /** Path parameters that are not resource ids, with the value used for them. */
@@ -198,6 +204,11 @@ describe('security (generated from the route table)', () => {
     fixtures['subscriptions.not_found'] = { own: await subscribe(wsA), foreign: await subscribe(wsB) };
     const override = await ok(await t.post('/v1/entitlement-overrides', { org_id: wsA, key: 'quota.runs_per_month', value: '100', value_type: 'integer' }, asAdmin));
     fixtures['entitlement_overrides.not_found'] = { own: override.id, foreign: newId() };
+    // Notifications belong to a user (A's owner, B's owner); broadcasts are platform-wide.
+    const notice = async (user: TestUser) => (await createNotification(t.ctx.db, { userId: user.id, orgId: null, type: 'sec', title: 'sec' })).id;
+    fixtures['notifications.not_found'] = { own: await notice(ownerA), foreign: await notice(ownerB) };
+    const broadcast = await ok(await t.post('/v1/admin/notifications/broadcasts', { type: 'sec', title: 'sec', body: 'sec', target: wsA }, asAdmin), 202);
+    fixtures['broadcasts.not_found'] = { own: broadcast.id, foreign: newId() };
 
     // Webhook endpoints (the app runs no worker: nothing is delivered).
     const webhookEndpoint = async (user: TestUser, org: string) =>

@@ -646,3 +646,31 @@ export interface DB {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
 }
+
+export type BroadcastStatus = 'pending' | 'sending' | 'sent' | 'failed';
+
+export interface BroadcastsTable {
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  target_type: 'all' | 'org';
+  target_id: string | null;
+  payload: Json<Record<string, unknown>>;
+  status: Generated<BroadcastStatus>;
+  sent_count: Generated<number>;
+  fanout_after: string | null;
+  created_by: string;
+  created_at: Timestamp;
+  completed_at: NullableTimestamp;
+  deleted_at: NullableTimestamp;
+}
+
+/** The broadcast a notification came from (migration 0016). */
+export interface NotificationsTable {
+  broadcast_id: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export interface DB {
+  broadcasts: BroadcastsTable;
+}

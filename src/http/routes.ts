@@ -24,6 +24,9 @@ import { entitlementRoutes } from '../modules/entitlements/routes.js';
 import { creditAdminRoutes } from '../modules/credits/routes.js';
 import { usageAdminRoutes } from '../modules/usage/admin-routes.js';
 import { webhookRoutes } from '../modules/webhooks/routes.js';
+import { notificationRoutes } from '../modules/notifications/routes.js';
+import { broadcastRoutes } from '../modules/notifications/broadcast-routes.js';
+import { auditLogRoutes } from '../modules/audit/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -49,4 +52,7 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   creditAdminRoutes,
   usageAdminRoutes,
   webhookRoutes,
+  notificationRoutes,
+  broadcastRoutes,
+  auditLogRoutes,
 ];

@@ -20,6 +20,7 @@ import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
 import { rollUpUsage } from '../modules/usage/platform.js';
 import { deliverWebhook } from '../modules/webhooks/deliver.js';
+import { broadcastFanoutJob } from '../modules/notifications/fanout.js';
 
 const ROLLUP_INTERVAL_MS = 10 * 60_000;
 
@@ -29,6 +30,7 @@ export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log
 const HANDLERS: Record<string, JobHandler> = {
   'run.execute': executeRun,
   'webhook.deliver': deliverWebhook,
+  'broadcast.fanout': broadcastFanoutJob,
 };
 
 /** Job types of the runs lane; every other handled type is a background job. */

@@ -263,7 +263,9 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
               action: 'llm_provider.update',
               targetType: 'llm_provider',
               targetId: before.id,
-              metadata: { before: view(before), after: view(after), key_replaced: b.api_key !== undefined },
+              metadata: { key_replaced: b.api_key !== undefined },
+              before: view(before),
+              after: view(after),
             },
           };
         },
@@ -290,7 +292,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
         await deleteProvider(trx, p.id);
         return {
           result: null,
-          audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'llm_provider.delete', targetType: 'llm_provider', targetId: p.id, metadata: { scope: p.scope, name: p.name, provider: p.provider } },
+          audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'llm_provider.delete', targetType: 'llm_provider', targetId: p.id, metadata: { scope: p.scope, name: p.name, provider: p.provider }, before: { name: p.name, provider: p.provider, key_prefix: p.key_prefix, base_url: p.base_url, openai_api_mode: p.openai_api_mode, advanced_json: p.advanced_json } },
         };
       });
       await providersChanged(ctx, p.org_id);
@@ -384,7 +386,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
           if (after.is_default) await clearDefault(trx, p.id, after.id);
           return {
             result: after,
-            audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'llm_model.update', targetType: 'llm_model', targetId: before.id, metadata: { provider_id: p.id, before: shapeModel(before), after: shapeModel(after) } },
+            audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'llm_model.update', targetType: 'llm_model', targetId: before.id, metadata: { provider_id: p.id }, before: shapeModel(before), after: shapeModel(after) },
           };
         },
         { unique: modelExists },
@@ -412,7 +414,7 @@ export function llmProviderRoutes(app: FastifyInstance, ctx: AppContext): void {
         await deleteModel(trx, m.id);
         return {
           result: null,
-          audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'llm_model.delete', targetType: 'llm_model', targetId: m.id, metadata: { provider_id: p.id, model: m.model } },
+          audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'llm_model.delete', targetType: 'llm_model', targetId: m.id, metadata: { provider_id: p.id, model: m.model }, before: shapeModel(m) },
         };
       });
       await providersChanged(ctx, p.org_id);

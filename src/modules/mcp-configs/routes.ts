@@ -278,7 +278,9 @@ export function mcpConfigRoutes(app: FastifyInstance, ctx: AppContext): void {
               action: 'mcp_config.update',
               targetType: TARGET,
               targetId: before.id,
-              metadata: { before: auditView(before), after: auditView(updated), bearer_token_changed: b.bearer_token !== undefined, env_changed: b.env !== undefined },
+              metadata: { bearer_token_changed: b.bearer_token !== undefined, env_changed: b.env !== undefined },
+              before: auditView(before),
+              after: auditView(updated),
             },
           };
         },
@@ -306,7 +308,7 @@ export function mcpConfigRoutes(app: FastifyInstance, ctx: AppContext): void {
         await deleteConfig(trx, c.id);
         return {
           result: null,
-          audit: { orgId: c.org_id, actorUserId: req.principal!.user.id, action: 'mcp_config.delete', targetType: TARGET, targetId: c.id, metadata: { name: c.name, transport: c.transport } },
+          audit: { orgId: c.org_id, actorUserId: req.principal!.user.id, action: 'mcp_config.delete', targetType: TARGET, targetId: c.id, metadata: { name: c.name, transport: c.transport }, before: auditView(c) },
         };
       });
       await mcpConfigChanged(ctx, c.id, null);

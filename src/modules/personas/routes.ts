@@ -272,7 +272,7 @@ export function personaRoutes(app: FastifyInstance, ctx: AppContext): void {
         await deletePersona(trx, p.id);
         return {
           result: null,
-          audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'persona.delete', targetType: 'persona', targetId: p.id, metadata: { scope: p.scope, persona_id: personaIdOf(p) } },
+          audit: { orgId: p.org_id, actorUserId: req.principal!.user.id, action: 'persona.delete', targetType: 'persona', targetId: p.id, metadata: { scope: p.scope, persona_id: personaIdOf(p) }, before: definitionOf(p) },
         };
       });
       return null;
