@@ -605,3 +605,23 @@ export interface DB {
   usage_daily: UsageDailyTable;
   usage_rollup_state: UsageRollupStateTable;
 }
+
+export interface IpRulesTable {
+  id: string;
+  org_id: string;
+  type: 'allowlist' | 'blocklist';
+  cidr: string;
+  note: string | null;
+  created_at: Timestamp;
+}
+
+export interface IpRuleDenialsTable {
+  org_id: string;
+  ip: string;
+  last_logged_at: RequiredTimestamp;
+}
+
+export interface DB {
+  ip_rules: IpRulesTable;
+  ip_rule_denials: IpRuleDenialsTable;
+}

@@ -23,6 +23,8 @@ import { planRoutes } from '../modules/plans/routes.js';
 import { entitlementRoutes } from '../modules/entitlements/routes.js';
 import { creditAdminRoutes } from '../modules/credits/routes.js';
 import { usageAdminRoutes } from '../modules/usage/admin-routes.js';
+import { ipRuleRoutes } from '../modules/ip-rules/routes.js';
+import { featureFlagRoutes } from '../modules/feature-flags/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -47,4 +49,6 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   entitlementRoutes,
   creditAdminRoutes,
   usageAdminRoutes,
+  ipRuleRoutes,
+  featureFlagRoutes,
 ];
