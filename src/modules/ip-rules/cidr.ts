@@ -35,6 +35,14 @@ function maskOf(prefix: number, i: number): number {
   return bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
 }
 
+/** The canonical text of an address (dotted quad; RFC 5952 IPv6). */
+function addressText(a: Address): string {
+  const w = a.words;
+  return a.v4
+    ? ipaddr.fromByteArray([w[0] >>> 24, (w[0] >>> 16) & 255, (w[0] >>> 8) & 255, w[0] & 255]).toString()
+    : new ipaddr.IPv6(w.flatMap((x) => [x >>> 16, x & 0xffff])).toString();
+}
+
 /** A strictly written address (dotted-quad IPv4, or IPv6 without a zone), else null. */
 function parseStrict(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
@@ -65,10 +73,7 @@ export function parseCidr(input: string): ParsedCidr | null {
     prefix -= 96;
   }
   words = words.map((w, i) => (w & maskOf(prefix, i)) >>> 0);
-  const text = v4
-    ? ipaddr.fromByteArray([words[0] >>> 24, (words[0] >>> 16) & 255, (words[0] >>> 8) & 255, words[0] & 255]).toString()
-    : new ipaddr.IPv6(words.flatMap((w) => [w >>> 16, w & 0xffff])).toString();
-  return { v4, words, prefix, text: `${text}/${prefix}` };
+  return { v4, words, prefix, text: `${addressText({ v4, words })}/${prefix}` };
 }
 
 /**
@@ -86,6 +91,12 @@ export function parseClientAddress(raw: string): Address | null {
   if (!addr) return null;
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) return { v4: true, words: v4Words((addr as ipaddr.IPv6).toIPv4Address()) };
   return addr.kind() === 'ipv4' ? { v4: true, words: v4Words(addr as ipaddr.IPv4) } : { v4: false, words: v6Words(addr as ipaddr.IPv6) };
+}
+
+/** A client address written canonically (IPv4-mapped as IPv4), so one IP has one spelling; else the text as given. */
+export function canonicalClientIp(raw: string): string {
+  const a = parseClientAddress(raw);
+  return a ? addressText(a) : raw;
 }
 
 /** Flat (network word, mask word) pairs per rule: 2 numbers for IPv4, 8 for IPv6. */

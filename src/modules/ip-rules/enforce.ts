@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import { AppError } from '../../http/errors.js';
 import { auditOrigin } from '../audit/store.js';
-import { IpMatcher, NO_RULES, type IpVerdict } from './cidr.js';
+import { IpMatcher, NO_RULES, canonicalClientIp, type IpVerdict } from './cidr.js';
 import { DENIAL_WINDOW_MS, listRules, pruneDenialMarks, recordDenial } from './store.js';
 
 const CACHE = 'ip_rules';
@@ -60,21 +60,23 @@ async function auditDenial(ctx: AppContext, req: FastifyRequest, orgId: string, 
   let memo = memos.get(ctx);
   if (!memo) memos.set(ctx, (memo = { written: new Map(), lastPrune: 0 }));
   const now = ctx.clock.nowMs();
-  const key = `${orgId}\n${req.clientIp}`;
+  const ip = canonicalClientIp(req.clientIp).slice(0, 100);
+  const key = `${orgId}\n${ip}`;
   const last = memo.written.get(key);
   if (last !== undefined && now - last < DENIAL_WINDOW_MS) return;
   const principal = req.principal!;
   try {
     const wrote = await recordDenial(ctx.db, auditOrigin(req), {
       orgId,
-      ip: req.clientIp.slice(0, 100),
+      ip,
       nowMs: now,
       actorUserId: principal.user.id,
       metadata: {
         reason: verdict,
         method: req.method,
         path: req.routeOptions.url ?? null,
-        ...(principal.apiKeyId ? { api_key_id: principal.apiKeyId } : {}),
+        // `key_id`: a field named like `api_key…` is redacted as a secret.
+        ...(principal.apiKeyId ? { key_id: principal.apiKeyId } : {}),
       },
     });
     if (!wrote) return;
