@@ -42,5 +42,5 @@ export async function startInProcessApp(engine: string, cleanup: Cleanup, dbPref
     const res = await app.inject({ method: 'POST', url: '/v1/auth/register', payload: { login, email: `${login}@example.com`, password: 'bench password 1' } });
     return JSON.parse(res.body).access_token as string;
   };
-  return { ctx, call, register };
+  return { app, ctx, call, register };
 }

@@ -5,7 +5,7 @@
 //                      rounds: the account with no IP rules and no flags, versus 50 IP rules
 //                      (IPv4 and IPv6, allow- and blocklist; the client matches the last
 //                      allowlist rule) and 10 flags (5 with an override for the account).
-//                      The first round of each variant is warm-up. p50/p99 per variant, cycles/s,
+//                      A warm-up round of each, then A B B A A B B A. p50/p99 per variant, cycles/s,
 //                      and the ratios (aim: ≤ 5 % slower).
 //   micro              the compiled matcher of 50 rules on 100,000 distinct client addresses
 //                      (no verdict memo hit), and isFeatureEnabled with 10 flags cached.
@@ -45,14 +45,14 @@ function fiftyRules(): Array<{ type: IpRuleType; cidr: string }> {
 }
 
 async function main(): Promise<void> {
-  const { ctx, call, register } = await startInProcessApp(args.engine!, cleanup, 'arkloop_bench_ipflags');
+  const { app, ctx, call, register } = await startInProcessApp(args.engine!, cleanup, 'arkloop_bench_ipflags');
   await register('benchadmin');
   const user = await register('benchuser');
   const org = (await call('GET', '/v1/me', user)).body.org_id as string;
   const rules = fiftyRules();
   const flagKeys = ['feature.byok_enabled', 'feature.mcp_remote_enabled', ...Array.from({ length: 8 }, (_, i) => `bench.flag${i}`)];
 
-  const variants = {
+  const variants: Record<'none' | 'configured', () => Promise<void>> = {
     none: async () => {
       await ctx.db.deleteFrom('ip_rules').where('org_id', '=', org).execute();
       await ctx.db.deleteFrom('feature_flags').execute();
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
       await flagsChanged(ctx, null);
     },
     configured: async () => {
+      await variants.none();
       await ctx.db.insertInto('ip_rules').values(rules.map((r) => ({ id: newId(), org_id: org, type: r.type, cidr: r.cidr, note: null }))).execute();
       await ctx.db.insertInto('feature_flags').values(flagKeys.map((key, i) => ({ id: newId(), key, description: null, default_value: i % 2 === 0 }))).execute();
       await ctx.db.insertInto('feature_flag_overrides').values(flagKeys.slice(0, 5).map((flag_key) => ({ flag_key, org_id: org, enabled: true }))).execute();
@@ -67,43 +68,57 @@ async function main(): Promise<void> {
       await flagsChanged(ctx, null);
     },
   };
+  // Sanity: with the rules in place a listed address is refused, 127.0.0.1 (inject's) is not.
+  await variants.configured();
+  const probe = await app.inject({ method: 'GET', url: '/v1/threads', headers: { authorization: `Bearer ${user}` }, remoteAddress: '203.0.5.9' });
+  if (probe.statusCode !== 403 || JSON.parse(probe.body).code !== 'policy.ip_blocked') throw new Error(`rules not enforced: ${probe.statusCode} ${probe.body}`);
+  await variants.none();
 
   const total = Number(args.cycles);
   const inFlight = Number(args['in-flight']);
-  const rounds = 8;
-  const perRound = Math.max(inFlight, Math.floor(total / rounds));
+  // A warm-up round of each, then A B B A A B B A: a drift over the run (tables growing) weighs on both alike.
+  const order = ['none', 'configured', 'none', 'configured', 'configured', 'none', 'none', 'configured', 'configured', 'none'] as const;
+  const perRound = Math.max(inFlight, Math.floor(total / order.length));
   const cycles: Record<keyof typeof variants, number[]> = { none: [], configured: [] };
   const rates: Record<keyof typeof variants, number[]> = { none: [], configured: [] };
-  for (let r = 0; r < rounds; r++) {
-    const name = r % 2 === 0 ? 'none' : 'configured';
+  /** Process CPU (the app and this driver share it) per cycle, µs. */
+  const cpu: Record<keyof typeof variants, number[]> = { none: [], configured: [] };
+  for (let r = 0; r < order.length; r++) {
+    const name = order[r];
     await variants[name]();
     let next = 0;
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const worker = async () => {
       while (next < perRound) {
         next++;
-        const c0 = performance.now();
+        const cs = performance.now();
         const created = await call('POST', '/v1/threads', user, { title: 'bench' });
         if (created.status !== 201) throw new Error(`create: ${created.status} ${JSON.stringify(created.body)}`);
         const path = `/v1/threads/${created.body.id}`;
         if ((await call('GET', path, user)).status !== 200) throw new Error('get');
         if ((await call('PATCH', path, user, { title: 'renamed' })).status !== 200) throw new Error('patch');
         if ((await call('DELETE', path, user)).status !== 204) throw new Error('delete');
-        if (r > 1) cycles[name].push(performance.now() - c0);
+        if (r > 1) cycles[name].push(performance.now() - cs);
       }
     };
     await Promise.all(Array.from({ length: inFlight }, worker));
-    if (r > 1) rates[name].push(perRound / ((performance.now() - t0) / 1000));
+    if (r > 1) {
+      rates[name].push(perRound / ((performance.now() - t0) / 1000));
+      const used = process.cpuUsage(c0);
+      cpu[name].push((used.user + used.system) / perRound);
+    }
   }
-  console.log(`thread CRUD cycle (${args.engine}, ${inFlight} in flight, ${perRound} cycles per round, 3 measured rounds per variant)`);
+  console.log(`thread CRUD cycle (${args.engine}, ${inFlight} in flight, ${perRound} cycles per round, 4 measured rounds per variant)`);
   const base = summarize(cycles.none);
-  const baseRate = rates.none.reduce((a, b) => a + b, 0) / rates.none.length;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const [baseRate, baseCpu] = [mean(rates.none), mean(cpu.none)];
   for (const name of ['none', 'configured'] as const) {
     const s = summarize(cycles[name]);
-    const rate = rates[name].reduce((a, b) => a + b, 0) / rates[name].length;
+    const [rate, cpuPerCycle] = [mean(rates[name]), mean(cpu[name])];
     console.log(
-      `  ${(name === 'none' ? 'no rules/flags' : '50 rules, 10 flags').padEnd(20)} n=${s.count} cycle p50 ${fmt(s.p50)} ms  p99 ${fmt(s.p99)} ms  ${rate.toFixed(0)} cycles/s` +
-        `  p50 ratio ${(s.p50 / base.p50).toFixed(3)}  cycles/s ratio ${(rate / baseRate).toFixed(3)}`,
+      `  ${(name === 'none' ? 'no rules/flags' : '50 rules, 10 flags').padEnd(20)} n=${s.count} cycle p50 ${fmt(s.p50)} ms  p99 ${fmt(s.p99)} ms  ${rate.toFixed(0)} cycles/s  CPU ${(cpuPerCycle / 1000).toFixed(2)} ms/cycle` +
+        `  | ratios: p50 ${(s.p50 / base.p50).toFixed(3)}  cycles/s ${(rate / baseRate).toFixed(3)}  CPU/cycle ${(cpuPerCycle / baseCpu).toFixed(3)}`,
     );
   }
 
