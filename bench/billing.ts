@@ -14,19 +14,13 @@
 //        [--runs 2000] [--in-flight 20] [--records 1000000] [--requests 50]
 //
 // Hand-written: two fixed scenarios whose setup (plans, a million records) is SQL, not load.
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import { sql } from 'kysely';
-import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/database.js';
-import { migrate } from '../src/db/migrator.js';
-import { buildApp } from '../src/http/app.js';
-import { createContext, closeContext } from '../src/server.js';
 import { rollUpUsage } from '../src/modules/usage/platform.js';
 import { summarize } from './loadgen.js';
-import { Cleanup, cleanUpOnExit, createDatabase, pgReachable } from './servers.js';
+import { Cleanup, cleanUpOnExit } from './servers.js';
+import { startInProcessApp } from './in-process.js';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,42 +33,10 @@ const { values: args, positionals } = parseArgs({
   },
 });
 const which = positionals[0] ?? 'all';
-const PG = process.env.ARKLOOP_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const cleanup = new Cleanup();
 cleanUpOnExit(cleanup);
 
-async function setup() {
-  let databaseUrl: string | null = null;
-  if (args.engine === 'postgres') {
-    if (!(await pgReachable(PG))) throw new Error(`PostgreSQL at ${PG} does not answer`);
-    databaseUrl = (await createDatabase(cleanup, PG, `arkloop_bench_billing_${randomBytes(4).toString('hex')}`)).url;
-  }
-  const database = await openDatabase({ databaseUrl, dataDir: null, poolSize: 20 });
-  await migrate(database);
-  const config = loadConfig({ ARKLOOP_LOG_LEVEL: 'warn', ARKLOOP_DATA_DIR: '/tmp/arkloop-bench-unused' });
-  const ctx = await createContext({
-    config,
-    database,
-    secrets: { jwtSecret: randomBytes(32).toString('hex'), encryptionKey: randomBytes(32) } as never,
-    log: pino({ level: 'warn' }),
-  });
-  const app = await buildApp(ctx);
-  await app.ready();
-  cleanup.add('close app', async () => {
-    await app.close();
-    await closeContext(ctx);
-    await database.close();
-  });
-  const call = async (method: string, url: string, token: string, body?: unknown) => {
-    const res = await app.inject({ method: method as 'GET', url, payload: body as object, headers: { authorization: `Bearer ${token}` } });
-    return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : null };
-  };
-  const register = async (login: string) => {
-    const res = await app.inject({ method: 'POST', url: '/v1/auth/register', payload: { login, email: `${login}@example.com`, password: 'bench password 1' } });
-    return JSON.parse(res.body).access_token as string;
-  };
-  return { ctx, call, register };
-}
+const setup = () => startInProcessApp(args.engine!, cleanup, 'arkloop_bench_billing');
 
 const fmt = (ms: number) => ms.toFixed(2);
 

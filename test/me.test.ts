@@ -7,7 +7,7 @@ import { changeCredits } from '../src/modules/credits/store.js';
 import { registerUser, uniq, type TestUser } from './helpers/app.js';
 import { expectAuthRequired, expectError, expectFieldError } from './helpers/assert.js';
 import { addMember, auditRows, createWorkspace, startIdentityApp, type IdentityApp } from './helpers/identity-app.js';
-import { flagsChanged } from '../src/modules/me/feature-flags.js';
+import { flagsChanged } from '../src/modules/feature-flags/flags.js';
 
 const ALL_POINTS = [
   'data.threads.read',

@@ -88,7 +88,7 @@ const NO_PERMISSION_POINT = [
 ];
 
 /** Path parameters that are not resource ids, with the value used for them. */
-const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token', group: 'web_search', provider: 'web_search.tavily' };
+const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token', group: 'web_search', provider: 'web_search.tavily', key: 'sec-flag' };
 
 const ENVELOPE_KEYS = ['code', 'details', 'error', 'message', 'trace_id'];
 
@@ -214,6 +214,14 @@ describe('security (generated from the route table)', () => {
     const webhookEndpoint = async (user: TestUser, org: string) =>
       (await ok(await t.post('/v1/webhook-endpoints', { url: 'https://hooks.example.com/in', events: ['*'] }, { token: user.token, headers: { 'x-account-id': org } }))).id as string;
     fixtures['webhook_endpoints.not_found'] = { own: await webhookEndpoint(ownerA, wsA), foreign: await webhookEndpoint(ownerB, wsB) };
+
+    // IP rules (a range no test request comes from) and a flag with an override (platform-wide: `foreign` names nothing).
+    const ipRule = async (user: TestUser, org: string) =>
+      (await ok(await t.post('/v1/ip-rules', { type: 'blocklist', cidr: '203.0.113.0/24' }, { token: user.token, headers: { 'x-account-id': org } }))).id as string;
+    fixtures['ip_rules.not_found'] = { own: await ipRule(ownerA, wsA), foreign: await ipRule(ownerB, wsB) };
+    await ok(await t.post('/v1/feature-flags', { key: 'sec-flag', default_value: false }, asAdmin));
+    await ok(await t.post('/v1/feature-flags/sec-flag/org-overrides', { org_id: wsA, enabled: true }, asAdmin), 200);
+    fixtures['feature_flag_overrides.not_found'] = { own: wsA, foreign: newId() };
 
     keys.full = (await apiKey(ownerA, wsA)).key;
     keys.scopedAudit = (await apiKey(ownerA, wsA, ['account.audit.read'])).key;

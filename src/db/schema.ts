@@ -674,3 +674,23 @@ export interface NotificationsTable {
 export interface DB {
   broadcasts: BroadcastsTable;
 }
+
+export interface IpRulesTable {
+  id: string;
+  org_id: string;
+  type: 'allowlist' | 'blocklist';
+  cidr: string;
+  note: string | null;
+  created_at: Timestamp;
+}
+
+export interface IpRuleDenialsTable {
+  org_id: string;
+  ip: string;
+  last_logged_at: RequiredTimestamp;
+}
+
+export interface DB {
+  ip_rules: IpRulesTable;
+  ip_rule_denials: IpRuleDenialsTable;
+}

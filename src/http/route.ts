@@ -1,6 +1,6 @@
 // One way to declare a route: caller kind, permission point, path ids, schemas and the
 // handler. The checks run in the order api.md §1.5 fixes:
-//   rate limit → credentials → account selection → email gate → permission → validation
+//   rate limit → credentials → account selection → IP rules → email gate → permission → validation
 //   (413/422/400, non-UUID path id → 404) → handler (resource 404, rights 403, state 409).
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Static, TSchema } from '@sinclair/typebox';
@@ -9,6 +9,7 @@ import type { AppContext } from '../app-context.js';
 import { isUuid } from '../lib/ids.js';
 import { resolveAccessToken, resolveApiKey, type AccountSelection } from '../modules/auth/principal.js';
 import { runIdempotent } from './idempotency.js';
+import { enforceIpRules } from '../modules/ip-rules/enforce.js';
 
 export type CallerKind = 'anon' | 'user' | 'user+key' | 'padmin';
 
@@ -163,6 +164,8 @@ async function authenticate(ctx: AppContext, req: FastifyRequest, spec: RouteSpe
     throw notFound('accounts.not_found', 'account');
   }
   req.account = resolved.account;
+  // The account's IP rules (§23): every user / user+key request acting in it; padmin-only routes act platform-wide.
+  if (spec.caller !== 'padmin') await enforceIpRules(ctx, req);
 
   if (!spec.emailGateExempt && !resolved.principal.user.emailVerified) {
     if (await ctx.settings.bool('email.verification_required')) {

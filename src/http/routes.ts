@@ -27,6 +27,8 @@ import { webhookRoutes } from '../modules/webhooks/routes.js';
 import { notificationRoutes } from '../modules/notifications/routes.js';
 import { broadcastRoutes } from '../modules/notifications/broadcast-routes.js';
 import { auditLogRoutes } from '../modules/audit/routes.js';
+import { ipRuleRoutes } from '../modules/ip-rules/routes.js';
+import { featureFlagRoutes } from '../modules/feature-flags/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -55,4 +57,6 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   notificationRoutes,
   broadcastRoutes,
   auditLogRoutes,
+  ipRuleRoutes,
+  featureFlagRoutes,
 ];

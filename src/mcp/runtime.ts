@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { AppContext } from '../app-context.js';
 import { ttlSecondsFromEnv } from '../db/shared-cache.js';
 import { guardedFetch } from '../lib/ssrf.js';
-import { isFeatureEnabled } from '../modules/entitlements/resolve.js';
+import { isFeatureEnabled } from '../modules/feature-flags/evaluate.js';
 import { activeConfigs, configVersions, serverSpec, type McpConfigRow } from '../modules/mcp-configs/store.js';
 import type { Tool } from '../tools/types.js';
 import type { McpToolInfo } from './connection.js';

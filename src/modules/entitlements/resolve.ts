@@ -8,7 +8,7 @@
 import type { AppContext } from '../../app-context.js';
 import { ALL_KEYS } from '../../db/shared-cache.js';
 import type { EntitlementValueType } from '../../db/schema.js';
-import { flagValue } from '../me/feature-flags.js';
+import { accountFlag } from '../feature-flags/flags.js';
 import { activePlansOf, type PlanEntitlement } from '../plans/store.js';
 import { SETTINGS, type SettingValue } from '../settings/registry.js';
 import { BUILTIN_DEFAULTS, ENTITLEMENT_KEYS, entitlementTypeOf, stringValue, typedValue } from './keys.js';
@@ -61,8 +61,8 @@ export async function resolveEntitlement(ctx: AppContext, orgId: string, key: st
   const setting = SETTINGS.has(key) ? await ctx.settings.resolve(key) : null;
   if (setting?.source === 'env') return { value: setting.value, source: 'env' };
   if (key.startsWith('feature.')) {
-    const flag = await flagValue(ctx, orgId, key);
-    if (flag !== null) return { value: flag, source: 'flag' };
+    const flag = await accountFlag(ctx, orgId, key);
+    if (flag !== null) return { value: flag.enabled, source: 'flag' };
   }
   const l = await layers(ctx, orgId);
   const now = ctx.clock.nowMs();
@@ -85,15 +85,6 @@ export async function entitlementBool(ctx: AppContext, orgId: string, key: strin
 
 export async function entitlementString(ctx: AppContext, orgId: string, key: string): Promise<string> {
   return stringValue((await resolveEntitlement(ctx, orgId, key)).value);
-}
-
-/**
- * A feature for an account: the entitlement chain for the `feature.*` keys the platform knows
- * (§18), else the flag of that key (override, then its default), else off.
- */
-export async function isFeatureEnabled(ctx: AppContext, orgId: string, key: string): Promise<boolean> {
-  if (entitlementTypeOf(key) === 'boolean') return entitlementBool(ctx, orgId, key);
-  return (await flagValue(ctx, orgId, key)) ?? false;
 }
 
 /** Every key of §18's table for the account, as GET /v1/entitlements shows it. */

@@ -9,7 +9,7 @@ import { encryptSecret } from '../../lib/crypto.js';
 import { storedHttpUrl } from '../../http/stored-url.js';
 import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin } from '../audit/store.js';
-import { isFeatureEnabled } from '../entitlements/resolve.js';
+import { isFeatureEnabled } from '../feature-flags/evaluate.js';
 import { upstreamModels } from './catalogue.js';
 import {
   KEY_PREFIX_LENGTH,

@@ -24,7 +24,7 @@ import { discoverConfigTools, mcpConfigChanged } from '../../mcp/runtime.js';
 import { McpFailure } from '../../mcp/errors.js';
 import { auditedWrite } from '../audit/audited-write.js';
 import { auditOrigin } from '../audit/store.js';
-import { isFeatureEnabled } from '../entitlements/resolve.js';
+import { isFeatureEnabled } from '../feature-flags/evaluate.js';
 import { deleteConfig, findConfig, insertConfig, listConfigs, shapeConfig, updateConfig, type McpConfigRow, type McpTransport } from './store.js';
 
 const Transport = T.Union([T.Literal('stdio'), T.Literal('http_sse'), T.Literal('streamable_http')]);

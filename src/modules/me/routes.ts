@@ -16,7 +16,7 @@ import { currentInviteCode, resetInviteCode, shapeInviteCode } from '../referral
 import { InviteCodeSchema } from '../referrals/schemas.js';
 import { findUserById, updateUser, type UserRow } from '../users/store.js';
 import { redeemCode } from './redeem.js';
-import { evaluateFlagsForAccount } from './feature-flags.js';
+import { evaluateFlagsForAccount } from '../feature-flags/evaluate.js';
 import { UsageQuery, DailyQuery, usageByModel, usageDaily, usageSummary, UsageSummarySchema, UsageDaySchema, UsageModelSchema, monthOf, dayRange } from './usage.js';
 
 export const MeSchema = T.Object({

@@ -6,7 +6,7 @@ import type { ProviderConfig } from '../../llm/index.js';
 import { decryptSecret } from '../../lib/crypto.js';
 import { guardedFetch } from '../../lib/ssrf.js';
 import { cachedRoutableProviders, type ProviderRow } from '../llm-providers/store.js';
-import { isFeatureEnabled } from '../entitlements/resolve.js';
+import { isFeatureEnabled } from '../feature-flags/evaluate.js';
 import type { RouteCatalogue } from './routing.js';
 
 export async function loadRouteCatalogue(ctx: AppContext, orgId: string): Promise<RouteCatalogue> {
