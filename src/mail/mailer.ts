@@ -41,8 +41,11 @@ export class Mailer {
     return e.from !== '' && e.host !== '';
   }
 
-  /** Sends now; resolves to false (and logs the mail) when email is not configured. */
-  async send(mail: Mail): Promise<boolean> {
+  /**
+   * Sends now; resolves to false (and logs the mail) when email is not configured. With
+   * `timeoutMs`, gives up (throws) once that much time has passed.
+   */
+  async send(mail: Mail, opts: { timeoutMs?: number } = {}): Promise<boolean> {
     const e = await this.emailSettings();
     if (!e.from || !e.host) {
       this.log.info({ mail: { to: mail.to, subject: mail.subject, text: mail.text } }, 'email not configured; mail written to log');
@@ -61,10 +64,22 @@ export class Mailer {
       greetingTimeout: 10_000,
       socketTimeout: 20_000,
     });
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await transport.sendMail({ from: e.from, to: mail.to, subject: mail.subject, text: mail.text });
+      const sending = transport.sendMail({ from: e.from, to: mail.to, subject: mail.subject, text: mail.text });
+      if (opts.timeoutMs === undefined) await sending;
+      else {
+        sending.catch(() => undefined);
+        await Promise.race([
+          sending,
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer from the SMTP server within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+          }),
+        ]);
+      }
       return true;
     } finally {
+      clearTimeout(timer);
       transport.close();
     }
   }

@@ -12,6 +12,7 @@ import { databasePatience } from '../db/database.js';
 import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
 import { rollUpUsage } from '../modules/usage/platform.js';
+import { sendEmailJob } from '../mail/email-job.js';
 
 const ROLLUP_INTERVAL_MS = 10 * 60_000;
 
@@ -20,6 +21,7 @@ export type JobHandler = (ctx: AppContext, job: JobRow, signal: AbortSignal, log
 
 const HANDLERS: Record<string, JobHandler> = {
   'run.execute': executeRun,
+  'email.send': sendEmailJob,
 };
 
 export interface WorkerOptions {
