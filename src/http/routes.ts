@@ -23,6 +23,10 @@ import { planRoutes } from '../modules/plans/routes.js';
 import { entitlementRoutes } from '../modules/entitlements/routes.js';
 import { creditAdminRoutes } from '../modules/credits/routes.js';
 import { usageAdminRoutes } from '../modules/usage/admin-routes.js';
+import { adminOverviewRoutes } from '../modules/admin/overview.js';
+import { adminUserRoutes } from '../modules/admin/users.js';
+import { adminEmailRoutes } from '../modules/admin/email.js';
+import { platformSettingRoutes } from '../modules/settings/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -47,4 +51,8 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   entitlementRoutes,
   creditAdminRoutes,
   usageAdminRoutes,
+  adminOverviewRoutes,
+  adminUserRoutes,
+  adminEmailRoutes,
+  platformSettingRoutes,
 ];
