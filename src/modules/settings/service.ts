@@ -67,16 +67,16 @@ export class SettingsService {
   async listen(database: Database): Promise<void> {
     this.database = database;
     try {
-      this.unlisten = await database.listen(CHANNEL, () => void this.invalidate());
+      this.unlisten = await database.listen(CHANNEL, () => void this.refresh());
     } catch {
       // Without a listener, changes from other processes arrive with the 10 s re-read.
     }
-    database.onReconnect(() => void this.invalidate());
+    database.onReconnect(() => void this.refresh());
   }
 
   /** Call after stored settings changed (committed): re-read here, then in every other process. */
   async changed(): Promise<void> {
-    await this.invalidate();
+    await this.refresh();
     await this.database?.notify(CHANNEL, 'changed').catch(() => undefined);
   }
 
@@ -139,11 +139,17 @@ export class SettingsService {
     await this.load().catch(() => undefined);
   }
 
-  /**
-   * Re-read stored values now (after a write in this process); resolves when done. Readers
-   * meanwhile keep the current values rather than wait (see ensureLoaded).
-   */
+  /** Re-read stored values now; reads wait for it (tests that write rows directly use this). */
   async invalidate(): Promise<void> {
+    this.loadedAt = 0;
+    await this.refresh();
+  }
+
+  /**
+   * Re-read stored values now; resolves when done. Readers meanwhile keep the current values
+   * rather than wait: one inside a transaction must never wait for a query (see ensureLoaded).
+   */
+  async refresh(): Promise<void> {
     // A background refresh already under way may have read before the write: wait it out and read again.
     if (this.loading) await this.loading.catch(() => undefined);
     await this.load().catch(() => undefined);
