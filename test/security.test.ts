@@ -83,6 +83,8 @@ const NO_PERMISSION_POINT = [
 
 /** Path parameters that are not resource ids, with the value used for them. */
 const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token', group: 'web_search', provider: 'web_search.tavily' };
+// Platform settings are addressed by their key (api.md §21.23).
+NON_ID_PARAMS.key ??= 'credit.initial_grant';
 
 const ENVELOPE_KEYS = ['code', 'details', 'error', 'message', 'trace_id'];
 
@@ -198,6 +200,8 @@ describe('security (generated from the route table)', () => {
     fixtures['subscriptions.not_found'] = { own: await subscribe(wsA), foreign: await subscribe(wsB) };
     const override = await ok(await t.post('/v1/entitlement-overrides', { org_id: wsA, key: 'quota.runs_per_month', value: '100', value_type: 'integer' }, asAdmin));
     fixtures['entitlement_overrides.not_found'] = { own: override.id, foreign: newId() };
+    // Users (admin routes): any user is the admin's to see; `foreign` names nobody.
+    fixtures['users.not_found'] = { own: memberA.id, foreign: newId() };
 
     keys.full = (await apiKey(ownerA, wsA)).key;
     keys.scopedAudit = (await apiKey(ownerA, wsA, ['account.audit.read'])).key;
