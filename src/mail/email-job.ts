@@ -11,8 +11,8 @@ import { decryptSecret, encryptSecret } from '../lib/crypto.js';
 import type { Mail } from './mailer.js';
 
 export const EMAIL_SEND_JOB = 'email.send';
-/** 1 s doubled per retry (jobs.failJob): twelve attempts keep trying for about an hour. */
-const MAX_ATTEMPTS = 12;
+/** 1 s doubled per retry, at most an hour apart (jobs.failJob): sixteen attempts span about four hours. */
+const MAX_ATTEMPTS = 16;
 
 interface EmailPayload {
   v: 1;

@@ -183,17 +183,19 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext): void {
           const after = await adminUpdateUser(trx, userId, patch);
           const suspended = before.status !== 'suspended' && after.status === 'suspended';
           if (suspended) await revokeUserSessions(trx, userId);
+          const [was, is] = [shapeAdminUser(before), shapeAdminUser(after)];
+          const changed = JSON.stringify(was) !== JSON.stringify(is);
           return {
-            result: { user: after, revoke: suspended || before.status !== after.status || before.is_platform_admin !== after.is_platform_admin || before.email_verified !== after.email_verified || before.email !== after.email || before.username !== after.username },
-            audit: {
+            result: { user: after, revoke: changed },
+            audit: !changed ? null : {
               orgId: null,
               actorUserId: actorId,
               action: 'admin.user_update',
               targetType: 'user',
               targetId: userId,
               metadata: { fields: Object.keys(patch).sort(), ...(suspended ? { sessions_revoked: true } : {}) },
-              before: shapeAdminUser(before),
-              after: shapeAdminUser(after),
+              before: was,
+              after: is,
             },
           };
         },

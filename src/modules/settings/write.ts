@@ -15,6 +15,9 @@ export type SettingChanges = ReadonlyMap<string, SettingValue | null>;
 
 const REDACTED = '[redacted]';
 
+/** Keys an account's entitlements fall back to (§18): every `both` key, and limits, quotas and features. */
+const feedsEntitlements = (key: string) => SETTINGS.get(key)?.scope === 'both' || /^(limit|quota|feature)\./.test(key);
+
 /** What an audit row shows of a stored value: sensitive ones only as "[redacted]" (or null when unset). */
 function auditValue(key: string, stored: unknown): unknown {
   if (stored === undefined) return null;
@@ -53,5 +56,5 @@ export async function writeSettings(ctx: AppContext, origin: AuditOrigin, change
     return { result: null, audit: opts.audit ? opts.audit(before) : audit };
   });
   await ctx.settings.changed();
-  if (keys.some((k) => SETTINGS.get(k)?.scope === 'both')) await entitlementsChanged(ctx, null);
+  if (keys.some(feedsEntitlements)) await entitlementsChanged(ctx, null);
 }
