@@ -1,5 +1,7 @@
 // Outgoing mail over SMTP (nodemailer), configured by the email.* settings. With no
 // sender or host configured the message is written to the log instead, never dropped.
+// Mail of a write goes through an `email.send` job (email-job.ts); only the admin's test mail
+// is sent directly.
 import type { Logger } from 'pino';
 import type { SettingsService } from '../modules/settings/service.js';
 
@@ -82,12 +84,5 @@ export class Mailer {
       clearTimeout(timer);
       transport.close();
     }
-  }
-
-  /** Sends in the background; a failure is logged with the recipient, not thrown. */
-  sendLater(mail: Mail): void {
-    this.send(mail).catch((err: Error) => {
-      this.log.error({ err: err.message, to: mail.to, subject: mail.subject }, 'mail delivery failed');
-    });
   }
 }
