@@ -64,27 +64,52 @@ describe('admin dashboard and run details', () => {
     expectError(await t.get('/v1/admin/runs/nope', as()), 404, 'runs.not_found');
   });
 
-  it('the dashboard counts users, runs today, tokens, cost and active accounts', async () => {
-    const before = (await t.get('/v1/admin/dashboard', as())).body;
+  it('the dashboard counts users, runs today, tokens, cost and active accounts; closed days through the rollup, once', async () => {
+    // Runs of earlier days (closed: rolled up on the first read) beside today's.
+    const old = await registerUser(t);
+    const threeDays = await finishedRun(old, 'three days ago');
+    const longAgo = await finishedRun(old, 'long ago');
+    const day = 86_400_000;
+    await t.ctx.db.updateTable('runs').set({ created_at: new Date(Date.now() - 3 * day) }).where('id', '=', threeDays.runId).execute();
+    await t.ctx.db.updateTable('runs').set({ created_at: new Date(Date.now() - 40 * day) }).where('id', '=', longAgo.runId).execute();
+    const oracle = async () => {
+      const dayStart = new Date(new Date().toISOString().slice(0, 10) + 'T00:00:00Z');
+      const since = new Date(dayStart.getTime() - 29 * day);
+      const runs = await t.ctx.db.selectFrom('runs').select(['org_id', 'created_by_user_id', 'created_at']).execute();
+      return {
+        total_runs: runs.length,
+        runs_today: runs.filter((r) => r.created_at >= dayStart).length,
+        active_orgs: new Set(runs.filter((r) => r.created_at >= since).map((r) => r.org_id)).size,
+      };
+    };
+    const first = (await t.get('/v1/admin/dashboard', as())).body;
+    const expected = await oracle();
+    assert.deepEqual({ total_runs: first.total_runs, runs_today: first.runs_today, active_orgs: first.active_orgs }, expected);
+    const state = await t.ctx.db.selectFrom('run_activity_rollup_state').select('rolled_until').executeTakeFirstOrThrow();
+    assert.ok(state.rolled_until !== null, 'closed days were rolled up');
+    const rolled = await t.ctx.db.selectFrom('run_activity_daily').selectAll().execute();
+    assert.equal(rolled.reduce((n, r) => n + Number(r.run_count), 0), 2, 'the two runs of closed days');
+
     const v = await registerUser(t);
     await finishedRun(v, 'one');
     await finishedRun(v, 'two');
     const res = await t.get('/v1/admin/dashboard', as());
     assert.equal(res.status, 200, res.text);
     const d = res.body;
-    assert.equal(d.total_users, before.total_users + 1);
-    assert.equal(d.total_runs, before.total_runs + 2);
-    assert.equal(d.runs_today, before.runs_today + 2);
-    assert.equal(d.active_orgs, before.active_orgs + 1);
-    assert.equal(d.active_users_30d, before.active_users_30d + 1);
-    assert.ok(d.total_input_tokens > before.total_input_tokens);
-    assert.ok(d.total_output_tokens > before.total_output_tokens);
+    assert.deepEqual({ total_runs: d.total_runs, runs_today: d.runs_today, active_orgs: d.active_orgs }, await oracle());
+    assert.equal(d.total_runs, first.total_runs + 2);
+    assert.equal(d.runs_today, first.runs_today + 2);
+    assert.equal(d.active_orgs, first.active_orgs + 1);
+    assert.equal(d.total_users, first.total_users + 1);
+    assert.equal(d.active_users_30d, first.active_users_30d + 1);
+    assert.ok(d.total_input_tokens > first.total_input_tokens);
+    assert.ok(d.total_output_tokens > first.total_output_tokens);
+    assert.equal(typeof d.total_cost_usd, 'number');
     const users = await t.ctx.db.selectFrom('users').select('id').execute();
     assert.equal(d.total_users, users.length);
-    // Active: signed in with a password or OTP, or created a run (registration alone is neither).
+    // Active: signed in with a password or OTP, or created a run in the last 30 days (registration alone is neither).
+    assert.equal(d.active_users_30d, 3, 'u, old (a run three days ago) and v');
     assert.equal((await t.post('/v1/auth/login', { login: cast.member.login, password: cast.member.password })).status, 200);
-    const withLogin = await t.get('/v1/admin/dashboard', as());
-    assert.equal(withLogin.body.active_users_30d, 3, 'u and v ran, the member signed in');
-    assert.equal(typeof d.total_cost_usd, 'number');
+    assert.equal((await t.get('/v1/admin/dashboard', as())).body.active_users_30d, 4, 'and the member who signed in');
   });
 });

@@ -1,13 +1,15 @@
 // The platform at a glance and any run in detail, for platform admins (api.md §21.1, §21.6).
-// Dashboard figures come from indexed counts (runs by creation time, migration 0018) and the
-// usage rollup (modules/usage/platform.ts), not from a scan of every usage record.
+// Dashboard figures come from daily rollups (runs: modules/runs/activity.ts, usage:
+// modules/usage/platform.ts) plus the current days read over indexes, not from a scan of every
+// run or usage record. "The last 30 days" are the current UTC day and the 29 before it.
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import { notFound } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
 import { DateTime, Nullable, T, iso } from '../../http/schemas.js';
 import { RunDetailSchema } from '../runs/schemas.js';
-import { findRunForAdmin, runCreatorsSinceSql, runFigures, shapeRunDetail } from '../runs/store.js';
+import { rollUpRunActivity, runActivity, runCreatorsSinceSql } from '../runs/activity.js';
+import { findRunForAdmin, shapeRunDetail } from '../runs/store.js';
 import { platformUsageTotals } from '../usage/platform.js';
 import { runUsageRecords } from '../usage/store.js';
 import { userFigures } from '../users/store.js';
@@ -59,14 +61,20 @@ export function adminOverviewRoutes(app: FastifyInstance, ctx: AppContext): void
     response: DashboardSchema,
     handler: async () => {
       const now = new Date(ctx.clock.nowMs());
-      const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-      const since = new Date(now.getTime() - 30 * DAY_MS);
-      const [users, runs, usage] = await Promise.all([userFigures(ctx.db, since, runCreatorsSinceSql(since)), runFigures(ctx.db, dayStart, since), platformUsageTotals(ctx.db, now)]);
+      const dayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+      const since = new Date(dayStart - 29 * DAY_MS);
+      const [today, sinceDay] = [new Date(dayStart).toISOString().slice(0, 10), since.toISOString().slice(0, 10)];
+      await rollUpRunActivity(ctx.db);
+      const [users, runs, usage] = await Promise.all([
+        userFigures(ctx.db, since, runCreatorsSinceSql(sinceDay)),
+        runActivity(ctx.db, today, sinceDay),
+        platformUsageTotals(ctx.db, now),
+      ]);
       return {
         total_users: users.total,
         active_users_30d: users.active,
-        total_runs: runs.total,
-        runs_today: runs.today,
+        total_runs: runs.totalRuns,
+        runs_today: runs.runsToday,
         total_input_tokens: usage.input_tokens,
         total_output_tokens: usage.output_tokens,
         total_cost_usd: usage.cost_usd,

@@ -274,18 +274,3 @@ export async function findRunForAdmin(db: Kysely<DB>, id: string): Promise<RunRo
   const res = await sql<RunRow>`${SELECT_RUN} WHERE r.id = ${id}`.execute(db);
   return res.rows[0];
 }
-
-/** The users who created a run since `since` (composed into the dashboard's active-user count). */
-export function runCreatorsSinceSql(since: Date): RawBuilder<unknown> {
-  return sql`SELECT DISTINCT created_by_user_id FROM runs WHERE created_at >= ${since}`;
-}
-
-/** Run counts for the admin dashboard: all runs, runs since `dayStart`, accounts with a run since `since`. */
-export async function runFigures(db: Kysely<DB>, dayStart: Date, since: Date): Promise<{ total: number; today: number; activeOrgs: number }> {
-  const res = await sql<{ total: string; today: string; active_orgs: string }>`
-    SELECT (SELECT count(*) FROM runs) AS total,
-           (SELECT count(*) FROM runs WHERE created_at >= ${dayStart}) AS today,
-           (SELECT count(DISTINCT org_id) FROM runs WHERE created_at >= ${since}) AS active_orgs`.execute(db);
-  const r = res.rows[0];
-  return { total: Number(r.total), today: Number(r.today), activeOrgs: Number(r.active_orgs) };
-}

@@ -34,7 +34,7 @@ async function shapeSetting(ctx: AppContext, def: SettingDef, row: StoredSetting
   let value: unknown = row ? row.value : null;
   let effective: unknown;
   if (forced) effective = (await ctx.settings.resolve(def.key)).value;
-  else if (row) effective = isSealed(row.value) ? MASK : row.value;
+  else if (row) effective = sensitive && isSealed(row.value) ? MASK : row.value;
   else effective = def.default;
   if (sensitive) {
     value = row && storedSecretSet(row.value) ? MASK : null;

@@ -84,8 +84,8 @@ export class SettingsService {
     await this.unlisten?.().catch(() => undefined);
   }
 
-  private unseal(value: unknown): SettingValue | undefined {
-    if (!isSealed(value)) return value as SettingValue;
+  private unseal(key: string, value: unknown): SettingValue | undefined {
+    if (!SETTINGS.get(key)?.sensitive || !isSealed(value)) return value as SettingValue;
     if (!this.encryptionKey) return undefined;
     try {
       return decryptSecret(value.$enc, this.encryptionKey);
@@ -108,7 +108,7 @@ export class SettingsService {
           const rows = await this.db.selectFrom('platform_settings').select(['key', 'value']).execute();
           const stored = new Map<string, SettingValue>();
           for (const r of rows) {
-            const v = this.unseal(r.value);
+            const v = this.unseal(r.key, r.value);
             if (v !== undefined) stored.set(r.key, v);
           }
           this.stored = stored;

@@ -183,11 +183,18 @@ export async function markUserDeleted(db: Kysely<DB>, id: string): Promise<void>
     .execute();
 }
 
-/** Users that are not deleted: all, and those who signed in or created a run (`runCreators`) since `since`. */
+/**
+ * Users that are not deleted: all of them, and those who signed in since `since` or are among
+ * `runCreators` (a subquery of user ids with one column).
+ */
 export async function userFigures(db: Kysely<DB>, since: Date, runCreators: RawBuilder<unknown>): Promise<{ total: number; active: number }> {
   const res = await sql<{ total: string; active: string }>`
     SELECT (SELECT count(*) FROM users WHERE status <> 'deleted') AS total,
-           (SELECT count(*) FROM users u WHERE u.status <> 'deleted'
-               AND u.id IN (SELECT id FROM users WHERE last_login_at >= ${since} UNION ${runCreators})) AS active`.execute(db);
+           (SELECT count(*) FROM (
+              SELECT id FROM users WHERE last_login_at >= ${since} AND status <> 'deleted'
+              UNION
+              SELECT d.user_id FROM (SELECT DISTINCT user_id FROM (${runCreators}) c (user_id)) d
+               WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = d.user_id AND u.status <> 'deleted')
+            ) active) AS active`.execute(db);
   return { total: Number(res.rows[0].total), active: Number(res.rows[0].active) };
 }
