@@ -34,7 +34,7 @@ export function emailJob(ctx: AppContext, mail: Mail, validUntil: Date | null = 
 }
 
 /** The `email.send` handler: a throw is retried by the worker with backoff. */
-export async function sendEmailJob(ctx: AppContext, job: JobRow, _signal: AbortSignal, log: Logger): Promise<void> {
+export async function sendEmailJob(ctx: AppContext, job: JobRow, signal: AbortSignal, log: Logger): Promise<void> {
   const p = job.payload as unknown as EmailPayload;
   if (p?.v !== 1 || typeof p.to !== 'string' || typeof p.sealed !== 'string') throw new Error('email.send: unsupported payload');
   if (p.valid_until && Date.parse(p.valid_until) <= Date.now()) {
@@ -42,5 +42,5 @@ export async function sendEmailJob(ctx: AppContext, job: JobRow, _signal: AbortS
     return;
   }
   const { subject, text } = JSON.parse(decryptSecret(p.sealed, ctx.secrets.encryptionKey)) as { subject: string; text: string };
-  await ctx.mailer.send({ to: p.to, subject, text });
+  await ctx.mailer.send({ to: p.to, subject, text }, { signal });
 }

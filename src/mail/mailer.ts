@@ -44,15 +44,16 @@ export class Mailer {
   }
 
   /**
-   * Sends now; resolves to false (and logs the mail) when email is not configured. With
-   * `timeoutMs`, gives up (throws) once that much time has passed.
+   * Sends now; resolves to false (and logs the mail) when email is not configured. Gives up
+   * (throws) after `timeoutMs` or when `signal` aborts (a worker shutting down).
    */
-  async send(mail: Mail, opts: { timeoutMs?: number } = {}): Promise<boolean> {
+  async send(mail: Mail, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
     const e = await this.emailSettings();
     if (!e.from || !e.host) {
       this.log.info({ mail: { to: mail.to, subject: mail.subject, text: mail.text } }, 'email not configured; mail written to log');
       return false;
     }
+    opts.signal?.throwIfAborted();
     // Loaded on the first mail sent, not at start (most installs never configure SMTP).
     const { default: nodemailer } = await import('nodemailer');
     const transport = nodemailer.createTransport({
@@ -67,21 +68,20 @@ export class Mailer {
       socketTimeout: 20_000,
     });
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     try {
       const sending = transport.sendMail({ from: e.from, to: mail.to, subject: mail.subject, text: mail.text });
-      if (opts.timeoutMs === undefined) await sending;
-      else {
-        sending.catch(() => undefined);
-        await Promise.race([
-          sending,
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer from the SMTP server within ${opts.timeoutMs} ms`)), opts.timeoutMs);
-          }),
-        ]);
-      }
+      sending.catch(() => undefined);
+      const givingUp = new Promise<never>((_, reject) => {
+        if (opts.timeoutMs !== undefined) timer = setTimeout(() => reject(new Error(`no answer from the SMTP server within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+        onAbort = () => reject(new Error('mail sending aborted'));
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      await Promise.race([sending, givingUp]);
       return true;
     } finally {
       clearTimeout(timer);
+      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
       transport.close();
     }
   }
