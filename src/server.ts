@@ -57,8 +57,9 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     const res = await migrate(database);
     if (res.applied.length) log.info({ applied: res.applied }, 'migrations applied');
   }
-  const settings = new SettingsService(database.db, config.env);
+  const settings = new SettingsService(database.db, config.env, secrets.encryptionKey);
   await settings.preload();
+  await settings.listen(database);
   const counters: CounterStore = config.redisUrl ? await RedisCounterStore.connect(config.redisUrl, log) : new MemoryCounterStore();
   const credentialCache = new CredentialCache<unknown>();
   const credentials = await createInvalidator(database, credentialCache);
@@ -92,6 +93,7 @@ export async function closeContext(ctx: AppContext): Promise<void> {
   await ctx.engine.close().catch(() => undefined);
   await ctx.credentials.close().catch(() => undefined);
   await ctx.caches.close().catch(() => undefined);
+  await ctx.settings.close();
   await ctx.counters.close();
   await ctx.database.close();
 }

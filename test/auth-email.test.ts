@@ -48,7 +48,7 @@ describe('email flows over SMTP', () => {
 
   before(async () => {
     smtp = await startSmtpCapture();
-    t = await startIdentityApp({ ...smtp.env(), ARKLOOP_APP_BASE_URL: 'http://app.test' });
+    t = await startIdentityApp({ ...smtp.env(), ARKLOOP_APP_BASE_URL: 'http://app.test' }, { worker: true });
     await registerUser(t); // the platform admin, out of the way
   });
   after(async () => {

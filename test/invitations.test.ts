@@ -306,7 +306,7 @@ describe('invitations (§11.16–§11.20)', () => {
 describe('invitation mail', () => {
   it('sends the link <app base url>/invitations/<token> when email is configured', async () => {
     const smtp = await startSmtpCapture();
-    const t = await startTestApp({ ...smtp.env(), ARKLOOP_APP_BASE_URL: 'https://app.arkloop.test/' });
+    const t = await startTestApp({ ...smtp.env(), ARKLOOP_APP_BASE_URL: 'https://app.arkloop.test/' }, { worker: true }); // mail goes out through email.send jobs
     try {
       await registerUser(t);
       const owner = await registerUser(t);

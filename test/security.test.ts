@@ -88,7 +88,9 @@ const NO_PERMISSION_POINT = [
 ];
 
 /** Path parameters that are not resource ids, with the value used for them. */
-const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token', group: 'web_search', provider: 'web_search.tavily', key: 'sec-flag' };
+const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token', group: 'web_search', provider: 'web_search.tavily' };
+// `:key` names a feature flag (§24) or a platform setting (§21.23); any flag key works for the flag routes.
+NON_ID_PARAMS.key = 'credit.initial_grant';
 
 const ENVELOPE_KEYS = ['code', 'details', 'error', 'message', 'trace_id'];
 
@@ -222,6 +224,8 @@ describe('security (generated from the route table)', () => {
     await ok(await t.post('/v1/feature-flags', { key: 'sec-flag', default_value: false }, asAdmin));
     await ok(await t.post('/v1/feature-flags/sec-flag/org-overrides', { org_id: wsA, enabled: true }, asAdmin), 200);
     fixtures['feature_flag_overrides.not_found'] = { own: wsA, foreign: newId() };
+    // Users (admin routes): any user is the admin's to see; `foreign` names nobody.
+    fixtures['users.not_found'] = { own: memberA.id, foreign: newId() };
 
     keys.full = (await apiKey(ownerA, wsA)).key;
     keys.scopedAudit = (await apiKey(ownerA, wsA, ['account.audit.read'])).key;

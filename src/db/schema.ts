@@ -294,6 +294,19 @@ export interface FeatureFlagOverridesTable {
   created_at: Timestamp;
 }
 
+// Admin: run activity of closed days (modules/runs/activity.ts).
+export interface RunActivityDailyTable {
+  day: ColumnType<string, string, string>;
+  org_id: string;
+  user_id: string;
+  run_count: ColumnType<string | number, number | string, number | string>;
+}
+
+export interface RunActivityRollupStateTable {
+  id: number;
+  rolled_until: ColumnType<string | null, string | null, string | null>;
+}
+
 export interface DB {
   users: UsersTable;
   accounts: AccountsTable;
@@ -604,6 +617,8 @@ export interface DB {
   entitlement_overrides: EntitlementOverridesTable;
   usage_daily: UsageDailyTable;
   usage_rollup_state: UsageRollupStateTable;
+  run_activity_daily: RunActivityDailyTable;
+  run_activity_rollup_state: RunActivityRollupStateTable;
 }
 
 // Webhooks (migrations/0015_webhooks.sql)

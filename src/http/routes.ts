@@ -29,6 +29,10 @@ import { broadcastRoutes } from '../modules/notifications/broadcast-routes.js';
 import { auditLogRoutes } from '../modules/audit/routes.js';
 import { ipRuleRoutes } from '../modules/ip-rules/routes.js';
 import { featureFlagRoutes } from '../modules/feature-flags/routes.js';
+import { adminOverviewRoutes } from '../modules/admin/overview.js';
+import { adminUserRoutes } from '../modules/admin/users.js';
+import { adminEmailRoutes } from '../modules/admin/email.js';
+import { platformSettingRoutes } from '../modules/settings/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
   healthRoutes,
@@ -59,4 +63,8 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   auditLogRoutes,
   ipRuleRoutes,
   featureFlagRoutes,
+  adminOverviewRoutes,
+  adminUserRoutes,
+  adminEmailRoutes,
+  platformSettingRoutes,
 ];

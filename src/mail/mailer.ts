@@ -1,5 +1,7 @@
 // Outgoing mail over SMTP (nodemailer), configured by the email.* settings. With no
 // sender or host configured the message is written to the log instead, never dropped.
+// Mail of a write goes through an `email.send` job (email-job.ts); only the admin's test mail
+// is sent directly.
 import type { Logger } from 'pino';
 import type { SettingsService } from '../modules/settings/service.js';
 
@@ -41,13 +43,17 @@ export class Mailer {
     return e.from !== '' && e.host !== '';
   }
 
-  /** Sends now; resolves to false (and logs the mail) when email is not configured. */
-  async send(mail: Mail): Promise<boolean> {
+  /**
+   * Sends now; resolves to false (and logs the mail) when email is not configured. Gives up
+   * (throws) after `timeoutMs` or when `signal` aborts (a worker shutting down).
+   */
+  async send(mail: Mail, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
     const e = await this.emailSettings();
     if (!e.from || !e.host) {
       this.log.info({ mail: { to: mail.to, subject: mail.subject, text: mail.text } }, 'email not configured; mail written to log');
       return false;
     }
+    opts.signal?.throwIfAborted();
     // Loaded on the first mail sent, not at start (most installs never configure SMTP).
     const { default: nodemailer } = await import('nodemailer');
     const transport = nodemailer.createTransport({
@@ -61,18 +67,22 @@ export class Mailer {
       greetingTimeout: 10_000,
       socketTimeout: 20_000,
     });
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     try {
-      await transport.sendMail({ from: e.from, to: mail.to, subject: mail.subject, text: mail.text });
+      const sending = transport.sendMail({ from: e.from, to: mail.to, subject: mail.subject, text: mail.text });
+      sending.catch(() => undefined);
+      const givingUp = new Promise<never>((_, reject) => {
+        if (opts.timeoutMs !== undefined) timer = setTimeout(() => reject(new Error(`no answer from the SMTP server within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+        onAbort = () => reject(new Error('mail sending aborted'));
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      await Promise.race([sending, givingUp]);
       return true;
     } finally {
+      clearTimeout(timer);
+      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
       transport.close();
     }
-  }
-
-  /** Sends in the background; a failure is logged with the recipient, not thrown. */
-  sendLater(mail: Mail): void {
-    this.send(mail).catch((err: Error) => {
-      this.log.error({ err: err.message, to: mail.to, subject: mail.subject }, 'mail delivery failed');
-    });
   }
 }

@@ -21,6 +21,7 @@ import { reapRuns } from './reaper.js';
 import { rollUpUsage } from '../modules/usage/platform.js';
 import { deliverWebhook } from '../modules/webhooks/deliver.js';
 import { broadcastFanoutJob } from '../modules/notifications/fanout.js';
+import { sendEmailJob } from '../mail/email-job.js';
 
 const ROLLUP_INTERVAL_MS = 10 * 60_000;
 
@@ -31,6 +32,7 @@ const HANDLERS: Record<string, JobHandler> = {
   'run.execute': executeRun,
   'webhook.deliver': deliverWebhook,
   'broadcast.fanout': broadcastFanoutJob,
+  'email.send': sendEmailJob,
 };
 
 /** Job types of the runs lane; every other handled type is a background job. */

@@ -13,7 +13,7 @@ import type { AppContext } from '../../src/app-context.js';
 import { registerRoute } from '../../src/http/route.js';
 import { newId } from '../../src/lib/ids.js';
 import { permissionList } from '../../src/modules/accounts/permissions.js';
-import { createContext } from '../../src/server.js';
+import { createContext, startWorker } from '../../src/server.js';
 import { createTestDatabase, registerUser, testClient, TEST_SECRETS, type Res, type TestApp, type TestUser } from './app.js';
 
 export interface IdentityApp extends TestApp {
@@ -56,7 +56,7 @@ function probeRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 }
 
-export async function startIdentityApp(env: Record<string, string> = {}, opts: { probes?: boolean } = {}): Promise<IdentityApp> {
+export async function startIdentityApp(env: Record<string, string> = {}, opts: { probes?: boolean; worker?: boolean } = {}): Promise<IdentityApp> {
   const db = await createTestDatabase();
   const redisUrl = process.env.ARKLOOP_TEST_REDIS_URL;
   const config = loadConfig({
@@ -71,8 +71,11 @@ export async function startIdentityApp(env: Record<string, string> = {}, opts: {
   if (opts.probes) probeRoutes(app, ctx);
   await app.ready();
   const ip = randomIp();
-
-  return { ...testClient(app, ctx, db, { 'x-forwarded-for': ip }), ip };
+  const client = testClient(app, ctx, db, { 'x-forwarded-for': ip });
+  // Mail goes out through `email.send` jobs: tests that read mail run a worker.
+  if (!opts.worker) return { ...client, ip };
+  const worker = startWorker(ctx);
+  return { ...client, ip, close: async () => { await worker.stop(); await client.close(); } };
 }
 
 /** A workspace account created directly in the database (the accounts endpoints live elsewhere). */

@@ -74,7 +74,8 @@ export function parseMessage(raw: string): { headers: Record<string, string>; te
   return { headers, text: body.replace(/\r\n/g, '\n') };
 }
 
-export async function startSmtpCapture(): Promise<SmtpCapture> {
+/** `port`: listen there (e.g. a port the app already points at while nothing listened). */
+export async function startSmtpCapture(opts: { port?: number } = {}): Promise<SmtpCapture> {
   const messages: CapturedMail[] = [];
   const waiters = new Set<() => void>();
   const server = new SMTPServer({
@@ -96,7 +97,7 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = ((server as unknown as { server: { address(): AddressInfo } }).server.address()).port;
 

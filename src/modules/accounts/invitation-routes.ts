@@ -27,6 +27,8 @@ import { addMember, emailIsMember } from './members-store.js';
 import { pointsForRole } from './permissions.js';
 import { CreatedInvitationSchema, Email, InvitationPreviewSchema, InvitationSchema, InvitationStatusSchema, InviteRoleSchema } from './schemas.js';
 import { findAccount, membershipRole } from './store.js';
+import { enqueueJob } from '../../engine/jobs.js';
+import { emailJob } from '../../mail/email-job.js';
 
 const invitationNotFound = () => notFound('invitations.not_found', 'invitation');
 
@@ -50,6 +52,8 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { email, role } = req.body;
       if (account.type === 'personal') throw new AppError('accounts.personal_account', 'personal accounts cannot have invitations');
       const token = randomToken();
+      // Read before the transaction: a settings read inside one could wait on it (embedded engine).
+      const mailConfigured = await ctx.mailer.isConfigured();
       const { invitation, inviteeId } = await auditedWrite(ctx.db, origin(req), async (trx) => {
         if (await emailIsMember(trx, account.id, email)) throw conflict('accounts.already_member', 'a user with this email is already a member');
         if (await pendingInvitationExists(trx, account.id, email)) throw conflict('invitations.exists', 'a pending invitation for this email exists');
@@ -72,6 +76,18 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
             payload: { invitation_id: inv.id, account_id: account.id, account_name: account.name, role, token },
           });
         }
+        if (mailConfigured) {
+          // The mail goes out through an `email.send` job of this transaction (mail/email-job.ts).
+          const link = `${ctx.config.appBaseUrl.replace(/\/$/, '')}/invitations/${encodeURIComponent(token)}`;
+          const mail = {
+            to: email,
+            subject: `You are invited to join ${account.name} on Arkloop`,
+            text:
+              `${req.principal!.user.username} invited you to join ${account.name} as ${role}.\n\n` +
+              `Accept the invitation: ${link}\n\nThe link expires on ${inv.expires_at.toISOString()}.\n`,
+          };
+          await enqueueJob(trx, emailJob(ctx, mail, inv.expires_at), { notify: ctx.engine.viaNotify });
+        }
         return {
           result: { invitation: inv, inviteeId: invitee?.id ?? null },
           audit: {
@@ -85,16 +101,7 @@ export function invitationRoutes(app: FastifyInstance, ctx: AppContext): void {
           },
         };
       });
-      if (await ctx.mailer.isConfigured()) {
-        const link = `${ctx.config.appBaseUrl.replace(/\/$/, '')}/invitations/${encodeURIComponent(token)}`;
-        ctx.mailer.sendLater({
-          to: email,
-          subject: `You are invited to join ${account.name} on Arkloop`,
-          text:
-            `${req.principal!.user.username} invited you to join ${account.name} as ${role}.\n\n` +
-            `Accept the invitation: ${link}\n\nThe link expires on ${invitation.expires_at.toISOString()}.\n`,
-        });
-      }
+      if (mailConfigured) ctx.engine.wrote([], 1); // wakes the in-process worker for the mail job
       req.log.debug({ invitation_id: invitation.id, notified_user: inviteeId }, 'invitation created');
       return { ...shapeInvitation(invitation), token };
     },

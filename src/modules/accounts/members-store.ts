@@ -82,3 +82,24 @@ export function shapeMember(m: MemberRow) {
 export function memberRoleSql(accountId: RawBuilder<unknown>, userId: RawBuilder<unknown>): RawBuilder<AccountRole | null> {
   return sql<AccountRole | null>`(SELECT am.role FROM account_memberships am WHERE am.account_id = ${accountId} AND am.user_id = ${userId})`;
 }
+
+/**
+ * Workspaces where `userId` is the only owner while other members remain: removing the user
+ * would leave them without an owner (api.md §21.5 `accounts.last_owner`). Locks the owner rows.
+ */
+export async function soleOwnedWorkspacesWithMembers(db: Kysely<DB>, userId: string): Promise<string[]> {
+  const res = await sql<{ account_id: string }>`
+    SELECT m.account_id FROM account_memberships m JOIN accounts a ON a.id = m.account_id
+     WHERE m.user_id = ${userId} AND m.role = 'owner' AND a.type = 'workspace'
+       AND NOT EXISTS (SELECT 1 FROM account_memberships o WHERE o.account_id = m.account_id AND o.role = 'owner' AND o.user_id <> ${userId})
+       AND EXISTS (SELECT 1 FROM account_memberships x WHERE x.account_id = m.account_id AND x.user_id <> ${userId})
+     ORDER BY m.account_id
+       FOR UPDATE OF m`.execute(db);
+  return res.rows.map((r) => r.account_id);
+}
+
+/** Removes every membership (and team place) of a user. */
+export async function removeUserMemberships(db: Kysely<DB>, userId: string): Promise<void> {
+  await db.deleteFrom('team_members').where('user_id', '=', userId).execute();
+  await db.deleteFrom('account_memberships').where('user_id', '=', userId).execute();
+}

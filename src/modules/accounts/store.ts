@@ -59,7 +59,7 @@ export async function listUserAccounts(db: Kysely<DB>, userId: string) {
     .selectFrom('account_memberships as m')
     .innerJoin('accounts as a', 'a.id', 'm.account_id')
     .selectAll('a')
-    .select('m.role')
+    .select(['m.role', 'm.created_at as joined_at'])
     .where('m.user_id', '=', userId)
     .orderBy(sql`(a.type = 'personal')`, 'desc')
     .orderBy(sql`lower(a.name)`)

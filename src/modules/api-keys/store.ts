@@ -88,3 +88,8 @@ export function shapeApiKey(k: ApiKeyRow) {
     created_at: k.created_at.toISOString(),
   };
 }
+
+/** Revokes every live key of a user (a deleted user, api.md §21.5). */
+export async function revokeUserApiKeys(db: Kysely<DB>, userId: string): Promise<void> {
+  await db.updateTable('api_keys').set({ revoked_at: new Date() }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+}

@@ -10,14 +10,15 @@ const VERIFY_TTL_MS = 24 * 3600 * 1000;
 const OTP_TTL_MS = 10 * 60 * 1000;
 const OTP_MAX_FAILURES = 5;
 
-export async function issueVerificationToken(db: Kysely<DB>, userId: string, email: string): Promise<string> {
+export async function issueVerificationToken(db: Kysely<DB>, userId: string, email: string): Promise<{ token: string; expiresAt: Date }> {
   const token = randomToken();
+  const expiresAt = new Date(Date.now() + VERIFY_TTL_MS);
   await db.updateTable('email_verification_tokens').set({ used_at: new Date() }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
   await db
     .insertInto('email_verification_tokens')
-    .values({ id: newId(), user_id: userId, email, token_hash: hashToken(token), expires_at: new Date(Date.now() + VERIFY_TTL_MS) })
+    .values({ id: newId(), user_id: userId, email, token_hash: hashToken(token), expires_at: expiresAt })
     .execute();
-  return token;
+  return { token, expiresAt };
 }
 
 /** Consumes a verification token; returns the user id it verified, or null. */
@@ -45,14 +46,15 @@ function codeHash(secret: Uint8Array, userId: string, code: string): string {
   return createHmac('sha256', secret).update(`${userId}:${code}`).digest('hex');
 }
 
-export async function issueOtp(db: Kysely<DB>, secret: Uint8Array, userId: string): Promise<string> {
+export async function issueOtp(db: Kysely<DB>, secret: Uint8Array, userId: string): Promise<{ code: string; expiresAt: Date }> {
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  const expiresAt = new Date(Date.now() + OTP_TTL_MS);
   await db.updateTable('email_otps').set({ used_at: new Date() }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
   await db
     .insertInto('email_otps')
-    .values({ id: newId(), user_id: userId, code_hash: codeHash(secret, userId, code), expires_at: new Date(Date.now() + OTP_TTL_MS) })
+    .values({ id: newId(), user_id: userId, code_hash: codeHash(secret, userId, code), expires_at: expiresAt })
     .execute();
-  return code;
+  return { code, expiresAt };
 }
 
 /** Checks a code against the user's live OTP; wrong codes count toward invalidation. */

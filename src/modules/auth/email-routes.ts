@@ -11,25 +11,36 @@ import { requireCaptcha } from './captcha.js';
 import { consumeOtp, consumeVerificationToken, issueOtp, issueVerificationToken, maskEmail } from './email-codes.js';
 import { checkLoginFailures, failureSubject, limitMail, limitPerIp, recordLoginFailure } from './limits.js';
 import { Email, TokenResponse, auditLoginFailure, signIn } from './routes.js';
+import { emailJob } from '../../mail/email-job.js';
 
+/** Issues a verification token and queues its mail in one transaction (mail/email-job.ts). */
 export async function sendVerificationMail(ctx: AppContext, user: Pick<UserRow, 'id' | 'email'>): Promise<void> {
-  if (!user.email) return;
-  const token = await issueVerificationToken(ctx.db, user.id, user.email);
-  const link = `${ctx.config.appBaseUrl.replace(/\/$/, '')}/verify-email?token=${encodeURIComponent(token)}`;
-  ctx.mailer.sendLater({
-    to: user.email,
-    subject: 'Verify your email address',
-    text: `Confirm your email address for Arkloop by opening this link:\n\n${link}\n\nOr use this token: ${token}\n\nThe link is valid for 24 hours.`,
+  const email = user.email;
+  if (!email) return;
+  await ctx.engine.transaction(ctx.db, async (tx) => {
+    const { token, expiresAt } = await issueVerificationToken(tx.db, user.id, email);
+    const link = `${ctx.config.appBaseUrl.replace(/\/$/, '')}/verify-email?token=${encodeURIComponent(token)}`;
+    const mail = {
+      to: email,
+      subject: 'Verify your email address',
+      text: `Confirm your email address for Arkloop by opening this link:\n\n${link}\n\nOr use this token: ${token}\n\nThe link is valid for 24 hours.`,
+    };
+    await tx.enqueue(emailJob(ctx, mail, expiresAt));
   });
 }
 
+/** Issues a sign-in code and queues its mail in one transaction. */
 async function sendOtpMail(ctx: AppContext, user: UserRow): Promise<void> {
-  if (!user.email || user.status !== 'active') return;
-  const code = await issueOtp(ctx.db, ctx.jwtKey, user.id);
-  ctx.mailer.sendLater({
-    to: user.email,
-    subject: `Your Arkloop sign-in code: ${code}`,
-    text: `Your one-time sign-in code is ${code}.\n\nIt is valid for 10 minutes. If you did not ask for it, ignore this mail.`,
+  const email = user.email;
+  if (!email || user.status !== 'active') return;
+  await ctx.engine.transaction(ctx.db, async (tx) => {
+    const { code, expiresAt } = await issueOtp(tx.db, ctx.jwtKey, user.id);
+    const mail = {
+      to: email,
+      subject: `Your Arkloop sign-in code: ${code}`,
+      text: `Your one-time sign-in code is ${code}.\n\nIt is valid for 10 minutes. If you did not ask for it, ignore this mail.`,
+    };
+    await tx.enqueue(emailJob(ctx, mail, expiresAt));
   });
 }
 

@@ -44,7 +44,7 @@ export const MeSchema = T.Object({
  * case-insensitively and stored in their canonical spelling ("europe/paris" → "Europe/Paris");
  * a valid alias ("Asia/Kolkata", "US/Pacific") is kept as sent.
  */
-function timezoneName(tz: string): string | null {
+export function timezoneName(tz: string): string | null {
   let resolved: string;
   try {
     resolved = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;

@@ -274,3 +274,9 @@ export function shapeRunDetail(r: RunRow) {
     updated_at: r.updated_at.toISOString(),
   };
 }
+
+/** Any run by id, whatever its account or thread (platform admins, api.md §21.6). */
+export async function findRunForAdmin(db: Kysely<DB>, id: string): Promise<RunRow | undefined> {
+  const res = await sql<RunRow>`${SELECT_RUN} WHERE r.id = ${id}`.execute(db);
+  return res.rows[0];
+}

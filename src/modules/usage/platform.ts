@@ -90,3 +90,10 @@ export async function platformUsageByModel(db: Kysely<DB>, year: number, month: 
   const res = await sql<Sums & { model: string }>`SELECT model, ${sums} FROM ${usageRows(from, to)} GROUP BY model ORDER BY sum(cost_usd) DESC, model`.execute(db);
   return res.rows.map((r) => ({ model: r.model, ...numbers(r) }));
 }
+
+/** Token and cost totals of every usage record ever (the admin dashboard). */
+export async function platformUsageTotals(db: Kysely<DB>, now: Date) {
+  const to = dayString(new Date(now.getTime() + 86_400_000));
+  const res = await sql<Sums>`SELECT ${sums} FROM ${usageRows('1970-01-01', to)}`.execute(db);
+  return numbers(res.rows[0]);
+}

@@ -105,3 +105,14 @@ export async function monthTokens(db: Kysely<DB>, orgId: string): Promise<number
   const res = await sql<{ n: number }>`SELECT ${monthTokensSql(sql`${orgId}::uuid`)} AS n`.execute(db);
   return Number(res.rows[0].n);
 }
+
+/** The usage records of one run, oldest first (api.md §21.6 `usage_records`). */
+export async function runUsageRecords(db: Kysely<DB>, runId: string) {
+  return db
+    .selectFrom('usage_records')
+    .select(['provider_name', 'provider_kind', 'model', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'cost_usd', 'created_at'])
+    .where('run_id', '=', runId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
