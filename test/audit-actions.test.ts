@@ -39,7 +39,7 @@ const NOT_WRITTEN_YET = ['gateway_config.update'];
  * Actions whose row is asserted by their module's own test file for now (written by the modules
  * merged last); each is to become a case here. The check below keeps the file naming it.
  */
-const TESTED_IN_MODULE_FILE: Record<string, string> = { 'ip_rule.denied': 'ip-rules',
+const TESTED_IN_MODULE_FILE: Record<string, string> = {
   'email_config.update': 'admin-email', 'email.test': 'admin-email',
 };
 
@@ -155,6 +155,14 @@ const CASES: Record<string, (f: Fixture) => Promise<Performed>> = {
     const res = await f.t.del(`/v1/ip-rules/${rule.id}`, asOwner(f));
     f.ok(res, 204);
     return wsRow(f, res, 'ip_rule', rule.id);
+  },
+  'ip_rule.denied': async (f) => {
+    // In a workspace of its own: the rule refuses this machine's address from then on.
+    const ws = (await createWorkspace(f.t, f.owner)).id;
+    f.ok(await f.t.post('/v1/ip-rules', { type: 'blocklist', cidr: '127.0.0.1', force: true }, inAccount(f.owner, ws)));
+    const res = await f.t.get('/v1/threads', inAccount(f.owner, ws));
+    assert.deepEqual([res.status, res.body.code], [403, 'policy.ip_blocked']);
+    return { res, orgId: ws, actor: f.owner.id, targetType: 'ip_address', targetId: '127.0.0.1' };
   },
   'feature_flag.create': async (f) => {
     const key = uniq('flag').toLowerCase();
