@@ -52,7 +52,7 @@ describe('auditedWrite', () => {
     };
     await auditedWrite(t.ctx.db, origin, async () => ({
       result: null,
-      audit: { ...entry('test.redaction'), metadata: { ...secrets, kept: 'visible', key_prefix: 'al_A1b2', has_api_key: true }, before: secrets, after: { ...secrets, env_keys: ['A', 'B'] } },
+      audit: { ...entry('test.redaction'), metadata: { ...secrets, kept: 'visible', key: 'feature.byok_enabled', key_prefix: 'al_A1b2', has_api_key: true }, before: secrets, after: { ...secrets, env_keys: ['A', 'B'] } },
     }));
     const [row] = await auditRows(t, 'test.redaction', accountId);
     const text = JSON.stringify(row);
@@ -60,7 +60,8 @@ describe('auditedWrite', () => {
       assert.ok(!text.includes(s), `${s} in ${text}`);
     }
     const meta = row.metadata as Record<string, unknown>;
-    assert.deepEqual([meta.kept, meta.key_prefix, meta.has_api_key, meta.env], ['visible', 'al_A1b2', true, '[redacted]']);
+    // A resource's `key` (a flag's, a setting's, an entitlement's) is an identifier, not a secret.
+    assert.deepEqual([meta.kept, meta.key, meta.key_prefix, meta.has_api_key, meta.env], ['visible', 'feature.byok_enabled', 'al_A1b2', true, '[redacted]']);
     assert.deepEqual((row.after_state as Record<string, unknown>).env_keys, ['A', 'B']);
   });
 

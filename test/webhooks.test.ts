@@ -501,6 +501,10 @@ describe('webhooks (§20)', () => {
       assert.deepEqual([second.status, second.last_status_code], ['failed', 410]);
       assert.deepEqual([first.status, first.last_error], ['failed', 'endpoint disabled']);
       assert.equal((await t.get(`/v1/webhook-endpoints/${e.id}`, { token: user.token })).body.enabled, false);
+      // The account's audit log says who disabled it: the platform (no actor), and why.
+      const audit = (await t.get(`/v1/audit-logs?action=webhook_endpoint.update&target_id=${e.id}&include=state`, { token: user.token })).body.data;
+      assert.equal(audit.length, 1);
+      assert.deepEqual([audit[0].actor_user_id, audit[0].before_state.enabled, audit[0].after_state.enabled, audit[0].metadata.delivery_id], [null, true, false, second.id]);
       await t.post('/v1/threads', {}, o);
       advance(3_600_000);
       await settle();

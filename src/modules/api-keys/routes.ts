@@ -138,6 +138,7 @@ export function apiKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
             targetType: 'api_key',
             targetId: key.id,
             metadata: { name: key.name, key_prefix: key.key_prefix, owner_user_id: key.user_id },
+            before: shapeApiKey(key),
           },
         };
       });

@@ -29,7 +29,7 @@ export interface AuditEntry {
 
 // Keys whose values are secrets (§22: passwords, tokens, key hashes, API keys, bearer tokens,
 // SMTP passwords, webhook secrets, env values): the whole value goes, objects included (`env`).
-const SECRET_KEYS = /(password|passwd|secret|token|key_hash|api_key|apikey|^key$|bearer|smtp_pass|authorization|cookie|env_values|^env$|code_hash|private_key|access_key|_enc$|encrypted)/i;
+const SECRET_KEYS = /(password|passwd|secret|token|key_hash|api_key|apikey|bearer|smtp_pass|authorization|cookie|env_values|^env$|code_hash|private_key|access_key|_enc$|encrypted)/i;
 // The platform's own secrets, recognised by their form wherever they appear: API keys
 // (`al_` + 40 base62) and webhook signing secrets (`whsec_` + base64url).
 const SECRET_VALUE = /^(al_[0-9A-Za-z]{40}|whsec_[A-Za-z0-9_-]{32,})$/;

@@ -36,7 +36,7 @@ const OverrideSchema = T.Object({ org_id: Uuid(), flag_key: T.String(), enabled:
 const KeyParams = T.Object({ key: T.String() });
 
 const flagNotFound = () => notFound('feature_flags.not_found', 'feature flag');
-// Audit metadata names the flag `flag_key`: a field called `key` is redacted as a secret.
+// Audit metadata names the flag `flag_key`, as an override does.
 const flagMeta = (key: string) => ({ flag_key: key });
 
 export function featureFlagRoutes(app: FastifyInstance, ctx: AppContext): void {

@@ -15,7 +15,8 @@ import { completeJobSql, rescheduleJob, rescheduleJobSql, type JobRow } from '..
 import { decryptSecret } from '../../lib/crypto.js';
 import { SsrfBlockedError, guardedFetch } from '../../lib/ssrf.js';
 import { signDelivery } from './signing.js';
-import { dropPendingDeliveries, failPendingDeliveries } from './store.js';
+import { recordAudit } from '../audit/store.js';
+import { dropPendingDeliveries, failPendingDeliveries, shapeEndpoint } from './store.js';
 import { webhooksChanged } from './outbox.js';
 
 const MAX_RETRY_AFTER_MS = 3_600_000;
@@ -155,8 +156,22 @@ export async function deliverWebhook(ctx: AppContext, job: JobRow, signal: Abort
   const recorded = gone
     ? await ctx.db.transaction().execute(async (trx) => {
         if ((await record.execute(trx)).rows[0].recorded === 0) return false;
-        await trx.updateTable('webhook_endpoints').set({ enabled: false, updated_at: new Date() }).where('id', '=', row.endpoint_id).execute();
+        const before = await trx.selectFrom('webhook_endpoints').selectAll().where('id', '=', row.endpoint_id).executeTakeFirst();
+        const after = await trx.updateTable('webhook_endpoints').set({ enabled: false, updated_at: new Date() }).where('id', '=', row.endpoint_id).returningAll().executeTakeFirst();
         await failPendingDeliveries(trx, row.endpoint_id);
+        // The platform changed the endpoint, not a person: no actor; the job's id stands as trace id.
+        if (before && after && before.enabled) {
+          await recordAudit(trx, { traceId: job.id, ip: null, userAgent: null }, {
+            orgId: row.org_id,
+            actorUserId: null,
+            action: 'webhook_endpoint.update',
+            targetType: 'webhook_endpoint',
+            targetId: row.endpoint_id,
+            metadata: { fields: ['enabled'], reason: 'receiver answered 410 Gone', delivery_id: row.id },
+            before: shapeEndpoint(before),
+            after: shapeEndpoint(after),
+          });
+        }
         return true;
       })
     : (await record.execute(ctx.db)).rows[0].recorded > 0;
