@@ -279,6 +279,32 @@ describe('broadcasts', () => {
     assert.deepEqual(await delivered(t, id), { rows: expected, users: expected });
   });
 
+  it('a fan-out that fails on every attempt ends failed, with what it could not send unsent', async () => {
+    runWorker();
+    await worker!.stop(); // created while no worker runs, so the test can shorten its job first
+    worker = null;
+    const res = await t.post(url, { type: 'doomed', title: 'F', body: 'f', target: 'all' }, asAdmin());
+    assert.equal(res.status, 202);
+    const id = res.body.id;
+    // Two attempts instead of five, so the test waits one back-off (1 s), not fifteen.
+    await sql`UPDATE jobs SET max_attempts = 2 WHERE type = 'broadcast.fanout' AND payload->>'broadcast_id' = ${id}`.execute(t.ctx.db);
+    await sql`CREATE OR REPLACE FUNCTION test_refuse_broadcast() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.broadcast_id = ${sql.lit(id)}::uuid THEN RAISE EXCEPTION 'notifications refused'; END IF; RETURN NEW; END $$`.execute(t.ctx.db);
+    await sql`CREATE TRIGGER test_refuse_broadcast BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION test_refuse_broadcast()`.execute(t.ctx.db);
+    try {
+      runWorker();
+      const failed = await waitForStatus(t, cast.admin.token, id, 'failed');
+      assert.equal(failed.sent_count, 0);
+      assert.deepEqual(await delivered(t, id), { rows: 0, users: 0 });
+      const jobs = await sql<{ state: string; attempts: number; last_error: string }>`
+        SELECT state, attempts, last_error FROM jobs WHERE type = 'broadcast.fanout' AND payload->>'broadcast_id' = ${id}`.execute(t.ctx.db);
+      assert.deepEqual(jobs.rows.map((j) => [j.state, j.attempts]), [['failed', 2]]);
+      assert.match(jobs.rows[0].last_error, /notifications refused/);
+    } finally {
+      await sql`DROP TRIGGER test_refuse_broadcast ON notifications`.execute(t.ctx.db);
+    }
+  });
+
   it('delete: 204, the broadcast is gone and its notifications are withdrawn, also those written afterwards', async () => {
     await worker?.stop();
     worker = null;
