@@ -6,29 +6,20 @@
 // The rollup runs when the dashboard is read (closed days only, under a row lock, so two
 // readers roll each day once), and each figure is read in one statement over both parts.
 import { sql, type Kysely } from 'kysely';
+import { rollUpClosedDays, rolledUntil } from '../../db/daily-rollup.js';
 import type { DB } from '../../db/schema.js';
 
 /** Rolls every closed day (ended more than a day ago) not rolled yet; returns the rows written. */
-export async function rollUpRunActivity(db: Kysely<DB>): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const state = await sql<{ rolled_until: string | null; target: string }>`
-      SELECT to_char(rolled_until, 'YYYY-MM-DD') AS rolled_until, to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYY-MM-DD') AS target
-      FROM run_activity_rollup_state WHERE id = 1 FOR UPDATE`.execute(trx);
-    const { rolled_until: from, target } = state.rows[0];
-    if (from !== null && from >= target) return 0;
-    const written = await sql`
-      INSERT INTO run_activity_daily (day, org_id, user_id, run_count)
-      SELECT (r.created_at AT TIME ZONE 'UTC')::date, r.org_id, r.created_by_user_id, count(*)
-      FROM runs r
-      WHERE r.created_at < (${target}::date)::timestamp AT TIME ZONE 'UTC'
-        ${from === null ? sql`` : sql`AND r.created_at >= (${from}::date)::timestamp AT TIME ZONE 'UTC'`}
-      GROUP BY 1, 2, 3`.execute(trx);
-    await sql`UPDATE run_activity_rollup_state SET rolled_until = ${target}::date WHERE id = 1`.execute(trx);
-    return Number(written.numAffectedRows ?? 0);
-  });
+export function rollUpRunActivity(db: Kysely<DB>): Promise<number> {
+  return rollUpClosedDays(db, 'run_activity_rollup_state', (inWindow) => sql`
+    INSERT INTO run_activity_daily (day, org_id, user_id, run_count)
+    SELECT (r.created_at AT TIME ZONE 'UTC')::date, r.org_id, r.created_by_user_id, count(*)
+    FROM runs r
+    WHERE ${inWindow(sql`r.created_at`)}
+    GROUP BY 1, 2, 3`);
 }
 
-const W = sql`(SELECT rolled_until FROM run_activity_rollup_state WHERE id = 1)`;
+const W = rolledUntil('run_activity_rollup_state');
 const wStart = sql`(coalesce(${W}, '-infinity'::date))::timestamp AT TIME ZONE 'UTC'`;
 
 /** `today` and `sinceDay` are UTC dates `YYYY-MM-DD`; everything from `sinceDay` on counts as recent. */

@@ -7,26 +7,17 @@
 // transaction, so a record is counted exactly once whatever the rollup's progress. Only days
 // that ended more than a day ago are rolled, so no transaction still open can add to them.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { rollUpClosedDays, rolledUntil } from '../../db/daily-rollup.js';
 import type { DB } from '../../db/schema.js';
 
 /** Rolls every closed day not rolled yet into usage_daily; returns how many rollup rows it wrote. */
-export async function rollUpUsage(db: Kysely<DB>): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const state = await sql<{ rolled_until: string | null; target: string }>`
-      SELECT to_char(rolled_until, 'YYYY-MM-DD') AS rolled_until, to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYY-MM-DD') AS target
-      FROM usage_rollup_state WHERE id = 1 FOR UPDATE`.execute(trx);
-    const { rolled_until: from, target } = state.rows[0];
-    if (from !== null && from >= target) return 0;
-    const written = await sql`
-      INSERT INTO usage_daily (day, org_id, model, input_tokens, output_tokens, cost_usd, record_count)
-      SELECT (u.created_at AT TIME ZONE 'UTC')::date, u.org_id, u.model, sum(u.input_tokens), sum(u.output_tokens), sum(u.cost_usd), count(*)
-      FROM usage_records u
-      WHERE u.created_at < (${target}::date)::timestamp AT TIME ZONE 'UTC'
-        ${from === null ? sql`` : sql`AND u.created_at >= (${from}::date)::timestamp AT TIME ZONE 'UTC'`}
-      GROUP BY 1, 2, 3`.execute(trx);
-    await sql`UPDATE usage_rollup_state SET rolled_until = ${target}::date WHERE id = 1`.execute(trx);
-    return Number(written.numAffectedRows ?? 0);
-  });
+export function rollUpUsage(db: Kysely<DB>): Promise<number> {
+  return rollUpClosedDays(db, 'usage_rollup_state', (inWindow) => sql`
+    INSERT INTO usage_daily (day, org_id, model, input_tokens, output_tokens, cost_usd, record_count)
+    SELECT (u.created_at AT TIME ZONE 'UTC')::date, u.org_id, u.model, sum(u.input_tokens), sum(u.output_tokens), sum(u.cost_usd), count(*)
+    FROM usage_records u
+    WHERE ${inWindow(sql`u.created_at`)}
+    GROUP BY 1, 2, 3`);
 }
 
 /**
@@ -35,7 +26,7 @@ export async function rollUpUsage(db: Kysely<DB>): Promise<number> {
  * from usage_daily, the rest from usage_records grouped the same way.
  */
 function usageRows(from: string, to: string): RawBuilder<unknown> {
-  const w = sql`(SELECT rolled_until FROM usage_rollup_state WHERE id = 1)`;
+  const w = rolledUntil('usage_rollup_state');
   return sql`(
     SELECT d.day, d.org_id, d.model, d.input_tokens, d.output_tokens, d.cost_usd, d.record_count
     FROM usage_daily d
