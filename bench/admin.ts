@@ -6,19 +6,13 @@
 //   (runs spread over 60 days; users one a minute, every 7th signed in within 90 days, every 50th suspended)
 //
 // Hand-written: the setup (hundreds of thousands of rows) is SQL, the load is sequential reads.
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import { sql } from 'kysely';
-import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/database.js';
-import { migrate } from '../src/db/migrator.js';
-import { buildApp } from '../src/http/app.js';
-import { createContext, closeContext } from '../src/server.js';
 import { rollUpUsage } from '../src/modules/usage/platform.js';
+import { startInProcessApp } from './in-process.js';
 import { summarize } from './loadgen.js';
-import { Cleanup, cleanUpOnExit, createDatabase, pgReachable } from './servers.js';
+import { Cleanup, cleanUpOnExit } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,35 +22,14 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '50' },
   },
 });
-const PG = process.env.ARKLOOP_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const cleanup = new Cleanup();
 cleanUpOnExit(cleanup);
 
 async function main(): Promise<void> {
-  let databaseUrl: string | null = null;
-  if (args.engine === 'postgres') {
-    if (!(await pgReachable(PG))) throw new Error(`PostgreSQL at ${PG} does not answer`);
-    databaseUrl = (await createDatabase(cleanup, PG, `arkloop_bench_admin_${randomBytes(4).toString('hex')}`)).url;
-  }
-  const database = await openDatabase({ databaseUrl, dataDir: null, poolSize: 10 });
-  await migrate(database);
-  const ctx = await createContext({
-    config: loadConfig({ ARKLOOP_LOG_LEVEL: 'warn', ARKLOOP_DATA_DIR: '/tmp/arkloop-bench-unused' }),
-    database,
-    secrets: { jwtSecret: randomBytes(32).toString('hex'), encryptionKey: randomBytes(32).toString('hex') },
-    log: pino({ level: 'warn' }),
-  });
-  const app = await buildApp(ctx);
-  await app.ready();
-  cleanup.add('close app', async () => {
-    await app.close();
-    await closeContext(ctx);
-    await database.close();
-  });
-  const reg = await app.inject({ method: 'POST', url: '/v1/auth/register', payload: { login: 'benchadmin', email: 'benchadmin@example.com', password: 'bench password 1' } });
-  const token = JSON.parse(reg.body).access_token as string;
-  const org = JSON.parse((await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${token}` } })).body).org_id as string;
-  const adminId = JSON.parse(reg.body).user_id as string;
+  const { app, ctx, call, register } = await startInProcessApp(args.engine!, cleanup, 'arkloop_bench_admin');
+  const token = await register('benchadmin'); // the first user: the platform admin
+  const me = (await call('GET', '/v1/me', token)).body as { id: string; org_id: string };
+  const [org, adminId] = [me.org_id, me.id];
 
   const users = Number(args.users);
   const runs = Number(args.runs);
