@@ -17,17 +17,11 @@
 // Hand-written: fixed scenarios with their own receivers; nothing a load library provides.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/database.js';
-import { migrate } from '../src/db/migrator.js';
-import { buildApp } from '../src/http/app.js';
-import { createContext, closeContext, startWorker } from '../src/server.js';
+import { startInProcessApp } from './in-process.js';
 import { summarize } from './loadgen.js';
-import { Cleanup, cleanUpOnExit, createDatabase, pgReachable } from './servers.js';
+import { Cleanup, cleanUpOnExit } from './servers.js';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -40,44 +34,13 @@ const { values: args, positionals } = parseArgs({
   },
 });
 const which = positionals[0] ?? 'all';
-const PG = process.env.ARKLOOP_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const cleanup = new Cleanup();
 cleanUpOnExit(cleanup);
 
 async function setup(env: Record<string, string> = {}) {
-  let databaseUrl: string | null = null;
-  if (args.engine === 'postgres') {
-    if (!(await pgReachable(PG))) throw new Error(`PostgreSQL at ${PG} does not answer`);
-    databaseUrl = (await createDatabase(cleanup, PG, `arkloop_bench_webhooks_${randomBytes(4).toString('hex')}`)).url;
-  }
-  const database = await openDatabase({ databaseUrl, dataDir: null, poolSize: 20 });
-  await migrate(database);
-  const config = loadConfig({ ARKLOOP_LOG_LEVEL: 'warn', ARKLOOP_DATA_DIR: '/tmp/arkloop-bench-unused', ...env });
-  const ctx = await createContext({
-    config,
-    database,
-    secrets: { jwtSecret: randomBytes(32).toString('hex'), encryptionKey: randomBytes(32).toString('hex') },
-    log: pino({ level: 'warn' }),
-  });
-  const app = await buildApp(ctx);
-  await app.ready();
-  const worker = startWorker(ctx);
-  cleanup.add('close app', async () => {
-    await worker.stop();
-    await app.close();
-    await closeContext(ctx);
-    await database.close();
-  });
+  const { ctx, call, register } = await startInProcessApp(args.engine!, cleanup, 'arkloop_bench_webhooks', { env, worker: true });
   await ctx.db.insertInto('platform_settings').values({ key: 'security.ssrf_allow_private', value: 'true' }).execute();
   await ctx.settings.invalidate();
-  const call = async (method: string, url: string, token: string, body?: unknown) => {
-    const res = await app.inject({ method: method as 'GET', url, payload: body as object, headers: { authorization: `Bearer ${token}` } });
-    return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : null };
-  };
-  const register = async (login: string) => {
-    const res = await app.inject({ method: 'POST', url: '/v1/auth/register', payload: { login, email: `${login}@example.com`, password: 'bench password 1' } });
-    return JSON.parse(res.body).access_token as string;
-  };
   const endpoint = async (token: string, url: string, events: string[]) => {
     const res = await call('POST', '/v1/webhook-endpoints', token, { url, events });
     if (res.status !== 201) throw new Error(`endpoint: ${res.status} ${JSON.stringify(res.body)}`);

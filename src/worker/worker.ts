@@ -176,6 +176,11 @@ export class Worker implements LocalDispatcher {
           failed = true;
           break;
         }
+        if (this.stopped) {
+          // Stopped while the lease was in flight: hand the jobs straight back.
+          await Promise.all(leased.map((job) => requeueJob(this.ctx.db, this.id, job.id).catch(() => undefined)));
+          return;
+        }
         for (const job of leased) this.runJob(job, lane);
         if (leased.length > 0 && leased.length === free) lane.mayHaveJobs = true;
         leasedSome = true;
