@@ -1,12 +1,24 @@
 // Fault tests with real `arkloop` processes (api.md §26): a worker killed mid-run (the lost
 // worker rule of §26.6), events followed on one API process while another creates the run
-// and a separate worker executes it, and a graceful SIGTERM of `serve` in the middle of a run.
+// and a separate worker executes it, a graceful SIGTERM of `serve` in the middle of a run, and a
+// worker SIGKILLed in the middle of a webhook delivery (at least once, §20.2).
 // The multi-process tests need PostgreSQL (the embedded database belongs to one process).
 import { after, describe, it } from 'node:test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { TEST_PG_URL } from './helpers/app.js';
-import { ProcessPool, exitWithin, type ArkloopProcess } from './helpers/processes.js';
+import { ProcessPool, exitWithin, sleep, type ArkloopProcess } from './helpers/processes.js';
 import { FAST_LEASES, assertWellFormed, call, eventsOf, followSse, register, startRun, waitForEvents, waitTerminal, type Client } from './helpers/run-client.js';
+
+/** Waits for what another process does, bounded. */
+async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const start = Date.now();
+  while (!(await pred())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
 
 const pgOnly = 'needs PostgreSQL (ARKLOOP_TEST_DATABASE_URL): several processes share the database';
 
@@ -17,8 +29,8 @@ describe('faults with real processes', () => {
   });
 
   /** `arkloop api` + `arkloop worker` on one fresh PostgreSQL database with short leases. */
-  async function apiAndWorker(): Promise<{ env: Record<string, string>; api: ArkloopProcess; worker: ArkloopProcess; c: Client }> {
-    const env = { ...(await pool.env({ postgres: true })), ...FAST_LEASES };
+  async function apiAndWorker(extra: Record<string, string> = {}): Promise<{ env: Record<string, string>; api: ArkloopProcess; worker: ArkloopProcess; c: Client }> {
+    const env = { ...(await pool.env({ postgres: true })), ...FAST_LEASES, ...extra };
     const api = await pool.spawnApi('api', env);
     const worker = await pool.spawnWorker(env);
     const c = { base: api.base!, token: await register(api.base!) };
@@ -54,6 +66,44 @@ describe('faults with real processes', () => {
     // The thread is usable again.
     const again = await call(c.base, 'POST', `/v1/threads/${threadId}/runs`, {}, c.token);
     assert.equal(again.status, 201, again.text);
+  });
+
+  it('a worker SIGKILLed while a webhook receiver answers: sent again with the same id once the lease lapses, recorded once, never after', { timeout: 90_000 }, async (t) => {
+    if (!TEST_PG_URL) return t.skip(pgOnly);
+    const { env, worker, c } = await apiAndWorker({ ARKLOOP_SECURITY_SSRF_ALLOW_PRIVATE: 'true' });
+    const received: Array<{ id: string; eventId: string }> = [];
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', async () => {
+        received.push({ id: String(req.headers['webhook-id']), eventId: String(req.headers['x-arkloop-delivery']) });
+        // The first time, the worker dies while the receiver works: its 200 is never recorded.
+        if (received.length === 1) {
+          worker.child.kill('SIGKILL');
+          await exitWithin(worker.child, 10_000);
+        }
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const ep = await call(c.base, 'POST', '/v1/webhook-endpoints', { url, events: ['thread.created'] }, c.token);
+      assert.equal(ep.status, 201, ep.text);
+      assert.equal((await call(c.base, 'POST', '/v1/threads', {}, c.token)).status, 201);
+      await until(() => received.length === 1, 'the first attempt');
+      await exitWithin(worker.child, 10_000);
+      await pool.spawnWorker(env);
+      await until(() => received.length === 2, 'the re-send after the lease lapsed');
+      assert.equal(received[1].id, received[0].id, 'the same webhook-id: receivers dedupe');
+      let d: any;
+      await until(async () => (d = (await call(c.base, 'GET', `/v1/webhook-endpoints/${ep.body.id}/deliveries`, undefined, c.token)).body.data[0])?.status === 'succeeded', 'success recorded');
+      assert.deepEqual([d.attempts, d.last_status_code], [1, 200]);
+      await sleep(1500); // a lease more: nothing is sent a third time
+      assert.equal(received.length, 2);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
   });
 
   it('a worker killed before any output: the next worker executes the run normally', { timeout: 90_000 }, async (t) => {
