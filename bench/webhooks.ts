@@ -120,6 +120,13 @@ async function fanout(): Promise<void> {
   if (process.env.BENCH_DEBUG) {
     const worst = healthy.arrivals.map((a) => ({ at: a.at - t0, delay: a.at - Date.parse(a.body.data.completed_at) })).sort((a, b) => b.delay - a.delay).slice(0, 20);
     console.log(JSON.stringify(worst));
+    // The healthy receiver's delay by second of arrival: a queue that builds up, or a stall.
+    const bySecond = new Map<number, number[]>();
+    for (const a of healthy.arrivals) {
+      const sec = Math.floor((a.at - t0) / 1000);
+      bySecond.set(sec, [...(bySecond.get(sec) ?? []), a.at - Date.parse(a.body.data.completed_at)]);
+    }
+    console.log([...bySecond].map(([sec, d]) => `${sec}s:${d.length}@${Math.max(...d)}`).join(' '));
   }
   console.log(`  meanwhile: slow receiver ${slow.arrivals.length} requests (at most ${slow.maxInFlight} at once), failing receiver ${failing.arrivals.length} requests`);
 }
