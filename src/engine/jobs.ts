@@ -146,6 +146,9 @@ export async function leaseKeyedJobs(
           FROM jobs j LEFT JOIN live l ON l.concurrency_key = j.concurrency_key
          WHERE ((j.state = 'queued' AND j.run_at <= ${due}) OR (j.state = 'leased' AND j.lease_expires_at < now()))
            AND j.type = ANY(${types}::text[])
+           -- A key already at its cap (a slow receiver's backlog) is left out before the window
+           -- function sorts the rest: its queue does not make everyone's lease slower.
+           AND (j.concurrency_key IS NULL OR coalesce(l.n, 0) < ${perKey})
       ),
       picked AS (
         SELECT id FROM ready WHERE concurrency_key IS NULL OR slot <= ${perKey} ORDER BY slot, run_at LIMIT ${limit}
