@@ -156,7 +156,7 @@ export function normalizeServer(url: string): string {
 /** The client for a command: --server, else ARKLOOP_SERVER, else the stored login's server. */
 export function clientFor(serverFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): ApiClient {
   const stored = readSession();
-  const server = normalizeServer(serverFlag ?? env.ARKLOOP_SERVER ?? stored?.server ?? DEFAULT_SERVER);
+  const server = normalizeServer(serverFlag || env.ARKLOOP_SERVER || stored?.server || DEFAULT_SERVER);
   if (env.ARKLOOP_TOKEN) return new ApiClient(server, { kind: 'token', token: env.ARKLOOP_TOKEN });
   if (stored && normalizeServer(stored.server) === server) return new ApiClient(server, { kind: 'session' });
   return new ApiClient(server, { kind: 'none' });

@@ -98,7 +98,7 @@ function limitOf(value: string | undefined): string {
 async function login(args: string[]): Promise<number> {
   const { values } = parse(args, { login: { type: 'string' }, 'password-stdin': { type: 'boolean' } });
   if (values.help) return help('login');
-  const server = normalizeServer(values.server ?? process.env.ARKLOOP_SERVER ?? readSession()?.server ?? DEFAULT_SERVER);
+  const server = normalizeServer(values.server || process.env.ARKLOOP_SERVER || readSession()?.server || DEFAULT_SERVER);
   const interactive = Boolean(process.stdin.isTTY);
   let name = values.login;
   if (!name) {

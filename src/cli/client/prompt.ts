@@ -20,6 +20,7 @@ export class LineReader {
       if (this.waiter) {
         const w = this.waiter;
         this.waiter = null;
+        if (!terminal) output.write(line + '\n'); // a terminal echoes; piped input is shown like typed input
         w(line);
       } else this.queue.push(line);
     });

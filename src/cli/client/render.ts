@@ -47,8 +47,10 @@ export class TextRenderer implements Renderer {
     this.midLine = false;
   }
 
+  /** On a terminal stdout and stderr share the screen, so a note starts on its own line there. */
   note(text: string): void {
-    this.line(this.dim(text), this.err);
+    if (this.tty) this.breakLine();
+    this.err.write(this.dim(text) + '\n');
   }
 
   event(ev: RunEvent): void {

@@ -33,7 +33,10 @@ export async function followRun(ctx: FollowContext, runId: string): Promise<RunE
   let terminal: RunEvent | null = null;
   for await (const ev of events) {
     ctx.renderer.event(ev);
-    if (ev.type === 'run.waiting_for_input' && ctx.reader) await answer(ctx, ctx.reader(), runId, ev);
+    if (ev.type === 'run.waiting_for_input') {
+      if (ctx.reader) await answer(ctx, ctx.reader(), runId, ev);
+      else ctx.renderer.note(waitingNote(ev.data ?? {}));
+    }
     if (ev.type === 'run.completed' || ev.type === 'run.failed' || ev.type === 'run.cancelled') terminal = ev;
   }
   return terminal;
@@ -69,6 +72,12 @@ async function answer(ctx: FollowContext, reader: LineReader, runId: string, ev:
     if (err instanceof ApiError && err.code === 'runs.invalid_state') ctx.renderer.note(`(not sent: ${err.message})`);
     else throw err;
   }
+}
+
+function waitingNote(d: any): string {
+  return d.kind === 'tool_approval'
+    ? `(waiting for approval of ${d.tool_name}(${JSON.stringify(d.arguments ?? {})}))`
+    : `(waiting for input: ${d.prompt ?? ''})`;
 }
 
 function stdinEnded(runId: string): ClientExit {
