@@ -1,5 +1,5 @@
-// The `arkloop` client verbs (issue 11 §1) as real child processes (node --import tsx
-// src/cli/run.ts, what bin/arkloop.js runs once built) against a real API with a worker, listening
+// The `arkloop` client verbs (issue 11 §1) as real child processes (src/cli/run.ts bundled once by
+// helpers/cli-build.ts, so each start is Node's start-up) against a real API with a worker, listening
 // on a socket, on the stub model: login and silent refresh, chat --once streaming, an approval
 // answered on stdin, stream-json, a connection cut mid-stream through a TCP proxy, errors,
 // threads/runs lists, runs watch, Ctrl-C and --help.
@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
-import { ENTRY, exitWithin, freePort } from './helpers/processes.js';
+import { buildCli, type CliBuild } from './helpers/cli-build.js';
+import { exitWithin, freePort } from './helpers/processes.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
 interface Cli {
@@ -23,8 +24,10 @@ interface Cli {
   done(timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
+let build: CliBuild;
+
 function cli(args: string[], env: Record<string, string>, stdin?: string): Cli {
-  const child = spawn(process.execPath, [...ENTRY, ...args], {
+  const child = spawn(process.execPath, [...build.entry, ...args], {
     env: { ...process.env, ARKLOOP_TOKEN: '', ARKLOOP_SERVER: '', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -82,6 +85,7 @@ describe('arkloop client verbs', () => {
   let asUser: Record<string, string>;
 
   before(async () => {
+    build = await buildCli();
     t = await startTestApp({}, { worker: true });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
@@ -98,7 +102,8 @@ describe('arkloop client verbs', () => {
     assert.equal(persona.status, 201, persona.text);
   });
   after(async () => {
-    await t.close();
+    build?.remove();
+    await t?.close();
     rmSync(configDir, { recursive: true, force: true });
   });
 
