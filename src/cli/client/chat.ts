@@ -46,6 +46,7 @@ class ChatSession {
       return;
     }
     if (!this.activeRun && this.idleInterrupts++ === 0 && !this.opts.once) {
+      if (process.stdin.isTTY) this.promptOut.write('\n'); // off the prompt's line
       this.renderer.note('(Ctrl-C again to quit, or type /exit)');
       this.lineReader?.redisplay();
       return;
@@ -106,6 +107,7 @@ class ChatSession {
     } else this.renderer.note('(type a message; /exit or Ctrl-D to quit)');
     for (;;) {
       const line = await reader.ask('you> ');
+      this.idleInterrupts = 0;
       if (line === null || ['/exit', '/quit'].includes(line.trim())) break;
       if (!line.trim()) continue;
       try {
