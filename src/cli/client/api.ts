@@ -3,6 +3,7 @@
 // Credentials, in order: ARKLOOP_TOKEN (an access token or an `al_` API key, never refreshed),
 // else the session `arkloop login` stored for that server.
 import { deleteSession, readSession, withLock, writeSession, type StoredSession } from './config-store.js';
+import { httpRequest, type HttpOptions, type HttpResponse } from './http.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:19001';
 const REFRESH_COOKIE = 'arkloop_refresh_token';
@@ -23,7 +24,7 @@ export class ApiError extends Error {
   }
 }
 
-export async function errorFromResponse(res: Response): Promise<ApiError> {
+export async function errorFromResponse(res: HttpResponse): Promise<ApiError> {
   const text = await res.text().catch(() => '');
   try {
     const body = JSON.parse(text);
@@ -31,7 +32,7 @@ export async function errorFromResponse(res: Response): Promise<ApiError> {
   } catch {
     /* not the envelope */
   }
-  return new ApiError(res.status, `http_${res.status}`, text.slice(0, 200) || res.statusText);
+  return new ApiError(res.status, `http_${res.status}`, text.slice(0, 200) || `HTTP ${res.status}`);
 }
 
 export interface TokenResponse {
@@ -40,8 +41,8 @@ export interface TokenResponse {
   user_id: string;
 }
 
-function refreshCookieOf(res: Response): string | null {
-  for (const c of res.headers.getSetCookie()) {
+function refreshCookieOf(res: HttpResponse): string | null {
+  for (const c of res.headers['set-cookie'] ?? []) {
     const m = new RegExp(`^${REFRESH_COOKIE}=([^;]*)`).exec(c);
     if (m && m[1]) return decodeURIComponent(m[1]);
   }
@@ -49,7 +50,7 @@ function refreshCookieOf(res: Response): string | null {
 }
 
 /** The session to store from a login or refresh answer. */
-export async function sessionFrom(server: string, res: Response, login: string | null): Promise<StoredSession> {
+export async function sessionFrom(server: string, res: HttpResponse, login: string | null): Promise<StoredSession> {
   const refresh = refreshCookieOf(res);
   const body = (await res.json()) as TokenResponse;
   if (!refresh) throw new ApiError(0, 'client.no_refresh_token', 'the server did not return a refresh token');
@@ -76,16 +77,15 @@ export class ApiClient {
   }
 
   /** A request with credentials; for a stored session, one silent refresh and retry on 401. */
-  async fetch(path: string, init: RequestInit & { timeoutMs?: number | null } = {}): Promise<Response> {
+  async fetch(path: string, init: HttpOptions & { timeoutMs?: number | null } = {}): Promise<HttpResponse> {
     let token = await this.accessToken(null);
     for (let attempt = 0; ; attempt++) {
-      const headers = new Headers(init.headers);
-      headers.set('authorization', `Bearer ${token}`);
+      const headers = { ...init.headers, authorization: `Bearer ${token}` };
       const timeout = init.timeoutMs === null ? null : AbortSignal.timeout(init.timeoutMs ?? REQUEST_TIMEOUT_MS);
       const signal = timeout && init.signal ? AbortSignal.any([timeout, init.signal]) : (timeout ?? init.signal);
-      const res = await fetch(this.server + path, { ...init, headers, signal });
+      const res = await httpRequest(this.server + path, { ...init, headers, signal });
       if (res.status !== 401 || this.auth.kind !== 'session' || attempt > 0) return res;
-      await res.body?.cancel();
+      res.discard();
       token = await this.accessToken(token);
     }
   }
@@ -117,7 +117,7 @@ export class ApiClient {
       const s = readSession();
       if (!s) throw notSignedIn();
       if (usable(s)) return s.access_token!;
-      const res = await fetch(`${s.server}/v1/auth/refresh`, {
+      const res = await httpRequest(`${s.server}/v1/auth/refresh`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ refresh_token: s.refresh_token }),

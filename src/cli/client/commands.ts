@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiError, DEFAULT_SERVER, clientFor, errorFromResponse, normalizeServer, sessionFrom } from './api.js';
 import { chat } from './chat.js';
 import { configDir, deleteSession, readSession, sessionPath, writeSession } from './config-store.js';
+import { httpRequest } from './http.js';
 import { askHidden, readAllStdin } from './prompt.js';
 import type { OutputFormat } from './render.js';
 import { rendererFor } from './render.js';
@@ -112,7 +113,7 @@ async function login(args: string[]): Promise<number> {
   else if (interactive) password = await askHidden('password: ');
   else throw new ClientExit(2, 'use --password-stdin when stdin is not a terminal');
   if (!name.trim() || !password) throw new ClientExit(2, 'login and password are required');
-  const res = await fetch(`${server}/v1/auth/login`, {
+  const res = await httpRequest(`${server}/v1/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ login: name.trim(), password }),
@@ -229,9 +230,9 @@ function help(verb: string, exitCode = 0): number {
 /** The message of an error as the user should read it. */
 function describe(err: unknown): string {
   if (err instanceof ApiError) return err.status ? `${err.message} (${err.code}, HTTP ${err.status})` : `${err.message} (${err.code})`;
-  const e = err as Error & { cause?: Error & { code?: string } };
-  if (e?.name === 'TimeoutError') return 'the server did not answer in time';
-  if (e?.message === 'fetch failed') return `cannot reach the server: ${e.cause?.code ?? e.cause?.message ?? 'network error'}`;
+  const e = err as Error & { code?: string; cause?: Error };
+  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return 'the server did not answer in time';
+  if (e?.code && /^E[A-Z]+$/.test(e.code)) return `cannot reach the server: ${e.code}`;
   return e?.message ?? String(err);
 }
 

@@ -66,10 +66,10 @@ export async function* followRunEvents(api: ApiClient, runId: string, opts: Foll
           if (ev.seq > lastSeq) pending.push(ev);
         },
       });
-      const decoder = new TextDecoder();
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      res.body.setEncoding('utf8');
+      for await (const chunk of res.body as AsyncIterable<string>) {
         touch();
-        parser.feed(decoder.decode(chunk, { stream: true }));
+        parser.feed(chunk);
         while (pending.length) {
           const ev = pending.shift()!;
           if (ev.seq <= lastSeq) continue;
@@ -82,8 +82,8 @@ export async function* followRunEvents(api: ApiClient, runId: string, opts: Foll
     } catch (err) {
       if (err instanceof ApiError) throw err;
       if (opts.signal?.aborted) return;
-      const e = err as Error & { cause?: Error & { code?: string } };
-      reason = conn.signal.aborted && conn.signal.reason instanceof Error ? conn.signal.reason.message : e.cause?.code ?? e.cause?.message ?? e.message;
+      const e = err as Error & { code?: string };
+      reason = conn.signal.aborted && conn.signal.reason instanceof Error ? conn.signal.reason.message : (e.code ?? e.message);
     } finally {
       clearTimeout(idle);
       opts.signal?.removeEventListener('abort', abortConn);
