@@ -75,8 +75,11 @@ export async function* followRunEvents(api: ApiClient, runId: string, opts: Foll
           if (ev.seq <= lastSeq) continue;
           lastSeq = ev.seq;
           failures = 0;
+          // The consumer may hold an event for long (a question to the user): not idle time.
+          clearTimeout(idle);
           yield ev;
           if (TERMINAL_EVENTS.has(ev.type)) return;
+          touch();
         }
       }
     } catch (err) {
