@@ -157,7 +157,7 @@ describe('arkloop client verbs', () => {
       assert.equal((await cli(['runs', 'list'], env).done()).code, 0);
       const second = JSON.parse(readFileSync(file, 'utf8'));
       assert.notEqual(second.refresh_token, first.refresh_token);
-      assert.notEqual(second.access_token, first.access_token);
+      assert.ok(second.access_expires_at > Date.now(), 'a fresh access token is stored'); // (a JWT issued in the same second may equal the old one)
       assert.equal(statSync(file).mode & 0o777, 0o600);
       // A token the API refuses (here: garbage) is refreshed once and the request retried.
       writeFileSync(file, JSON.stringify({ ...second, access_token: 'garbage' }), { mode: 0o600 });
@@ -188,19 +188,37 @@ describe('arkloop client verbs', () => {
     assert.ok(withText.at(-1)!.at - withText[0].at >= 120, 'the chunks arrived over time');
   });
 
-  it('asks a tool approval inline and sends the answer read from stdin', async () => {
-    const script = JSON.stringify({ stub: { steps: [{ tool_call: { name: 'echo', arguments: { text: 'hi there' } } }, { text: 'all done' }] } });
-    const p = cli(['chat', '--once', script, '--persona', 'careful', '--model', 'stub'], asUser);
+  it('asks a tool approval and an input request inline and sends the answers read from stdin', async () => {
+    const steps = [{ tool_call: { name: 'echo', arguments: { text: 'hi there' } } }, { ask_input: 'your name?' }, { text: 'all done' }];
+    const p = cli(['chat', '--once', JSON.stringify({ stub: { steps } }), '--persona', 'careful', '--model', 'stub'], asUser);
     await p.waitFor(/approve echo\(\{"text":"hi there"\}\)\? \[y\/n\] $/);
+    p.child.stdin!.write('maybe\n'); // not an answer: asked again
+    await p.waitFor(/maybe\napprove echo\(\{"text":"hi there"\}\)\? \[y\/n\] $/);
     p.child.stdin!.write('y\n');
+    await p.waitFor(/your name\?\n> $/);
+    p.child.stdin!.write('Bob\n');
     const res = await p.done();
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /⚙ echo\(\{"text":"hi there"\}\)\n/);
-    assert.match(res.stdout, /↳ \{"text":"hi there"\}\nall done\n$/);
+    assert.match(res.stdout, /↳ \{"text":"hi there"\}\nyour name\?\n> Bob\nall done\n$/);
     const events = await eventsOf((await latestRun()).run_id);
-    const provided = events.find((e) => e.type === 'run.input_provided');
-    assert.equal(provided.data.decision, 'approve');
+    const provided = events.filter((e) => e.type === 'run.input_provided').map((e) => e.data.decision ?? e.data.content);
+    assert.deepEqual(provided, ['approve', 'Bob']);
     assert.equal(events.at(-1).type, 'run.completed');
+  });
+
+  it('an interactive session (lines from stdin) keeps one thread; a denied tool is reported', async () => {
+    const deny = JSON.stringify({ stub: { steps: [{ tool_call: { name: 'echo', arguments: { text: 'no' } } }, { text: 'ok then' }] } });
+    const res = await cli(['chat', '--persona', 'careful', '--model', 'stub'], asUser, `first message\n${deny}\nn\n/exit\n`).done();
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^you> first message\n\[stub\] first message\nyou> \{"stub"/);
+    assert.match(res.stdout, /\[y\/n\] n\n  ✗ echo not run: .*\nok then\nyou> \/exit\n$/);
+    const threadId = /\(thread ([0-9a-f-]{36})\)/.exec(res.stderr)![1];
+    const messages = await t.get(`/v1/threads/${threadId}/messages`, { token: u.token });
+    assert.deepEqual(
+      messages.body.map((m: any) => m.role),
+      ['user', 'assistant', 'user', 'assistant'],
+    );
   });
 
   it('--output stream-json prints one event per line, seqs from 1 without gaps', async () => {
