@@ -72,8 +72,8 @@ export class ApiClient {
     private readonly auth: Auth,
   ) {}
 
-  get usesStoredSession(): boolean {
-    return this.auth.kind === 'session';
+  get hasCredentials(): boolean {
+    return this.auth.kind !== 'none';
   }
 
   /** A request with credentials; for a stored session, one silent refresh and retry on 401. */
@@ -138,7 +138,7 @@ export class ApiClient {
   }
 }
 
-function notSignedIn(): ApiError {
+export function notSignedIn(): ApiError {
   return new ApiError(0, 'client.not_signed_in', 'not signed in: run `arkloop login`, or set ARKLOOP_TOKEN (an access token or an al_ API key)');
 }
 
@@ -160,4 +160,13 @@ export function clientFor(serverFlag: string | undefined, env: NodeJS.ProcessEnv
   if (env.ARKLOOP_TOKEN) return new ApiClient(server, { kind: 'token', token: env.ARKLOOP_TOKEN });
   if (stored && normalizeServer(stored.server) === server) return new ApiClient(server, { kind: 'session' });
   return new ApiClient(server, { kind: 'none' });
+}
+
+/** The message of an error as the user should read it: the API's message and code, or what failed on the way. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiError) return err.status ? `${err.message} (${err.code}, HTTP ${err.status})` : `${err.message} (${err.code})`;
+  const e = err as Error & { code?: string; cause?: Error };
+  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return 'the server did not answer in time';
+  if (e?.code && /^E[A-Z]+$/.test(e.code)) return `cannot reach the server: ${e.code}`;
+  return e?.message ?? String(err);
 }

@@ -2,7 +2,7 @@
 // turn with --once. Each turn posts the message, starts a run and follows it (run-follow.ts).
 // Ctrl-C during a run asks the API to cancel it; a second Ctrl-C (or one at the prompt, twice)
 // exits with 130.
-import { ApiError, type ApiClient } from './api.js';
+import { describeError, type ApiClient } from './api.js';
 import { LineReader } from './prompt.js';
 import { rendererFor, type OutputFormat, type Renderer } from './render.js';
 import { ClientExit, followRun } from './run-follow.js';
@@ -113,8 +113,8 @@ class ChatSession {
       try {
         await this.turn(line);
       } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        this.renderer.note(`error: ${err.message} (${err.code})`);
+        if (err instanceof ClientExit) throw err;
+        this.renderer.note(`error: ${describeError(err)}`);
       }
     }
     reader.close();

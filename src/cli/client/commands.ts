@@ -2,7 +2,7 @@
 // parses its own options (node:util parseArgs) and answers --help; failures print the API's
 // message and code and give a non-zero exit status (1; 2 for a usage error).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ApiError, DEFAULT_SERVER, clientFor, errorFromResponse, normalizeServer, sessionFrom } from './api.js';
+import { ApiError, DEFAULT_SERVER, clientFor, describeError, notSignedIn, errorFromResponse, normalizeServer, sessionFrom } from './api.js';
 import { chat } from './chat.js';
 import { configDir, deleteSession, readSession, sessionPath, writeSession } from './config-store.js';
 import { httpRequest } from './http.js';
@@ -139,7 +139,7 @@ async function logout(args: string[]): Promise<number> {
   } catch (err) {
     // A session the server no longer knows is as good as ended; anything else is worth saying.
     if (!(err instanceof ApiError && (err.code === 'auth.unauthorized' || err.code === 'auth.refresh_token_invalid'))) {
-      process.stderr.write(`arkloop: the server did not confirm the logout: ${describe(err)}\n`);
+      process.stderr.write(`arkloop: the server did not confirm the logout: ${describeError(err)}\n`);
       status = 1;
     }
   }
@@ -158,7 +158,9 @@ async function chatCommand(args: string[]): Promise<number> {
   });
   if (values.help) return help('chat');
   const output = outputFormat(values.output);
-  return chat(clientFor(values.server), { thread: values.thread, persona: values.persona, model: values.model, once: values.once, output });
+  const api = clientFor(values.server);
+  if (!api.hasCredentials) throw notSignedIn();
+  return chat(api, { thread: values.thread, persona: values.persona, model: values.model, once: values.once, output });
 }
 
 function table(rows: string[][]): string {
@@ -227,15 +229,6 @@ function help(verb: string, exitCode = 0): number {
   return exitCode;
 }
 
-/** The message of an error as the user should read it. */
-function describe(err: unknown): string {
-  if (err instanceof ApiError) return err.status ? `${err.message} (${err.code}, HTTP ${err.status})` : `${err.message} (${err.code})`;
-  const e = err as Error & { code?: string; cause?: Error };
-  if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return 'the server did not answer in time';
-  if (e?.code && /^E[A-Z]+$/.test(e.code)) return `cannot reach the server: ${e.code}`;
-  return e?.message ?? String(err);
-}
-
 const VERBS: Record<string, (args: string[]) => Promise<number>> = { login, logout, chat: chatCommand, threads, runs };
 
 /** Runs a client verb; resolves to the process exit status. */
@@ -244,7 +237,7 @@ export async function runClientCommand(verb: string, args: string[]): Promise<nu
     return await VERBS[verb](args);
   } catch (err) {
     const code = err instanceof ClientExit ? err.exitCode : ((err as { exitCode?: number }).exitCode ?? 1);
-    process.stderr.write(`arkloop ${verb}: ${describe(err)}\n`);
+    process.stderr.write(`arkloop ${verb}: ${describeError(err)}\n`);
     if (code === 2) process.stderr.write(`see: arkloop ${verb} --help\n`);
     return code;
   }
