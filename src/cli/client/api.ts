@@ -162,11 +162,13 @@ export function clientFor(serverFlag: string | undefined, env: NodeJS.ProcessEnv
   return new ApiClient(server, { kind: 'none' });
 }
 
+const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
 /** The message of an error as the user should read it: the API's message and code, or what failed on the way. */
 export function describeError(err: unknown): string {
   if (err instanceof ApiError) return err.status ? `${err.message} (${err.code}, HTTP ${err.status})` : `${err.message} (${err.code})`;
   const e = err as Error & { code?: string; cause?: Error };
   if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') return 'the server did not answer in time';
-  if (e?.code && /^E[A-Z]+$/.test(e.code)) return `cannot reach the server: ${e.code}`;
+  if (e?.code && NETWORK_ERRORS.has(e.code)) return `cannot reach the server: ${e.code}`;
   return e?.message ?? String(err);
 }

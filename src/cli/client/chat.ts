@@ -42,7 +42,7 @@ class ChatSession {
     if (this.activeRun && !this.cancelSent) {
       this.cancelSent = true;
       this.renderer.note('(cancelling the run; Ctrl-C again to quit)');
-      this.api.json('POST', `/v1/runs/${this.activeRun}:cancel`).catch((err: Error) => this.renderer.note(`(cancel failed: ${err.message})`));
+      this.api.json('POST', `/v1/runs/${this.activeRun}:cancel`).catch((err) => this.renderer.note(`(cancel failed: ${describeError(err)})`));
       return;
     }
     if (!this.activeRun && this.idleInterrupts++ === 0 && !this.opts.once) {

@@ -56,7 +56,7 @@ export async function* followRunEvents(api: ApiClient, runId: string, opts: Foll
       if (!res.ok) {
         const err = await errorFromResponse(res);
         if (res.status < 500 && res.status !== 429) throw err; // not worth retrying: 401, 404, ...
-        throw Object.assign(new Error(`${err.message} (${err.code})`), { retryable: true });
+        throw new Error(`${err.message} (${err.code})`); // 5xx, 429: try again below
       }
       touch();
       const pending: RunEvent[] = [];
