@@ -237,6 +237,20 @@ describe('arkloop client verbs', () => {
     assert.deepEqual(events, await eventsOf(events[0].run_id));
   });
 
+  it('an al_ API key in ARKLOOP_TOKEN works for scripts', async () => {
+    const key = await t.post('/v1/api-keys', { name: 'cli script' }, { token: u.token });
+    assert.equal(key.status, 201, key.text);
+    const res = await cli(['chat', '--once', 'from a script', '--output', 'stream-json'], { ...asUser, ARKLOOP_TOKEN: key.body.key }).done();
+    assert.equal(res.code, 0, res.stderr);
+    const events = res.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.equal(events.filter((e) => e.type === 'message.delta').map((e) => e.data.content_delta).join(''), '[stub] from a script');
+    const revoked = await t.del(`/v1/api-keys/${key.body.id}`, { token: u.token });
+    assert.ok(revoked.status < 300, revoked.text);
+    const refused = await cli(['runs', 'list'], { ...asUser, ARKLOOP_TOKEN: key.body.key }).done();
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /\(auth\.unauthorized, HTTP 401\)/);
+  });
+
   it('resumes a cut connection with Last-Event-ID: no repeated or missing text', async () => {
     const port = Number(new URL(base).port);
     const proxy = new TcpProxy('127.0.0.1', port);
