@@ -165,10 +165,18 @@ describe('arkloop client verbs', () => {
       const third = JSON.parse(readFileSync(file, 'utf8'));
       assert.notEqual(third.refresh_token, second.refresh_token);
 
+      // Several processes refreshing at once: one rotates, the others use its result (a second
+      // use of the old refresh token would revoke the whole session).
+      writeFileSync(file, JSON.stringify({ ...third, access_expires_at: 0 }), { mode: 0o600 });
+      const together = await Promise.all([1, 2, 3].map(() => cli(['threads', 'list'], env).done()));
+      assert.deepEqual(together.map((r) => r.code), [0, 0, 0], together.map((r) => r.stderr).join('\n'));
+      const fourth = JSON.parse(readFileSync(file, 'utf8'));
+      assert.notEqual(fourth.refresh_token, third.refresh_token);
+
       const out = await cli(['logout'], env).done();
       assert.equal(out.code, 0, out.stderr);
       assert.throws(() => statSync(file));
-      const refresh = await t.post('/v1/auth/refresh', { refresh_token: third.refresh_token });
+      const refresh = await t.post('/v1/auth/refresh', { refresh_token: fourth.refresh_token });
       assert.equal(refresh.status, 401);
       const after = await cli(['threads', 'list'], env).done();
       assert.equal(after.code, 1);
