@@ -2,15 +2,13 @@
 // parses its own options (node:util parseArgs) and answers --help; failures print the API's
 // message and code and give a non-zero exit status (1; 2 for a usage error).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ApiError, DEFAULT_SERVER, clientFor, describeError, notSignedIn, errorFromResponse, normalizeServer, sessionFrom } from './api.js';
+import { ApiError, DEFAULT_SERVER, clientFor, describeError, errorFromResponse, normalizeServer, notSignedIn, sessionFrom } from './api.js';
 import { chat } from './chat.js';
 import { configDir, deleteSession, readSession, sessionPath, writeSession } from './config-store.js';
 import { httpRequest } from './http.js';
-import { askHidden, readAllStdin } from './prompt.js';
-import type { OutputFormat } from './render.js';
-import { rendererFor } from './render.js';
+import { LineReader, askHidden, readAllStdin } from './prompt.js';
+import { rendererFor, type OutputFormat } from './render.js';
 import { ClientExit, followRun } from './run-follow.js';
-import { LineReader } from './prompt.js';
 
 const SERVER_HELP = `  --server URL         the API (default: $ARKLOOP_SERVER, else the server of your login, else ${DEFAULT_SERVER})`;
 const AUTH_HELP = `credentials: $ARKLOOP_TOKEN (an access token or an al_ API key), else the session of \`arkloop login\`.`;
