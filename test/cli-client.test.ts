@@ -296,14 +296,20 @@ describe('arkloop client verbs', () => {
 
   it('threads list, runs list, and runs watch of a run started elsewhere', async () => {
     const th = await t.post('/v1/threads', { title: 'watched thread' }, { token: u.token });
-    await t.post(`/v1/threads/${th.body.id}/messages`, { content: 'alpha beta gamma delta' }, { token: u.token });
+    const script = { stub: { steps: [{ ask_input: 'go on?' }, { text: 'alpha beta gamma delta' }] } };
+    await t.post(`/v1/threads/${th.body.id}/messages`, { content: JSON.stringify(script) }, { token: u.token });
     const run = await t.post(`/v1/threads/${th.body.id}/runs`, { model: 'slow^stub' }, { token: u.token });
     assert.equal(run.status, 201, run.text);
     const runId = run.body.run_id;
 
-    const watch = await cli(['runs', 'watch', runId], asUser).done();
-    assert.equal(watch.code, 0, watch.stderr);
-    assert.equal(watch.stdout, '[stub] alpha beta gamma delta\n');
+    // The run waits for input; watch follows it live (stdin is no terminal: it only shows the wait).
+    const watch = cli(['runs', 'watch', runId], asUser);
+    await watch.waitFor(/\(waiting for input: go on\?\)/);
+    const input = await t.post(`/v1/runs/${runId}/input`, { content: 'yes' }, { token: u.token });
+    assert.equal(input.status, 200, input.text);
+    const watched = await watch.done();
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.equal(watched.stdout, 'alpha beta gamma delta\n');
 
     const threads = await cli(['threads', 'list'], asUser).done();
     assert.equal(threads.code, 0, threads.stderr);
