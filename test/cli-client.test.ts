@@ -339,5 +339,15 @@ describe('arkloop client verbs', () => {
     const run = await latestRun();
     assert.equal(run.status, 'cancelled');
     assert.ok(!res.stdout.includes('c39'));
+
+    // At an approval question: the question is dropped and the run cancelled.
+    const script = JSON.stringify({ stub: { steps: [{ tool_call: { name: 'echo', arguments: { text: 'x' } } }, { text: 'never' }] } });
+    const q = cli(['chat', '--once', script, '--persona', 'careful', '--model', 'stub'], asUser);
+    await q.waitFor(/\[y\/n\] $/);
+    q.child.kill('SIGINT');
+    const asked = await q.done();
+    assert.equal(asked.code, 130, asked.stderr);
+    assert.match(asked.stderr, /\(run cancelled\)/);
+    assert.equal((await latestRun()).status, 'cancelled');
   });
 });

@@ -41,6 +41,7 @@ class ChatSession {
   interrupt(): void {
     if (this.activeRun && !this.cancelSent) {
       this.cancelSent = true;
+      this.lineReader?.abandon(); // a question of the run being cancelled
       this.renderer.note('(cancelling the run; Ctrl-C again to quit)');
       this.api.json('POST', `/v1/runs/${this.activeRun}:cancel`).catch((err) => this.renderer.note(`(cancel failed: ${describeError(err)})`));
       return;
@@ -69,7 +70,7 @@ class ChatSession {
     this.activeRun = runId;
     this.cancelSent = false;
     try {
-      const end = await followRun({ api: this.api, renderer: this.renderer, reader: this.reader }, runId);
+      const end = await followRun({ api: this.api, renderer: this.renderer, reader: this.reader, cancelling: () => this.cancelSent }, runId);
       if (end?.type === 'run.completed') return 0;
       return end?.type === 'run.cancelled' && this.cancelSent ? 130 : 1;
     } finally {

@@ -47,6 +47,16 @@ export class LineReader {
     return new Promise((resolve) => (this.waiter = resolve));
   }
 
+  /** Gives up the pending question: its ask() resolves to null, as if stdin had ended. */
+  abandon(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    if (w) {
+      if (process.stdin.isTTY) this.output.write('\n');
+      w(null);
+    }
+  }
+
   /** Shows the current prompt again (after a notice printed over it). */
   redisplay(): void {
     if (process.stdin.isTTY && this.waiter) this.rl.prompt();

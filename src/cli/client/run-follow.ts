@@ -22,6 +22,8 @@ export interface FollowContext {
   /** Where answers come from; null: requests for input are shown but not answered here. */
   reader: (() => LineReader) | null;
   signal?: AbortSignal;
+  /** True once the user asked to cancel the run: a question left unanswered then is no error. */
+  cancelling?: () => boolean;
 }
 
 /** Follows the run until its terminal event and returns that event (null if `signal` aborted first). */
@@ -43,6 +45,7 @@ export async function followRun(ctx: FollowContext, runId: string): Promise<RunE
 }
 
 async function answer(ctx: FollowContext, reader: LineReader, runId: string, ev: RunEvent): Promise<void> {
+  if (ctx.cancelling?.()) return;
   const d = ev.data ?? {};
   ctx.renderer.breakLine();
   let body: Record<string, unknown>;
@@ -51,7 +54,7 @@ async function answer(ctx: FollowContext, reader: LineReader, runId: string, ev:
     let decision: 'approve' | 'deny' | null = null;
     while (!decision) {
       const line = await reader.ask(question);
-      if (line === null) throw stdinEnded(runId);
+      if (line === null) return unanswered(ctx, runId);
       const a = line.trim().toLowerCase();
       decision = a === 'y' || a === 'yes' ? 'approve' : a === 'n' || a === 'no' ? 'deny' : null;
     }
@@ -60,7 +63,7 @@ async function answer(ctx: FollowContext, reader: LineReader, runId: string, ev:
     let content = '';
     while (!content.trim()) {
       const line = await reader.ask(`${d.prompt ?? 'input requested'}\n> `);
-      if (line === null) throw stdinEnded(runId);
+      if (line === null) return unanswered(ctx, runId);
       content = line;
     }
     body = { content };
@@ -80,6 +83,8 @@ function waitingNote(d: any): string {
     : `(waiting for input: ${d.prompt ?? ''})`;
 }
 
-function stdinEnded(runId: string): ClientExit {
-  return new ClientExit(1, `stdin ended while run ${runId} waits for an answer; it keeps waiting (answer it with \`arkloop runs watch ${runId}\` on a terminal)`);
+/** No answer came: fine while a cancel is on its way (the stream shows the run end), else an error. */
+function unanswered(ctx: FollowContext, runId: string): void {
+  if (ctx.cancelling?.()) return;
+  throw new ClientExit(1, `stdin ended while run ${runId} waits for an answer; it keeps waiting (answer it with \`arkloop runs watch ${runId}\` on a terminal)`);
 }
