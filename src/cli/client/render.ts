@@ -13,6 +13,14 @@ export interface Renderer {
   breakLine(): void;
 }
 
+/**
+ * Model and tool output without terminal control characters (ESC, CSI, ...), which could
+ * otherwise move the cursor, rewrite earlier lines or set the clipboard. Tabs and newlines stay.
+ */
+export function withoutControls(s: string): string {
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '');
+}
+
 const MAX_ARGS = 120;
 const MAX_RESULT = 160;
 
@@ -33,8 +41,9 @@ export class TextRenderer implements Renderer {
     this.tty = Boolean((out as { isTTY?: boolean }).isTTY);
   }
 
+  /** On a terminal, dimmed and with control characters removed. */
   private dim(s: string): string {
-    return this.tty ? `\x1b[2m${s}\x1b[22m` : s;
+    return this.tty ? `\x1b[2m${withoutControls(s)}\x1b[22m` : s;
   }
 
   private line(s: string, to: NodeJS.WritableStream = this.out): void {
@@ -58,7 +67,7 @@ export class TextRenderer implements Renderer {
     switch (ev.type) {
       case 'message.delta':
         if (d.channel === 'thinking' || !d.content_delta) return;
-        this.out.write(d.content_delta);
+        this.out.write(this.tty ? withoutControls(String(d.content_delta)) : d.content_delta);
         this.midLine = !String(d.content_delta).endsWith('\n');
         return;
       case 'tool.call':
@@ -80,7 +89,7 @@ export class TextRenderer implements Renderer {
         this.breakLine();
         return;
       case 'run.failed':
-        this.line(`run failed: ${d.message} (${d.error_class})`, this.err);
+        this.line(`run failed: ${this.tty ? withoutControls(String(d.message)) : d.message} (${d.error_class})`, this.err);
         return;
       case 'run.cancelled':
         this.line(this.dim(`(run cancelled${d.reason && d.reason !== 'user' ? `: ${d.reason}` : ''})`), this.err);

@@ -3,7 +3,7 @@
 // Used by `chat` for each turn and by `runs watch`.
 import { ApiError, type ApiClient } from './api.js';
 import type { LineReader } from './prompt.js';
-import type { Renderer } from './render.js';
+import { withoutControls, type Renderer } from './render.js';
 import { followRunEvents, type RunEvent } from './sse.js';
 
 /** Leaves the command with this exit code after printing the message. */
@@ -62,7 +62,7 @@ async function answer(ctx: FollowContext, reader: LineReader, runId: string, ev:
   } else {
     let content = '';
     while (!content.trim()) {
-      const line = await reader.ask(`${d.prompt ?? 'input requested'}\n> `);
+      const line = await reader.ask(`${withoutControls(String(d.prompt ?? 'input requested'))}\n> `);
       if (line === null) return unanswered(ctx, runId);
       content = line;
     }
