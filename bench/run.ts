@@ -10,7 +10,7 @@
 //
 //   npm run bench -- [--engine pglite|postgres|both] [--duration 30] [--clients 50,200]
 //                    [--target app|floor|both] [--warmup 3] [--cpu-prof] [--app-from build|dist|source]
-// See bench/README.md.
+// See bench/README.md. `npm run bench -- cli [options]` runs bench/cli.ts (CLI wall time) instead.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -710,7 +710,13 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch(async (err: Error) => {
-  process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+// `npm run bench -- cli [options]` runs the CLI bench (bench/cli.ts) instead of this one.
+if (process.argv[2] === 'cli') {
+  process.argv.splice(2, 1);
+  await import('./cli.js');
+} else {
+  main().catch(async (err: Error) => {
+    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,94 +1,49 @@
-// The `arkloop` command: server roles and maintenance verbs.
-import { ConfigError, loadConfig } from '../config.js';
-import { openDatabase } from '../db/database.js';
-import { migrate } from '../db/migrator.js';
-import { closeContext, createContext, runApi, startWorker } from '../server.js';
-import { printStartupLine } from './startup.js';
+// The `arkloop` command: server roles and maintenance verbs, and the client verbs (login, chat,
+// threads, runs) that talk to an API over HTTP. Only the chosen side is imported (lazily), so a
+// client verb starts in about the time Node itself takes.
+import { ConfigError } from '../lib/config-error.js';
 
 const HELP = `usage: arkloop <command>
 
-commands:
+server commands:
   serve     run the API and a worker in one process; embedded database by default
   api       run only the API (workers run elsewhere: arkloop worker)
   worker    run only workers (needs ARKLOOP_DATABASE_URL to share the database with API processes)
   migrate   apply database migrations and exit
-  help      show this text
 
-configuration comes from ARKLOOP_* environment variables (see README.md).`;
+client commands (talk to a running API):
+  login     sign in and keep the session in the config directory
+  logout    end the session and forget it
+  chat      chat with an agent (interactive, or --once "message")
+  threads   list your threads
+  runs      list runs, or watch one until it ends
 
-async function serve(withWorker: boolean): Promise<void> {
-  const config = loadConfig();
-  const { app, stop, ctx } = await runApi(config, { worker: withWorker });
-  printStartupLine(withWorker ? 'serve' : 'api', config, app.server.address());
-  const onSignal = (sig: string) => {
-    ctx.log.info({ signal: sig }, 'signal received');
-    const timer = setTimeout(() => {
-      ctx.log.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, 15_000);
-    timer.unref();
-    stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        ctx.log.error({ err: err.message }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
-}
+  help      show this text; arkloop <command> --help shows a command's options
 
-/** `arkloop worker`: workers only, on the configured database (ARKLOOP_WORKER_CONCURRENCY jobs at once). */
-async function workerCommand(): Promise<void> {
-  const config = loadConfig();
-  const ctx = await createContext({ config, migrate: true });
-  const worker = startWorker(ctx);
-  ctx.log.info({ worker: worker.id, concurrency: config.workerConcurrency, database: ctx.database.kind }, 'arkloop worker started');
-  const onSignal = (sig: string) => {
-    ctx.log.info({ signal: sig }, 'signal received');
-    const timer = setTimeout(() => process.exit(1), 15_000);
-    timer.unref();
-    worker
-      .stop()
-      .then(() => closeContext(ctx))
-      .then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-  };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
-}
+server configuration comes from ARKLOOP_* environment variables (see README.md).`;
 
-async function migrateCommand(): Promise<void> {
-  const config = loadConfig();
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? null : config.dataDir });
-  try {
-    const res = await migrate(database);
-    process.stdout.write(
-      res.applied.length ? `applied ${res.applied.join(', ')}; schema version ${res.version}\n` : `schema is up to date (version ${res.version})\n`,
-    );
-  } finally {
-    await database.close();
-  }
-}
+const CLIENT_VERBS = new Set(['login', 'logout', 'chat', 'threads', 'runs']);
 
 export async function main(argv: string[]): Promise<void> {
   const cmd = argv[0] ?? 'serve';
+  if (CLIENT_VERBS.has(cmd)) {
+    const { runClientCommand } = await import('./client/commands.js');
+    const code = await runClientCommand(cmd, argv.slice(1));
+    // Exit now: stdin and kept-alive HTTP connections would otherwise hold the process open.
+    process.stdout.write('', () => process.exit(code));
+    return;
+  }
   try {
     switch (cmd) {
       case 'serve':
-        await serve(true);
-        return;
       case 'api':
-        await serve(false);
+        await (await import('./server-verbs.js')).serve(cmd === 'serve');
         return;
       case 'worker':
-        await workerCommand();
+        await (await import('./server-verbs.js')).workerCommand();
         return;
       case 'migrate':
-        await migrateCommand();
+        await (await import('./server-verbs.js')).migrateCommand();
         return;
       case 'help':
       case '--help':
