@@ -2,7 +2,7 @@
 // Per request, in the contract's order: trace id → client IP → risk score → rate limit →
 // proxy (@fastify/reply-from on undici) → access log. It answers /healthz and /metrics itself
 // (they describe this process; decided) and forwards everything else, /readyz included.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import replyFrom from '@fastify/reply-from';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
@@ -126,7 +126,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const app = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     genReqId: (req) => {
       if (opts.trustIncomingTraceId) {
