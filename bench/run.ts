@@ -710,7 +710,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch(async (err: Error) => {
+// `npm run bench -- gateway [...]`: the gateway bench (bench/gateway.ts) instead.
+(process.argv[2] === 'gateway' ? import('./gateway.js').then((g) => g.main(process.argv.slice(3))) : main()).catch(async (err: Error) => {
   process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
   process.exit(1);
 });
