@@ -77,6 +77,9 @@ async function openLoop(origin: string, pathname: string, rate: number, duration
   return { sent: total, ok2xx: ok, failed, p50: s.p50, p99: s.p99, p999: s.p999, max: s.max, achievedRate: total / sentIn };
 }
 
+/** A bare node:http server answering /healthz and /readyz (for waitReady) with 200 JSON. */
+const BARE_SERVER = `require('node:http').createServer((q, s) => { q.resume(); s.writeHead(200, { 'content-type': 'application/json' }); s.end('{"status":"ok"}'); }).listen(Number(process.argv[1]), '127.0.0.1');`;
+
 function tcpReachable(url: string): Promise<boolean> {
   const u = new URL(url);
   return new Promise((resolve) => {
@@ -179,6 +182,18 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`gateway bench on ${engine}; ${os.cpus().length} cores; load average before ${loadAvg()}\n`);
 
     if (values.skip !== 'healthz') {
+      // The yardstick on this machine now: a bare node:http server answering the same way.
+      const floorPort = await freePort();
+      const floor = spawnServer('bare node:http', ['-e', BARE_SERVER, String(floorPort)], { env: cleanEnv({}), cwd: REPO_ROOT, origin: `http://127.0.0.1:${floorPort}` });
+      cleanup.add('stop bare server', async () => void (await floor.stop()));
+      await waitReady(floor);
+      await openLoop(floor.origin, '/healthz', Math.min(rate, 200), 2);
+      const f = await openLoop(floor.origin, '/healthz', rate, durationS);
+      results['floor /healthz'] = f;
+      rows.push(['floor: bare node:http /healthz', `${f.achievedRate.toFixed(0)}/s`, ms(f.p50), ms(f.p99), ms(f.max), `${((f.ok2xx / f.sent) * 100).toFixed(2)}%`, '(machine yardstick)', 'info']);
+      process.stdout.write(`  ${rows[rows.length - 1].join('  ')}\n`);
+      await floor.stop();
+
       const memGw = await startGateway('gateway (memory)', {});
       const variants: Array<[string, Server | null]> = [['memory', memGw]];
       let redisGw: Server | null = null;

@@ -92,6 +92,16 @@ describe('gateway', () => {
     assert.equal(res.headers['x-ratelimit-remaining'], '599');
   });
 
+  it('streams bodies of any type, chunked or not, and answers a malformed URL with the envelope', async () => {
+    const g = await gw([echo.base]);
+    const raw = await rawRequest(g.base, '/v1/upload', { method: 'POST', body: 'raw-bytes', headers: { 'user-agent': 'curl/8', 'content-length': '9' } });
+    assert.equal(raw.json.body, 'raw-bytes');
+    const chunked = await rawRequest(g.base, '/v1/upload', { method: 'PUT', body: 'a'.repeat(100_000), headers: { 'user-agent': 'curl/8', 'content-type': 'text/plain', 'transfer-encoding': 'chunked' } });
+    assert.equal(chunked.json.body.length, 100_000);
+    const bad = await rawRequest(g.base, '/v1/%E0%A4%A', { headers: { 'user-agent': 'curl/8' } });
+    expectError({ status: bad.status, body: bad.json, headers: bad.headers as never, text: bad.text }, 400, 'validation.error');
+  });
+
   it('keeps a valid incoming trace id only when trusted, and the API adopts it', async () => {
     const g = await gw([api], { trustIncomingTraceId: true });
     const res = await rawRequest(g.base, '/v1/auth/registration-mode', { headers: { 'x-trace-id': 'trace-from-client-42', 'user-agent': BROWSER } });

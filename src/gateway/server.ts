@@ -128,6 +128,10 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
     loggerInstance: log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    // A URL the router cannot decode: the contract's envelope, as the API would answer.
+    frameworkErrors: (_err, req, reply) => {
+      void (reply as unknown as FastifyReply).code(400).header('x-trace-id', req.id).send(errorBody('validation.error', 'malformed URL', {}, req.id));
+    },
     genReqId: (req) => {
       if (opts.trustIncomingTraceId) {
         const incoming = headerValue(req.headers['x-trace-id']);
