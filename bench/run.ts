@@ -710,13 +710,15 @@ async function main(): Promise<void> {
   }
 }
 
-// `npm run bench -- cli [options]` runs the CLI bench (bench/cli.ts) instead of this one.
-if (process.argv[2] === 'cli') {
-  process.argv.splice(2, 1);
-  await import('./cli.js');
-} else {
-  main().catch(async (err: Error) => {
-    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
-    process.exit(1);
-  });
-}
+// `npm run bench -- cli|gateway [options]` runs that bench (bench/cli.ts, bench/gateway.ts) instead of this one.
+const sub = process.argv[2];
+const chosen =
+  sub === 'cli'
+    ? (process.argv.splice(2, 1), import('./cli.js').then(() => undefined))
+    : sub === 'gateway'
+      ? import('./gateway.js').then((g) => g.main(process.argv.slice(3)))
+      : main();
+chosen.catch(async (err: Error) => {
+  process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

@@ -13,6 +13,7 @@ import type { CredentialCache, CredentialInvalidator } from './modules/auth/cach
 import type { Engine } from './engine/engine.js';
 import type { SharedCaches } from './db/shared-cache.js';
 import type { Clock } from './lib/clock.js';
+import type { AccessLogStore } from './gateway/access-log.js';
 
 export interface AppContext {
   config: Config;
@@ -35,4 +36,6 @@ export interface AppContext {
   clock: Clock;
   /** Run events hub and job wake-ups, shared by the API and the worker. */
   engine: Engine;
+  /** The gateway's access log: a Redis stream, or the ring an in-process gateway writes (gateway/access-log.ts). */
+  accessLog: AccessLogStore;
 }

@@ -40,6 +40,17 @@ export interface Config {
   workerKeyConcurrency: number;
   /** Users notified per statement of a broadcast fan-out (api.md §19.4); null: the engine's default. */
   broadcastBatchSize: number | null;
+  /** `arkloop gateway` (api.md §30): listen address, the API address(es) behind it. */
+  gatewayHost: string;
+  gatewayPort: number;
+  gatewayUpstreams: string[];
+  /** `arkloop serve` also runs the gateway in its process. */
+  serveGateway: boolean;
+  gatewayTrustIncomingTraceId: boolean;
+  /** Re-read interval of the gateway.* settings (10 s; shorter in tests). */
+  gatewayConfigRefreshMs: number;
+  /** Interval of the gateway's /readyz probes of its upstreams. */
+  gatewayHealthIntervalMs: number;
   /** Every ARKLOOP_* variable as read, for settings forced by environment (§28.1). */
   env: Readonly<Record<string, string>>;
 }
@@ -152,6 +163,13 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       throw new ConfigError(`ARKLOOP_CORS_ORIGINS has an invalid origin "${origin}"`);
     }
   }
+  const gateway = addr(str(env, 'ARKLOOP_GATEWAY_ADDR') ?? '127.0.0.1:19000', 'ARKLOOP_GATEWAY_ADDR');
+  if (str(env, 'ARKLOOP_GATEWAY_PORT') !== undefined) gateway.port = int(env, 'ARKLOOP_GATEWAY_PORT', 19000, 0, 65535);
+  const gatewayUpstreams = (str(env, 'ARKLOOP_GATEWAY_UPSTREAM') ?? 'http://127.0.0.1:19001').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const u of gatewayUpstreams) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(u)) throw new ConfigError(`ARKLOOP_GATEWAY_UPSTREAM must be comma-separated http(s)://host:port addresses, got "${u}"`);
+  }
+  if (gatewayUpstreams.length === 0) throw new ConfigError('ARKLOOP_GATEWAY_UPSTREAM names no address');
   // Settings forced by environment are validated now, before anything starts.
   parseSettingsEnv(env);
   const arkloopEnv: Record<string, string> = {};
@@ -186,6 +204,13 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     workerBackgroundConcurrency: int(env, 'ARKLOOP_WORKER_BACKGROUND_CONCURRENCY', 32, 1, 1024),
     workerKeyConcurrency: int(env, 'ARKLOOP_WORKER_KEY_CONCURRENCY', 8, 1, 1024),
     broadcastBatchSize: str(env, 'ARKLOOP_BROADCAST_BATCH_SIZE') ? int(env, 'ARKLOOP_BROADCAST_BATCH_SIZE', 5000, 1, 100_000) : null,
+    gatewayHost: gateway.host,
+    gatewayPort: gateway.port,
+    gatewayUpstreams,
+    serveGateway: bool(env, 'ARKLOOP_SERVE_GATEWAY'),
+    gatewayTrustIncomingTraceId: bool(env, 'ARKLOOP_GATEWAY_TRUST_INCOMING_TRACE_ID'),
+    gatewayConfigRefreshMs: int(env, 'ARKLOOP_GATEWAY_CONFIG_REFRESH_MS', 10_000, 50, 3_600_000),
+    gatewayHealthIntervalMs: int(env, 'ARKLOOP_GATEWAY_HEALTH_INTERVAL_MS', 2_000, 0, 3_600_000),
     env: Object.freeze(arkloopEnv),
   });
 }

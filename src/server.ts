@@ -19,6 +19,8 @@ import { Worker } from './worker/worker.js';
 import { closeMcp } from './mcp/runtime.js';
 import { Clock } from './lib/clock.js';
 import { SharedCaches } from './db/shared-cache.js';
+import { MemoryAccessLog, RedisAccessLog } from './gateway/access-log.js';
+import { startInProcessGateway } from './gateway/start.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
@@ -83,6 +85,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     caches,
     clock: new Clock(),
     engine,
+    accessLog: config.redisUrl ? new RedisAccessLog(config.redisUrl, log) : new MemoryAccessLog(),
   };
   if (config.bootstrapPlatformAdmin) await applyBootstrapAdmin(ctx.db, config.bootstrapPlatformAdmin);
   return ctx;
@@ -95,6 +98,7 @@ export async function closeContext(ctx: AppContext): Promise<void> {
   await ctx.caches.close().catch(() => undefined);
   await ctx.settings.close();
   await ctx.counters.close();
+  await ctx.accessLog.close();
   await ctx.database.close();
 }
 
@@ -124,6 +128,9 @@ export async function runApi(
   const app = await buildApp(ctx);
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const worker = opts.worker ? startWorker(ctx) : null;
+  const address = app.server.address();
+  const gateway = config.serveGateway && address && typeof address === 'object' ? await startInProcessGateway(ctx, address.port) : null;
+  if (gateway) ctx.log.info({ addr: gateway.address }, 'arkloop gateway listening');
   ctx.log.info(
     { addr: `${config.apiHost}:${config.apiPort}`, database: ctx.database.kind, schema_version: ctx.schemaVersion },
     'arkloop api listening',
@@ -132,6 +139,7 @@ export async function runApi(
   const stop = () =>
     (stopping ??= (async () => {
       ctx.log.info('shutting down: draining requests');
+      await gateway?.stop();
       await app.close();
       await worker?.stop();
       await closeContext(ctx);

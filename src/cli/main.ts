@@ -9,6 +9,7 @@ server commands:
   serve     run the API and a worker in one process; embedded database by default
   api       run only the API (workers run elsewhere: arkloop worker)
   worker    run only workers (needs ARKLOOP_DATABASE_URL to share the database with API processes)
+  gateway   run the gateway (rate limits, access log) in front of ARKLOOP_GATEWAY_UPSTREAM
   migrate   apply database migrations and exit
 
 client commands (talk to a running API):
@@ -42,6 +43,8 @@ export async function main(argv: string[]): Promise<void> {
       case 'worker':
         await (await import('./server-verbs.js')).workerCommand();
         return;
+      case 'gateway':
+        return (await import('./gateway-command.js')).gatewayCommand();
       case 'migrate':
         await (await import('./server-verbs.js')).migrateCommand();
         return;

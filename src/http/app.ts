@@ -16,6 +16,7 @@ import type { AppContext } from '../app-context.js';
 import { routeModules } from './routes.js';
 import { installMetrics } from './metrics.js';
 import { collectRoutes } from './route.js';
+import { identityHeaders } from './identity-headers.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const TRACE_RE = /^[A-Za-z0-9-]{8,64}$/;
@@ -202,6 +203,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     req.clientIp = clientIpOf(req, config.trustXForwardedFor);
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw validationError('the Host header is required');
+  });
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.headers(identityHeaders(req));
+    return payload;
   });
 
   // Shutting down: a request that still arrives gets the envelope, not Fastify's own 503 body.

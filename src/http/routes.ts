@@ -32,6 +32,7 @@ import { featureFlagRoutes } from '../modules/feature-flags/routes.js';
 import { adminOverviewRoutes } from '../modules/admin/overview.js';
 import { adminUserRoutes } from '../modules/admin/users.js';
 import { adminEmailRoutes } from '../modules/admin/email.js';
+import { adminGatewayRoutes } from '../modules/admin/gateway.js';
 import { platformSettingRoutes } from '../modules/settings/routes.js';
 
 export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void> = [
@@ -66,5 +67,6 @@ export const routeModules: Array<(app: FastifyInstance, ctx: AppContext) => void
   adminOverviewRoutes,
   adminUserRoutes,
   adminEmailRoutes,
+  adminGatewayRoutes,
   platformSettingRoutes,
 ];

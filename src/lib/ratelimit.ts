@@ -2,6 +2,7 @@
 // process, or in Redis (ARKLOOP_REDIS_URL) so several processes share them. Redis errors
 // fail open: the request is allowed and the failure logged.
 import type { Logger } from 'pino';
+import { connectRedis } from './redis.js';
 
 export interface WindowState {
   count: number;
@@ -65,23 +66,7 @@ export class RedisCounterStore implements CounterStore {
   ) {}
 
   static async connect(url: string, log: Logger): Promise<RedisCounterStore> {
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-    // ioredis reconnects by itself (backoff up to 2 s); while it is away the limits fail open.
-    // One line when Redis goes, one when it is back, not one per reconnect attempt.
-    let away = false;
-    redis.on('error', (err) => {
-      if (away) return;
-      away = true;
-      log.warn({ err: err.message }, 'redis unavailable; rate limits fail open until it is back');
-    });
-    redis.on('ready', () => {
-      if (!away) return;
-      away = false;
-      log.info('redis available again; rate limits are shared again');
-    });
-    await redis.connect().catch(() => undefined); // reported by the 'error' listener; reconnecting goes on
-    return new RedisCounterStore(redis, log);
+    return new RedisCounterStore(await connectRedis(url, log, 'rate limits'), log);
   }
 
   async incr(key: string, windowSec: number): Promise<WindowState> {

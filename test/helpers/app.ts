@@ -136,6 +136,7 @@ export function testClient(app: FastifyInstance, ctx: AppContext, db: TestDataba
       await ctx.credentials.close().catch(() => undefined);
       await ctx.engine.close().catch(() => undefined);
       await ctx.counters.close();
+      await ctx.accessLog.close();
       await db.drop();
     },
   };

@@ -126,6 +126,27 @@ class RangeSet {
   }
 }
 
+/** A set of CIDRs (e.g. the gateway's trusted proxies): does it contain an address? */
+export class CidrSet {
+  private readonly ranges = new RangeSet();
+
+  constructor(cidrs: Iterable<string>) {
+    for (const text of cidrs) {
+      const c = parseCidr(text.trim());
+      if (c) this.ranges.add(c);
+    }
+  }
+
+  get size(): number {
+    return this.ranges.size;
+  }
+
+  has(ip: string): boolean {
+    const a = parseClientAddress(ip);
+    return a !== null && this.ranges.has(a);
+  }
+}
+
 const MEMO_LIMIT = 4096;
 
 /** An account's rules, compiled: `check(ip)` answers the §23 verdict for a client address. */

@@ -5,6 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import { notFound } from '../../http/errors.js';
+import { identityHeaders } from '../../http/identity-headers.js';
 import { TERMINAL_EVENTS, type RunEvent } from '../../engine/events.js';
 import { RunEventCursor } from '../../engine/hub.js';
 
@@ -95,6 +96,7 @@ export async function streamRunEvents(
     'x-accel-buffering': 'no',
     connection: 'keep-alive',
     'x-trace-id': req.id,
+    ...identityHeaders(req),
   });
   res.flushHeaders?.();
   if (req.method === 'HEAD') {

@@ -1,0 +1,290 @@
+// The gateway (api.md §30): a streaming reverse proxy in front of one or more API processes.
+// Per request, in the contract's order: trace id → client IP → risk score → rate limit →
+// proxy (@fastify/reply-from on undici) → access log. It answers /healthz and /metrics itself
+// (they describe this process; decided) and forwards everything else, /readyz included.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import replyFrom from '@fastify/reply-from';
+import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { errorBody, type ErrorCode } from '../http/errors.js';
+import { CidrSet } from '../modules/ip-rules/cidr.js';
+import type { AccessLogStore } from './access-log.js';
+import type { BucketStore, TakeResult } from './buckets.js';
+import { resolveClientIp } from './client-ip.js';
+import { IdentityResolver } from './identity.js';
+import { RiskTracker, uaType, type UaType } from './risk.js';
+import { readGatewayConfig, type GatewayConfig, type SettingReader } from './settings.js';
+import { Upstreams, type UpstreamOptions } from './upstreams.js';
+
+export interface GatewayOptions {
+  log: Logger;
+  upstreams: readonly string[];
+  jwtKey: Uint8Array;
+  /** ARKLOOP_GATEWAY_TRUST_INCOMING_TRACE_ID. */
+  trustIncomingTraceId: boolean;
+  readSetting: SettingReader;
+  /** Runs before each re-read of the settings (a separate process re-reads the database). */
+  beforeConfigRead?: () => Promise<void>;
+  /** How often the gateway.* settings are re-read (10 s by the contract). */
+  configRefreshMs: number;
+  buckets: BucketStore;
+  accessLog: AccessLogStore;
+  upstream?: Partial<UpstreamOptions>;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  upstreams: Upstreams;
+  /** The configuration in force. */
+  config(): GatewayConfig;
+  /** Re-read the gateway.* settings now. */
+  reloadConfig(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Per-request state, set by the first hook. */
+interface GatewayState {
+  traceId: string;
+  clientIp: string;
+  country: string | null;
+  userAgent: string;
+  uaType: UaType;
+  risk: number;
+  identityType: 'anonymous' | 'user' | 'api_key';
+  limit: TakeResult | null;
+  upstream: string | null;
+  /** Identity the API reported in its X-Arkloop-* response headers. */
+  orgId: string | null;
+  userId: string | null;
+  username: string | null;
+  reportedIdentity: 'anonymous' | 'user' | 'api_key' | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    gw: GatewayState;
+  }
+}
+
+const TRACE_RE = /^[A-Za-z0-9-]{8,64}$/;
+const RATE_EXEMPT = /^\/(healthz|readyz|metrics)(?:[/?]|$)/;
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection'];
+const IDENTITY_HEADERS = ['x-arkloop-identity-type', 'x-arkloop-org-id', 'x-arkloop-user-id', 'x-arkloop-username'];
+const IDENTITY_TYPES = new Set(['anonymous', 'user', 'api_key']);
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Removes hop-by-hop headers, and those the Connection header names (RFC 9110 §7.6.1). */
+function dropHopByHop(headers: Record<string, unknown>): void {
+  const named = String(headers.connection ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const h of [...HOP_BY_HOP, ...named]) delete headers[h];
+}
+
+/** The API percent-encodes X-Arkloop-Username (header values are Latin-1). */
+function decodeHeader(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}
+
+export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
+  const log = opts.log;
+  const upstreams = new Upstreams(opts.upstreams, { failCooldownMs: 5_000, probeIntervalMs: 2_000, ...opts.upstream });
+  const identities = new IdentityResolver(opts.jwtKey);
+  const risk = new RiskTracker();
+
+  let config = await readGatewayConfig(opts.readSetting);
+  let trusted = new CidrSet(config.trusted_cidrs);
+  const reloadConfig = async () => {
+    try {
+      await opts.beforeConfigRead?.();
+      const next = await readGatewayConfig(opts.readSetting);
+      if (JSON.stringify(next) !== JSON.stringify(config)) log.info({ config: next }, 'gateway configuration changed');
+      config = next;
+      trusted = new CidrSet(next.trusted_cidrs);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'gateway configuration not re-read; keeping the current one');
+    }
+  };
+  const refreshTimer = setInterval(() => void reloadConfig(), opts.configRefreshMs);
+  refreshTimer.unref();
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'arkloop_gateway_' });
+  const requests = new Counter({ name: 'arkloop_gateway_requests_total', help: 'Gateway requests by status', labelNames: ['status'] as const, registers: [registry] });
+  const limited = new Counter({
+    name: 'arkloop_gateway_rate_limited_total',
+    help: 'Gateway 429 answers by identity type',
+    labelNames: ['identity_type'] as const,
+    registers: [registry],
+  });
+
+  const app = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+    // A URL the router cannot decode: the contract's envelope, as the API would answer.
+    frameworkErrors: (_err, req, reply) => {
+      void (reply as unknown as FastifyReply).code(400).header('x-trace-id', req.id).send(errorBody('validation.error', 'malformed URL', {}, req.id));
+    },
+    genReqId: (req) => {
+      if (opts.trustIncomingTraceId) {
+        const incoming = headerValue(req.headers['x-trace-id']);
+        if (incoming && TRACE_RE.test(incoming)) return incoming;
+      }
+      return randomUUID().replace(/-/g, '');
+    },
+  });
+  // Bodies are not parsed: reply-from streams the raw request to the upstream.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  await app.register(replyFrom, {
+    disableRequestLogging: true,
+    undici: { connections: 256, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 },
+  });
+
+  const fail = (req: FastifyRequest, reply: FastifyReply, status: number, code: ErrorCode, message: string) =>
+    reply.code(status).header('x-trace-id', req.gw.traceId).send(errorBody(code, message, {}, req.gw.traceId));
+
+  app.decorateRequest('gw', null as unknown as GatewayState);
+  app.addHook('onRequest', async (req, reply) => {
+    const ua = headerValue(req.headers['user-agent']) ?? '';
+    const client = resolveClientIp(config.ip_mode, trusted, req.socket.remoteAddress ?? '', req.headers);
+    const ut = uaType(ua);
+    const path = req.url;
+    const gw: GatewayState = {
+      traceId: req.id,
+      clientIp: client.ip,
+      country: client.country,
+      userAgent: ua,
+      uaType: ut,
+      risk: risk.score(client.ip, ut, path),
+      identityType: 'anonymous',
+      limit: null,
+      upstream: null,
+      orgId: null,
+      userId: null,
+      username: null,
+      reportedIdentity: null,
+    };
+    req.gw = gw;
+    reply.header('x-trace-id', gw.traceId);
+    if (config.risk_reject_threshold > 0 && gw.risk >= config.risk_reject_threshold) {
+      return fail(req, reply, 403, 'gateway.risk_rejected', 'request rejected by the gateway risk policy');
+    }
+    if (RATE_EXEMPT.test(path) || config.ratelimit_capacity <= 0 || config.ratelimit_rate_per_minute <= 0) return;
+    const identity = await identities.resolve(headerValue(req.headers.authorization));
+    gw.identityType = identity?.type ?? 'anonymous';
+    gw.limit = await opts.buckets.take(identity?.key ?? `ip:${client.ip}`, { capacity: config.ratelimit_capacity, ratePerMinute: config.ratelimit_rate_per_minute });
+    reply.header('x-ratelimit-limit', String(config.ratelimit_capacity));
+    reply.header('x-ratelimit-remaining', String(gw.limit.remaining));
+    if (!gw.limit.allowed) {
+      limited.inc({ identity_type: gw.identityType });
+      reply.header('retry-after', String(gw.limit.retryAfter));
+      return fail(req, reply, 429, 'rate_limit', 'too many requests; retry later');
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const gw = req.gw;
+    if (!gw) return;
+    const status = reply.statusCode;
+    requests.inc({ status: String(status) });
+    risk.record(gw.clientIp, status);
+    if (req.url === '/metrics' || req.url === '/healthz') return;
+    const q = req.url.indexOf('?');
+    opts.accessLog.append({
+      timestamp: new Date().toISOString(),
+      trace_id: gw.traceId,
+      method: req.method,
+      path: q < 0 ? req.url : req.url.slice(0, q),
+      status_code: status,
+      duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+      client_ip: gw.clientIp,
+      country: gw.country,
+      city: null,
+      user_agent: gw.userAgent,
+      ua_type: gw.uaType,
+      risk_score: gw.risk,
+      identity_type: gw.reportedIdentity ?? gw.identityType,
+      org_id: gw.orgId,
+      user_id: gw.userId,
+      username: gw.username,
+    });
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    if ((err.statusCode ?? 500) < 500) return fail(req, reply, 400, 'validation.error', 'malformed request');
+    log.error({ err: err.message, trace_id: req.id }, 'gateway error');
+    return fail(req, reply, 502, 'gateway.upstream_unavailable', 'the API is unavailable');
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+
+  const proxy = (req: FastifyRequest, reply: FastifyReply) => {
+    const upstream = upstreams.pick();
+    req.gw.upstream = upstream;
+    return reply.from(undefined, {
+      getUpstream: () => upstream,
+      // No retries: a request may carry a body already streamed upstream, and a 503 is the API's answer.
+      retryDelay: () => null,
+      rewriteRequestHeaders: (r, headers) => {
+        const gw = (r as FastifyRequest).gw;
+        dropHopByHop(headers);
+        const fromTrustedProxy = config.ip_mode !== 'direct' && trusted.has(r.socket.remoteAddress ?? '');
+        const proto = headerValue(headers['x-forwarded-proto'] as string | undefined);
+        const host = headerValue(headers['x-forwarded-host'] as string | undefined) ?? headerValue(r.headers.host);
+        headers['x-forwarded-for'] = gw.clientIp;
+        headers['x-forwarded-proto'] = fromTrustedProxy && (proto === 'https' || proto === 'http') ? proto : 'http';
+        headers['x-forwarded-host'] = (fromTrustedProxy ? host : headerValue(r.headers.host)) ?? '';
+        headers['x-trace-id'] = gw.traceId;
+        return headers;
+      },
+      rewriteHeaders: (headers, r) => {
+        const gw = (r as FastifyRequest).gw;
+        const out: Record<string, unknown> = { ...headers };
+        dropHopByHop(out);
+        const type = headerValue(out['x-arkloop-identity-type'] as string | undefined);
+        if (type && IDENTITY_TYPES.has(type)) gw.reportedIdentity = type as GatewayState['reportedIdentity'];
+        gw.orgId = headerValue(out['x-arkloop-org-id'] as string | undefined) || null;
+        gw.userId = headerValue(out['x-arkloop-user-id'] as string | undefined) || null;
+        const username = headerValue(out['x-arkloop-username'] as string | undefined);
+        gw.username = username ? decodeHeader(username) : null;
+        for (const h of IDENTITY_HEADERS) delete out[h];
+        out['x-trace-id'] = gw.traceId;
+        if (gw.limit) {
+          out['x-ratelimit-limit'] = String(config.ratelimit_capacity);
+          out['x-ratelimit-remaining'] = String(gw.limit.remaining);
+        }
+        return out as typeof headers;
+      },
+      onError: (rep, { error }) => {
+        const r = rep.request as FastifyRequest;
+        upstreams.failed(upstream);
+        log.warn({ upstream, err: (error as Error).message, trace_id: r.gw.traceId }, 'upstream request failed');
+        fail(r, rep as unknown as FastifyReply, 502, 'gateway.upstream_unavailable', 'the API is unavailable');
+      },
+    });
+  };
+  app.all('/', proxy);
+  app.all('/*', proxy);
+
+  upstreams.startProbes();
+  return {
+    app,
+    upstreams,
+    config: () => config,
+    reloadConfig,
+    close: async () => {
+      clearInterval(refreshTimer);
+      upstreams.stop();
+      await app.close();
+    },
+  };
+}
