@@ -1,0 +1,108 @@
+// The console's only way to the API. The access token lives in this module's memory, never in
+// storage: a reload gets a fresh one through the HttpOnly refresh cookie (POST /v1/auth/refresh).
+// A 401 triggers one refresh and one retry; when the refresh fails too (signed out elsewhere,
+// suspended, session revoked) the console returns to the sign-in page.
+
+let accessToken = null;
+let account = null; // X-Account-Id of the selected workspace, null = personal account
+let refreshing = null;
+const signedOutListeners = new Set();
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details ?? {};
+  }
+}
+
+export const isSignedIn = () => accessToken !== null;
+export const token = () => accessToken;
+export const selectAccount = (id) => { account = id; };
+export const selectedAccount = () => account;
+
+export function onSignedOut(fn) {
+  signedOutListeners.add(fn);
+  return () => signedOutListeners.delete(fn);
+}
+
+/** Forgets the token and tells the shell to show the sign-in page. */
+export function dropSession() {
+  const had = accessToken !== null;
+  accessToken = null;
+  account = null;
+  if (had) for (const fn of signedOutListeners) fn();
+}
+
+/** Exchanges the refresh cookie for an access token; concurrent callers share one request. */
+export function refresh() {
+  refreshing ??= (async () => {
+    try {
+      const res = await fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin' });
+      if (!res.ok) return false;
+      accessToken = (await res.json()).access_token;
+      return true;
+    } catch {
+      return false;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+export function authHeaders() {
+  const h = {};
+  if (accessToken) h.authorization = `Bearer ${accessToken}`;
+  if (account) h['x-account-id'] = account;
+  return h;
+}
+
+async function errorOf(res) {
+  const body = await res.json().catch(() => null);
+  return new ApiError(res.status, body?.code ?? 'http_error', body?.message ?? `${res.status} ${res.statusText}`, body?.details);
+}
+
+/** fetch with the session's headers, refreshing once on 401; the Response when ok, else an ApiError. */
+export async function authedFetch(path, init = {}, retry = true) {
+  const res = await fetch(path, { ...init, credentials: 'same-origin', headers: { ...authHeaders(), ...(init.headers ?? {}) } });
+  if (res.status === 401 && retry && accessToken !== null) {
+    if (await refresh()) return authedFetch(path, init, false);
+    dropSession();
+  }
+  if (!res.ok) throw await errorOf(res);
+  return res;
+}
+
+/** A JSON call: `api('POST', '/v1/threads', {title})`; resolves to the parsed body (null for 204). */
+export async function api(method, path, body) {
+  const init = { method };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'content-type': 'application/json' };
+  }
+  const res = await authedFetch(path, init);
+  if (res.status === 204) return null;
+  return res.json();
+}
+
+/** Sign-in and sign-up answer a token and set the refresh cookie. */
+async function tokenCall(path, body) {
+  const res = await fetch(path, { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw await errorOf(res);
+  accessToken = (await res.json()).access_token;
+}
+
+export const signIn = (login, password) => tokenCall('/v1/auth/login', { login, password });
+export const signUp = (login, email, password, inviteCode) =>
+  tokenCall('/v1/auth/register', { login, email, password, ...(inviteCode ? { invite_code: inviteCode } : {}) });
+
+export async function signOut() {
+  try {
+    await api('POST', '/v1/auth/logout');
+  } catch {
+    /* already signed out: nothing to revoke */
+  }
+  dropSession();
+}
