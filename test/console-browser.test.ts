@@ -1,0 +1,223 @@
+// The web console in a real browser (issue 11): headless Debian Chromium driven by
+// playwright-core against the API listening on a real socket, with the stub model streaming
+// slowly (a platform stub provider with chunk_delay_ms is the default route). Sign up, chat
+// with a streamed answer, approve a tool call, reload mid-run, model output with HTML, and an
+// admin suspending a user whose open console is signed out. Screenshots go to test-artifacts/.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import type { BrowserContext, Page } from 'playwright-core';
+import { registerUser, startTestApp, uniq, type TestApp, type TestUser } from './helpers/app.js';
+import { hasChromium, launchBrowser, NO_CHROMIUM, type TestBrowser } from './helpers/browser.js';
+
+const ARTIFACTS = 'test-artifacts/console';
+const CHUNK_DELAY_MS = 60;
+
+if (!hasChromium) console.log(NO_CHROMIUM);
+
+describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM }, () => {
+  let t: TestApp;
+  let b: TestBrowser;
+  let base: string;
+  let admin: TestUser;
+  let ctx: BrowserContext;
+  let page: Page;
+  const login = uniq('web');
+  const problems: string[] = [];
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    t = await startTestApp({}, { worker: true });
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+    admin = await registerUser(t); // the first user: platform admin
+    const prov = await t.post('/v1/llm-providers', { scope: 'platform', name: 'slow', provider: 'stub', advanced_json: { chunk_delay_ms: CHUNK_DELAY_MS } }, { token: admin.token });
+    assert.equal(prov.status, 201, prov.text);
+    const model = await t.post(`/v1/llm-providers/${prov.body.id}/models`, { model: 'stub', is_default: true }, { token: admin.token });
+    assert.equal(model.status, 201, model.text);
+    const persona = await t.post(
+      '/v1/personas',
+      { scope: 'platform', persona_key: 'careful', display_name: 'Careful', prompt_md: 'Ask before acting.', tool_approval: ['echo'] },
+      { token: admin.token },
+    );
+    assert.equal(persona.status, 201, persona.text);
+    b = await launchBrowser();
+    ctx = await b.context(1280);
+    page = await watched(ctx);
+  });
+  after(async () => {
+    await b?.close();
+    await t?.close();
+  });
+
+  /** A page whose script errors and CSP violations fail the last test. */
+  async function watched(context: BrowserContext): Promise<Page> {
+    const p = await context.newPage();
+    p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    p.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    return p;
+  }
+
+  async function shoot(p: Page, name: string): Promise<void> {
+    await p.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
+  }
+
+  const live = () => page.locator('.msg.live .md').last();
+  const lastAnswer = () => page.locator('.msg.assistant:not(.live) .md').last();
+
+  async function send(text: string): Promise<void> {
+    await page.getByLabel('Message').fill(text);
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+  }
+
+  /** The live answer's text, sampled until it stops changing and the run is over; every distinct value in order. */
+  async function sampleLive(untilDone: () => Promise<boolean>): Promise<string[]> {
+    const seen: string[] = [];
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const text = await live().innerText({ timeout: 50 }).catch(() => null);
+      if (text !== null && text !== seen[seen.length - 1]) seen.push(text);
+      if (await untilDone()) break;
+      await page.waitForTimeout(15);
+    }
+    return seen;
+  }
+
+  it('signs up', async () => {
+    await page.goto(`${base}/signin`);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shoot(page, 'signin-1280');
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByLabel('Login').fill(login);
+    await page.getByLabel('Email').fill(`${login}@example.com`);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.getByRole('heading', { name: 'New chat' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/');
+    // The access token is kept in memory only: nothing in storage, the refresh token in an HttpOnly cookie.
+    assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), []);
+    const cookies = await ctx.cookies();
+    const refresh = cookies.find((c) => c.name === 'arkloop_refresh_token');
+    assert.ok(refresh?.httpOnly, 'refresh cookie is HttpOnly');
+    // A reload signs in again through the refresh cookie.
+    await page.reload();
+    await page.getByRole('heading', { name: 'New chat' }).waitFor();
+  });
+
+  it('creates a thread, sends a message and shows the answer streaming token by token', async () => {
+    const words = 'the quick brown fox jumps over the lazy dog again';
+    await send(words);
+    await page.waitForURL(/\/t\/[0-9a-f-]{36}$/);
+    await page.locator('.msg.user', { hasText: words }).waitFor();
+    const seen = await sampleLive(async () => (await page.locator('.msg.live').count()) === 0);
+    const expected = `[stub] ${words}`;
+    assert.ok(seen.length >= 4, `the answer grew in steps, saw ${JSON.stringify(seen)}`);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i].startsWith(seen[i - 1].trimEnd()), `each step extends the last: ${JSON.stringify(seen)}`);
+    assert.equal((await lastAnswer().innerText()).trim(), expected);
+    // The new thread is in the list.
+    await page.locator('.threads a', { hasText: words.slice(0, 20) }).waitFor();
+    await shoot(page, 'chat-1280');
+  });
+
+  it('asks for approval with the exact arguments, and runs the tool once approved', async () => {
+    await page.getByRole('link', { name: 'New chat' }).click();
+    await page.getByLabel('Persona').selectOption('careful');
+    const args = { text: 'hi <there>', n: 2 };
+    await send(JSON.stringify({ stub: { steps: [{ tool_call: { name: 'echo', arguments: args } }, { text: 'echo **done**' }] } }));
+    const card = page.getByRole('region', { name: 'Approval needed' });
+    await card.waitFor();
+    assert.deepEqual(JSON.parse(await card.locator('pre.args').innerText()), args);
+    await shoot(page, 'approval-1280');
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('.msg.assistant:not(.live) strong', { hasText: 'done' }).waitFor();
+    assert.equal((await lastAnswer().innerText()).trim(), 'echo done');
+    const tool = page.locator('details.tool').last();
+    assert.match(await tool.locator('summary').innerText(), /echo · done \(approved\)/);
+    await tool.locator('summary').click();
+    assert.match(await tool.innerText(), /hi <there>/);
+  });
+
+  it('continues the stream after a reload mid-run, without duplicates', async () => {
+    await page.getByRole('link', { name: 'New chat' }).click();
+    const words = Array.from({ length: 80 }, (_, i) => `w${i}`).join(' ');
+    await send(words);
+    await page.waitForURL(/\/t\//);
+    await page.waitForFunction(() => (document.querySelector('.msg.live .md')?.textContent ?? '').split(' ').length >= 6);
+    const resumed: string[] = [];
+    page.on('request', (r) => {
+      const m = /\/events\?after_seq=(\d+)/.exec(r.url());
+      if (m) resumed.push(m[1]);
+    });
+    await page.reload();
+    // Right after the reload the answer so far is back at once, then keeps growing.
+    const seen = await sampleLive(async () => (await page.locator('.msg.live').count()) === 0);
+    assert.ok(Number(resumed[0]) > 0, `the stream resumed after its last seq (after_seq=${resumed[0]})`);
+    assert.ok(seen.length >= 2 && seen[0].split(' ').length >= 6, `resumed with the text so far: ${JSON.stringify(seen.slice(0, 3))}`);
+    assert.equal((await lastAnswer().innerText()).trim(), `[stub] ${words}`);
+  });
+
+  it('renders HTML in model output as text, and runs none of it', async () => {
+    await page.getByRole('link', { name: 'New chat' }).click();
+    const evil = 'look <img src=x onerror="window.__xss=1"> and <script>window.__xss=2</script> **bold** [x](javascript:window.__xss=3)';
+    await send(JSON.stringify({ stub: { steps: [{ text: evil }] } }));
+    await page.locator('.msg.assistant:not(.live) strong', { hasText: 'bold' }).waitFor();
+    const answer = lastAnswer();
+    const text = await answer.innerText();
+    assert.match(text, /<img src=x onerror="window.__xss=1">/);
+    assert.match(text, /<script>window.__xss=2<\/script>/);
+    assert.equal(await answer.locator('img, script').count(), 0);
+    const hrefs = await answer.locator('a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    assert.ok(hrefs.every((h) => !h || !/^javascript:/i.test(h)), `no javascript: link: ${hrefs}`);
+    await page.locator('a', { hasText: 'x' }).last().click({ trial: false }).catch(() => undefined);
+    assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
+  });
+
+  it('shows the main pages at phone width', async () => {
+    const phone = await b.context(360);
+    const p = await watched(phone);
+    // Signed in through the refresh cookie of the first context (copied).
+    await phone.addCookies(await ctx.cookies());
+    await p.goto(`${base}/`);
+    await p.getByRole('heading', { name: 'New chat' }).waitFor();
+    await shoot(p, 'chat-home-360');
+    await p.locator('.threads a').first().click();
+    await p.locator('.msg.assistant').first().waitFor();
+    await shoot(p, 'chat-thread-360');
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `no horizontal scrolling at 360 px (${overflow} px)`);
+    await p.goto(`${base}/settings`);
+    await p.getByRole('heading', { name: 'Settings' }).waitFor();
+    await shoot(p, 'settings-360');
+    await phone.close();
+  });
+
+  it('signs out the open console of a user an admin suspends', async () => {
+    const adminCtx = await b.context(1280);
+    const ap = await watched(adminCtx);
+    await ap.goto(`${base}/signin`);
+    await ap.getByLabel('Login or email').fill(admin.login);
+    await ap.getByLabel('Password').fill(admin.password);
+    await ap.getByRole('button', { name: 'Sign in' }).click();
+    await ap.getByRole('link', { name: 'Admin' }).click();
+    await ap.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await shoot(ap, 'admin-dashboard-1280');
+    await ap.getByRole('link', { name: 'Users' }).click();
+    await ap.getByLabel('Search users').fill(login);
+    const row = ap.locator('tr', { hasText: login });
+    await row.getByRole('button', { name: 'Suspend' }).click();
+    await row.getByText('suspended').waitFor();
+    await shoot(ap, 'admin-users-1280');
+
+    // The user's console notices on its next call (here: the tab regains focus).
+    await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 5000 });
+    await page.getByLabel('Login or email').fill(login);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('auth.user_suspended').waitFor();
+    await adminCtx.close();
+    assert.deepEqual(problems, []);
+  });
+});
