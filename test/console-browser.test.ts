@@ -151,6 +151,7 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
       if (m) resumed.push(m[1]);
     });
     await page.reload();
+    await live().waitFor();
     // Right after the reload the answer so far is back at once, then keeps growing.
     const seen = await sampleLive(async () => (await page.locator('.msg.live').count()) === 0);
     assert.ok(Number(resumed[0]) > 0, `the stream resumed after its last seq (after_seq=${resumed[0]})`);
