@@ -94,6 +94,8 @@ const NO_PERMISSION_POINT = [
 const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token', group: 'web_search', provider: 'web_search.tavily' };
 // `:key` names a feature flag (§24) or a platform setting (§21.23); any flag key works for the flag routes.
 NON_ID_PARAMS.key = 'credit.initial_grant';
+// `:name` is a library file of the web console (/assets/vendor/:name); an unknown one is a plain 404.
+NON_ID_PARAMS.name = 'unknown.js';
 
 const ENVELOPE_KEYS = ['code', 'details', 'error', 'message', 'trace_id'];
 
