@@ -13,7 +13,8 @@
 //                             they are cached for a year
 //   any other GET accepting HTML outside /v1: index.html again (client-side routing)
 import { createHash } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,14 +25,13 @@ const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 const require = createRequire(import.meta.url);
 
 /** The library files the browser may load: import-map name → package and file in it. */
-const VENDOR: Array<{ specifier: string | null; pkg: string; file: string }> = [
+const VENDOR: Array<{ specifier: string; pkg: string; file: string }> = [
   { specifier: 'preact', pkg: 'preact', file: 'dist/preact.mjs' },
   { specifier: 'preact/hooks', pkg: 'preact', file: 'hooks/dist/hooks.mjs' },
   { specifier: 'htm', pkg: 'htm', file: 'dist/htm.mjs' },
   { specifier: 'marked', pkg: 'marked', file: 'lib/marked.esm.js' },
   { specifier: 'eventsource-parser', pkg: 'eventsource-parser', file: 'dist/index.js' },
-  // A classic script (it sets window.DOMPurify): its only ES build is not minified.
-  { specifier: null, pkg: 'dompurify', file: 'dist/purify.min.js' },
+  { specifier: 'dompurify', pkg: 'dompurify', file: 'dist/purify.es.mjs' },
 ];
 
 /** The directory of an installed package (its own exports may hide package.json). */
@@ -47,8 +47,10 @@ function packageDir(pkg: string): string {
 
 interface VendorFile {
   url: string;
-  specifier: string | null;
+  specifier: string;
   body: Buffer;
+  /** Compressed once at start: the libraries are most of the first load's bytes. */
+  gzipped: Buffer;
 }
 
 function loadVendor(): Map<string, VendorFile> {
@@ -57,7 +59,8 @@ function loadVendor(): Map<string, VendorFile> {
     const dir = packageDir(v.pkg);
     const version = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version as string;
     const name = `${v.pkg}@${version}-${v.file.replace(/\//g, '_')}`;
-    files.set(name, { url: `/assets/vendor/${name}`, specifier: v.specifier, body: readFileSync(join(dir, v.file)) });
+    const body = readFileSync(join(dir, v.file));
+    files.set(name, { url: `/assets/vendor/${name}`, specifier: v.specifier, body, gzipped: gzipSync(body, { level: 9 }) });
   }
   return files;
 }
@@ -67,18 +70,26 @@ interface ConsolePage {
   csp: string;
 }
 
-/** index.html with the import map (and the classic vendor scripts) filled in; the CSP allows that one inline map by hash. */
+/** The console's own modules, as URLs under /assets/app/. */
+function appModules(dir = WEB_DIR, prefix = '/assets/app/'): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? appModules(join(dir, e.name), `${prefix}${e.name}/`) : e.name.endsWith('.js') ? [`${prefix}${e.name}`] : [],
+  );
+}
+
+/**
+ * index.html with the import map, the classic vendor scripts and a modulepreload link for every
+ * module filled in (so the browser fetches them all at once instead of import by import); the
+ * CSP allows the one inline script, the import map, by its hash.
+ */
 function buildPage(vendor: Map<string, VendorFile>): ConsolePage {
   const imports: Record<string, string> = {};
-  const classic: string[] = [];
-  for (const f of vendor.values()) {
-    if (f.specifier) imports[f.specifier] = f.url;
-    else classic.push(`<script src="${f.url}" defer></script>`);
-  }
+  for (const f of vendor.values()) imports[f.specifier] = f.url;
+  const tags = [...Object.values(imports), ...appModules()].map((url) => `<link rel="modulepreload" href="${url}" />`);
   const map = JSON.stringify({ imports });
   const hash = createHash('sha256').update(map).digest('base64');
   const template = readFileSync(join(WEB_DIR, 'index.html'), 'utf8');
-  const html = template.replace('<!-- vendor -->', `<script type="importmap">${map}</script>\n    ${classic.join('\n    ')}`);
+  const html = template.replace('<!-- vendor -->', [`<script type="importmap">${map}</script>`, ...tags].join('\n    '));
   const csp = [
     "default-src 'none'",
     `script-src 'self' 'sha256-${hash}'`,
@@ -125,8 +136,13 @@ export async function registerConsole(app: FastifyInstance): Promise<Console> {
   app.get('/assets/vendor/:name', { schema: { hide: true } }, (req, reply) => {
     const file = vendor.get((req.params as { name: string }).name);
     if (!file) return reply.callNotFound();
-    const type = file.url.endsWith('.js') || file.url.endsWith('.mjs') ? 'text/javascript; charset=utf-8' : 'application/octet-stream';
-    return reply.header('content-type', type).header('cache-control', 'public, max-age=31536000, immutable').header('x-content-type-options', 'nosniff').send(file.body);
+    reply
+      .header('content-type', 'text/javascript; charset=utf-8')
+      .header('cache-control', 'public, max-age=31536000, immutable')
+      .header('x-content-type-options', 'nosniff')
+      .header('vary', 'accept-encoding');
+    if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(file.gzipped);
+    return reply.send(file.body);
   });
   await app.register(fastifyStatic, {
     root: WEB_DIR,

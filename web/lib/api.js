@@ -31,6 +31,7 @@ export function onSignedOut(fn) {
 export function dropSession() {
   const had = accessToken !== null;
   accessToken = null;
+  prefetched.clear();
   account = null;
   if (had) for (const fn of signedOutListeners) fn();
 }
@@ -75,8 +76,23 @@ export async function authedFetch(path, init = {}, retry = true) {
   return res;
 }
 
+const prefetched = new Map(); // path → {pending, at}
+const PREFETCH_FRESH_MS = 10_000;
+
+/** Starts a GET now; the first api('GET', path) within 10 s takes its answer instead of asking again. */
+export function prefetch(path) {
+  const pending = api('GET', path);
+  pending.catch(() => undefined); // whoever takes it sees the error
+  prefetched.set(path, { pending, at: Date.now() });
+}
+
 /** A JSON call: `api('POST', '/v1/threads', {title})`; resolves to the parsed body (null for 204). */
 export async function api(method, path, body) {
+  const early = method === 'GET' ? prefetched.get(path) : undefined;
+  if (early) {
+    prefetched.delete(path);
+    if (Date.now() - early.at < PREFETCH_FRESH_MS) return early.pending;
+  }
   const init = { method };
   if (body !== undefined) {
     init.body = JSON.stringify(body);

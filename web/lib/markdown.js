@@ -2,6 +2,7 @@
 // shown as text, never parsed, and DOMPurify cleans what marked produced (javascript: links,
 // anything marked let through) before it reaches the page.
 import { Marked } from 'marked';
+import DOMPurify from 'dompurify';
 
 const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 
@@ -16,9 +17,7 @@ const marked = new Marked({
 
 export function renderMarkdown(text) {
   const html = marked.parse(text ?? '');
-  const purify = globalThis.DOMPurify;
-  if (!purify) return escapeHtml(text ?? '');
-  return purify.sanitize(html, { USE_PROFILES: { html: true }, FORBID_TAGS: ['style', 'form', 'input', 'img'], FORBID_ATTR: ['style'] });
+  return DOMPurify.sanitize(html, { USE_PROFILES: { html: true }, FORBID_TAGS: ['style', 'form', 'input', 'img'], FORBID_ATTR: ['style'] });
 }
 
 export { escapeHtml };
