@@ -42,17 +42,11 @@ export function applyEvent(run, ev) {
       next.cancelRequested = true;
       break;
     case 'run.completed':
-      next.status = 'completed';
-      next.waiting = null;
-      break;
     case 'run.failed':
-      next.status = 'failed';
-      next.waiting = null;
-      next.error = d;
-      break;
     case 'run.cancelled':
-      next.status = 'cancelled';
+      next.status = ev.type.slice('run.'.length);
       next.waiting = null;
+      if (ev.type === 'run.failed') next.error = d;
       break;
     default:
       break;
