@@ -159,6 +159,54 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     assert.equal((await lastAnswer().innerText()).trim(), `[stub] ${words}`);
   });
 
+  it('answers a question from the agent, cancels a run and retries it', async () => {
+    await page.getByRole('link', { name: 'New chat' }).click();
+    await send(JSON.stringify({ stub: { steps: [{ ask_input: 'Which colour?' }, { text: 'noted' }] } }));
+    const form = page.getByRole('form', { name: 'Input requested' });
+    await form.getByText('Which colour?').waitFor();
+    await form.getByLabel('Your answer').fill('blue');
+    await form.getByRole('button', { name: 'Send answer' }).click();
+    await page.locator('.msg.assistant:not(.live) .md', { hasText: 'noted' }).waitFor();
+
+    await page.getByRole('link', { name: 'New chat' }).click();
+    const words = Array.from({ length: 60 }, (_, i) => `c${i}`).join(' ');
+    await send(words);
+    await page.waitForFunction(() => (document.querySelector('.msg.live .md')?.textContent ?? '').split(' ').length >= 3);
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page.locator('.msg.live .note', { hasText: 'Cancelled.' }).waitFor();
+    await page.getByRole('button', { name: 'Retry' }).click();
+    await page.locator('.msg.assistant:not(.live) .md', { hasText: 'c59' }).waitFor({ timeout: 15_000 });
+    // The cancelled answer was replaced: one answer, complete.
+    assert.equal(await page.locator('.msg.assistant').count(), 1);
+    assert.equal((await lastAnswer().innerText()).trim(), `[stub] ${words}`);
+  });
+
+  it('renames, stars, searches and files threads in projects', async () => {
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await page.getByLabel('Thread title').fill('Counting words');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'Counting words' }).waitFor();
+    await page.locator('.threads a', { hasText: 'Counting words' }).waitFor();
+
+    await page.getByRole('button', { name: '☆ Star' }).click();
+    await page.getByRole('button', { name: 'Star Counting words' }).and(page.locator('[aria-pressed=true]')).waitFor();
+    await page.getByLabel('Show threads').selectOption('starred');
+    await page.waitForFunction(() => document.querySelectorAll('.threads li a').length === 1);
+
+    await page.getByLabel('Show threads').selectOption('all');
+    await page.getByLabel('Search threads').fill('quick brown');
+    await page.waitForFunction(() => [...document.querySelectorAll('.threads li a')].map((a) => a.textContent).join('|') === 'the quick brown fox jumps over the lazy dog again');
+
+    await page.getByLabel('Search threads').fill('');
+    await page.getByRole('button', { name: 'New project' }).click();
+    await page.getByLabel('Project name').fill('Numbers');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.locator('.threads .empty').waitFor();
+    await page.getByLabel('Project', { exact: true }).selectOption({ label: 'Numbers' });
+    await page.locator('.threads a', { hasText: 'Counting words' }).waitFor();
+    assert.equal(await page.locator('.threads li a').count(), 1);
+  });
+
   it('renders HTML in model output as text, and runs none of it', async () => {
     await page.getByRole('link', { name: 'New chat' }).click();
     const evil = 'look <img src=x onerror="window.__xss=1"> and <script>window.__xss=2</script> **bold** [x](javascript:window.__xss=3)';
