@@ -5,64 +5,32 @@
 // admin suspending a user whose open console is signed out. Screenshots go to test-artifacts/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
-import { registerUser, startTestApp, uniq, type TestApp, type TestUser } from './helpers/app.js';
-import { hasChromium, launchBrowser, NO_CHROMIUM, type TestBrowser } from './helpers/browser.js';
-
-const ARTIFACTS = 'test-artifacts/console';
-const CHUNK_DELAY_MS = 60;
+import { uniq, type TestUser } from './helpers/app.js';
+import { hasChromium, NO_CHROMIUM } from './helpers/browser.js';
+import { signIn, startConsoleRig, type ConsoleRig } from './helpers/console.js';
 
 if (!hasChromium) console.log(NO_CHROMIUM);
 
 describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM }, () => {
-  let t: TestApp;
-  let b: TestBrowser;
+  let rig: ConsoleRig;
   let base: string;
   let admin: TestUser;
   let ctx: BrowserContext;
   let page: Page;
   const login = uniq('web');
-  const problems: string[] = [];
 
   before(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    t = await startTestApp({}, { worker: true });
-    await t.app.listen({ host: '127.0.0.1', port: 0 });
-    base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
-    admin = await registerUser(t); // the first user: platform admin
-    const prov = await t.post('/v1/llm-providers', { scope: 'platform', name: 'slow', provider: 'stub', advanced_json: { chunk_delay_ms: CHUNK_DELAY_MS } }, { token: admin.token });
-    assert.equal(prov.status, 201, prov.text);
-    const model = await t.post(`/v1/llm-providers/${prov.body.id}/models`, { model: 'stub', is_default: true }, { token: admin.token });
-    assert.equal(model.status, 201, model.text);
-    const persona = await t.post(
-      '/v1/personas',
-      { scope: 'platform', persona_key: 'careful', display_name: 'Careful', prompt_md: 'Ask before acting.', tool_approval: ['echo'] },
-      { token: admin.token },
-    );
-    assert.equal(persona.status, 201, persona.text);
-    b = await launchBrowser();
-    ctx = await b.context(1280);
-    page = await watched(ctx);
+    rig = await startConsoleRig();
+    ({ base, admin } = rig);
+    ctx = await rig.b.context(1280);
+    page = await rig.open(ctx);
   });
   after(async () => {
-    await b?.close();
-    await t?.close();
+    await rig?.close();
   });
 
-  /** A page whose script errors and CSP violations fail the last test. */
-  async function watched(context: BrowserContext): Promise<Page> {
-    const p = await context.newPage();
-    p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    p.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    return p;
-  }
-
-  async function shoot(p: Page, name: string): Promise<void> {
-    await p.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
-  }
+  const shoot = (p: Page, name: string) => rig.shoot(p, name);
 
   const live = () => page.locator('.msg.live .md').last();
   const lastAnswer = () => page.locator('.msg.assistant:not(.live) .md').last();
@@ -108,13 +76,24 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
 
   it('creates a thread, sends a message and shows the answer streaming token by token', async () => {
     const words = 'the quick brown fox jumps over the lazy dog again';
+    // Every text the live answer shows, recorded in the page as it changes.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { __seen: string[] }).__seen = seen;
+      new MutationObserver(() => {
+        const text = document.querySelector('.msg.live .md')?.textContent;
+        if (text && text !== seen[seen.length - 1]) seen.push(text);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     await send(words);
     await page.waitForURL(/\/t\/[0-9a-f-]{36}$/);
     await page.locator('.msg.user', { hasText: words }).waitFor();
-    const seen = await sampleLive(async () => (await page.locator('.msg.live').count()) === 0);
+    await page.locator('.msg.assistant:not(.live)').waitFor();
     const expected = `[stub] ${words}`;
-    assert.ok(seen.length >= 4, `the answer grew in steps, saw ${JSON.stringify(seen)}`);
+    const seen = await page.evaluate(() => (window as unknown as { __seen: string[] }).__seen);
+    assert.ok(seen.length >= 6, `the answer grew word by word, saw ${JSON.stringify(seen)}`);
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i].startsWith(seen[i - 1].trimEnd()), `each step extends the last: ${JSON.stringify(seen)}`);
+    assert.equal(seen[seen.length - 1].trim(), expected);
     assert.equal((await lastAnswer().innerText()).trim(), expected);
     // The new thread is in the list.
     await page.locator('.threads a', { hasText: words.slice(0, 20) }).waitFor();
@@ -224,8 +203,8 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
   });
 
   it('shows the main pages at phone width', async () => {
-    const phone = await b.context(360);
-    const p = await watched(phone);
+    const phone = await rig.b.context(360);
+    const p = await rig.open(phone);
     // Signed in through the refresh cookie of the first context (copied).
     await phone.addCookies(await ctx.cookies());
     await p.goto(`${base}/`);
@@ -243,12 +222,9 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
   });
 
   it('signs out the open console of a user an admin suspends', async () => {
-    const adminCtx = await b.context(1280);
-    const ap = await watched(adminCtx);
-    await ap.goto(`${base}/signin`);
-    await ap.getByLabel('Login or email').fill(admin.login);
-    await ap.getByLabel('Password').fill(admin.password);
-    await ap.getByRole('button', { name: 'Sign in' }).click();
+    const adminCtx = await rig.b.context(1280);
+    const ap = await rig.open(adminCtx);
+    await signIn(ap, base, admin);
     await ap.getByRole('link', { name: 'Admin' }).click();
     await ap.getByRole('heading', { name: 'Dashboard' }).waitFor();
     await shoot(ap, 'admin-dashboard-1280');
@@ -267,6 +243,6 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('auth.user_suspended').waitFor();
     await adminCtx.close();
-    assert.deepEqual(problems, []);
+    assert.deepEqual(rig.problems, []);
   });
 });
