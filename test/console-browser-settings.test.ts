@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BrowserContext, Page } from 'playwright-core';
+import { registerUser } from './helpers/app.js';
 import { hasChromium, NO_CHROMIUM } from './helpers/browser.js';
 import { signIn, startConsoleRig, type ConsoleRig } from './helpers/console.js';
 import { EVERYTHING_BIN } from './helpers/mcp.js';
@@ -58,6 +59,43 @@ describe('web console settings and admin in Chromium', { skip: hasChromium ? fal
     // The key works as a credential.
     const res = await fetch(`${rig.base}/v1/threads`, { headers: { authorization: `Bearer ${secret}` } });
     assert.equal(res.status, 200);
+  });
+
+  it('creates a workspace, invites a member who accepts through the link', async () => {
+    await section('Account');
+    const form = page.getByRole('form', { name: 'Create a workspace' });
+    await form.getByLabel('Name').fill('Team Rocket');
+    await form.getByLabel('Slug (a-z, 0-9, -)').fill(`rocket-${Date.now()}`);
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page.locator('li', { hasText: 'Team Rocket' }).getByRole('button', { name: 'Use this account' }).click();
+    await page.getByText('Account: Team Rocket').waitFor();
+    await section('Members');
+    const invitee = await registerUser(rig.t);
+    const invite = page.getByRole('form', { name: 'Invite someone' });
+    await invite.getByLabel('Email').fill(invitee.email);
+    await invite.getByRole('button', { name: 'Invite' }).click();
+    const link = (await page.locator('.secret pre').innerText()).trim();
+    assert.match(link, /\/invitations\/[A-Za-z0-9_-]+$/);
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.locator('tr', { hasText: invitee.email }).getByText('pending').waitFor();
+
+    const other = await rig.b.context(1280);
+    const p = await rig.open(other);
+    await p.goto(link); // signed out: the sign-in page, then back to the link
+    await p.getByLabel('Login or email').fill(invitee.login);
+    await p.getByLabel('Password').fill(invitee.password);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByText('You are invited to Team Rocket as member').waitFor();
+    await p.getByRole('button', { name: 'Accept and join' }).click();
+    await p.getByRole('cell', { name: invitee.login, exact: true }).waitFor();
+    assert.match(await p.getByText('Account:').innerText(), /Team Rocket/);
+    await other.close();
+    await page.reload();
+    await page.locator('tr', { has: page.getByRole('cell', { name: invitee.login, exact: true }) }).getByRole('cell', { name: 'member', exact: true }).waitFor();
+    // Back to the personal account for the rest.
+    await section('Account');
+    await page.locator('li', { hasText: 'Personal' }).or(page.locator('li', { hasText: 'personal' })).getByRole('button', { name: 'Use this account' }).click();
+    await page.getByText('(personal)').waitFor();
   });
 
   it('adds an LLM provider and a model, and a persona', async () => {

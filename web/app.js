@@ -3,12 +3,13 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './lib/html.js';
-import { api, isSignedIn, onSignedOut, signOut } from './lib/api.js';
+import { api, isSignedIn, onSignedOut, selectAccount, selectedAccount, signOut } from './lib/api.js';
 import { match, navigate, onLinkClick, usePath } from './lib/router.js';
 import { AuthPage } from './views/auth.js';
 import { ChatPage } from './views/chat.js';
 import { SettingsPage } from './views/settings.js';
 import { AdminPage } from './views/admin.js';
+import { InvitationPage, VerifyEmailPage } from './views/links.js';
 
 const SESSION_CHECK_MS = 10_000;
 
@@ -31,6 +32,7 @@ function Shell({ me, reloadMe }) {
   let page;
   if (path === '/' || match('/t/:id', path)) page = html`<${ChatPage} me=${me} threadId=${match('/t/:id', path)?.id ?? null} />`;
   else if (path.startsWith('/settings')) page = html`<${SettingsPage} me=${me} path=${path} reloadMe=${reloadMe} />`;
+  else if (match('/invitations/:token', path)) page = html`<${InvitationPage} token=${match('/invitations/:token', path).token} reloadMe=${reloadMe} />`;
   else if (path.startsWith('/admin') && me.is_platform_admin) page = html`<${AdminPage} me=${me} path=${path} />`;
   else page = html`<main class="page"><h1>Not found</h1><p><a href="/" onClick=${onLinkClick}>Back to chat</a></p></main>`;
   return html`<div class="shell">
@@ -46,7 +48,11 @@ function App({ session }) {
   const loadMe = async () => {
     try {
       setState({ phase: 'in', me: await api('GET', '/v1/me') });
-    } catch {
+    } catch (err) {
+      if (err.code === 'accounts.not_found' && selectedAccount()) {
+        selectAccount(null); // the workspace this tab had selected is gone: back to the personal account
+        return loadMe();
+      }
       setState({ phase: 'out', me: null });
     }
   };
@@ -73,6 +79,7 @@ function App({ session }) {
     return () => { clearInterval(timer); removeEventListener('focus', check); document.removeEventListener('visibilitychange', check); };
   }, [state.phase]);
 
+  if (location.pathname === '/verify-email') return html`<${VerifyEmailPage} />`;
   if (state.phase === 'loading') return html`<p class="loading" role="status">Loading…</p>`;
   if (state.phase === 'out') return html`<${AuthPage} onSignedIn=${loadMe} />`;
   return html`<${Shell} me=${state.me} reloadMe=${loadMe} />`;

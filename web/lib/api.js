@@ -4,7 +4,9 @@
 // suspended, session revoked) the console returns to the sign-in page.
 
 let accessToken = null;
-let account = null; // X-Account-Id of the selected workspace, null = personal account
+// X-Account-Id of the selected workspace (null = the personal account); kept for this tab's reloads.
+const ACCOUNT_KEY = 'arkloop.account';
+let account = sessionStorage.getItem(ACCOUNT_KEY);
 let refreshing = null;
 const signedOutListeners = new Set();
 
@@ -19,7 +21,11 @@ export class ApiError extends Error {
 
 export const isSignedIn = () => accessToken !== null;
 export const token = () => accessToken;
-export const selectAccount = (id) => { account = id; };
+export function selectAccount(id) {
+  account = id;
+  if (id) sessionStorage.setItem(ACCOUNT_KEY, id);
+  else sessionStorage.removeItem(ACCOUNT_KEY);
+}
 export const selectedAccount = () => account;
 
 export function onSignedOut(fn) {

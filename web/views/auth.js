@@ -20,7 +20,9 @@ export function AuthPage({ onSignedIn }) {
     try {
       if (signingUp) await signUp(form.login.trim(), form.email.trim(), form.password, form.invite.trim());
       else await signIn(form.login.trim(), form.password);
-      const next = new URLSearchParams(location.search).get('next');
+      // Back to where the sign-in was asked for: ?next=, or the deep link this page was opened at.
+      const here = location.pathname === '/signin' || location.pathname === '/signup' ? null : location.pathname + location.search;
+      const next = new URLSearchParams(location.search).get('next') ?? here;
       navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true });
       await onSignedIn();
     } catch (err) {
