@@ -120,7 +120,7 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
 
   it('continues the stream after a reload mid-run, without duplicates', async () => {
     await page.getByRole('link', { name: 'New chat' }).click();
-    const words = Array.from({ length: 80 }, (_, i) => `w${i}`).join(' ');
+    const words = Array.from({ length: 100 }, (_, i) => `w${i}`).join(' ');
     await send(words);
     await page.waitForURL(/\/t\//);
     await page.waitForFunction(() => (document.querySelector('.msg.live .md')?.textContent ?? '').split(' ').length >= 6);
@@ -148,13 +148,13 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     await page.locator('.msg.assistant:not(.live) .md', { hasText: 'noted' }).waitFor();
 
     await page.getByRole('link', { name: 'New chat' }).click();
-    const words = Array.from({ length: 60 }, (_, i) => `c${i}`).join(' ');
+    const words = Array.from({ length: 30 }, (_, i) => `c${i}`).join(' ');
     await send(words);
     await page.waitForFunction(() => (document.querySelector('.msg.live .md')?.textContent ?? '').split(' ').length >= 3);
     await page.getByRole('button', { name: 'Cancel run' }).click();
     await page.locator('.msg.live .note', { hasText: 'Cancelled.' }).waitFor();
     await page.getByRole('button', { name: 'Retry' }).click();
-    await page.locator('.msg.assistant:not(.live) .md', { hasText: 'c59' }).waitFor({ timeout: 15_000 });
+    await page.locator('.msg.assistant:not(.live) .md', { hasText: "c29" }).waitFor({ timeout: 15_000 });
     // The cancelled answer was replaced: one answer, complete.
     assert.equal(await page.locator('.msg.assistant').count(), 1);
     assert.equal((await lastAnswer().innerText()).trim(), `[stub] ${words}`);
@@ -200,6 +200,31 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     assert.ok(hrefs.every((h) => !h || !/^javascript:/i.test(h)), `no javascript: link: ${hrefs}`);
     await page.locator('a', { hasText: 'x' }).last().click({ trial: false }).catch(() => undefined);
     assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
+  });
+
+  it('names every control, and sends a message by keyboard alone', async () => {
+    const unnamed = async () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+          .filter((el) => {
+            const named = (el as HTMLInputElement).labels?.length || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+            return !named && !(el.textContent ?? '').trim() && (el as HTMLInputElement).type !== 'hidden';
+          })
+          .map((el) => el.outerHTML.slice(0, 80)),
+      );
+    for (const path of ['/', '/settings/api-keys', '/settings/providers', '/settings/webhooks']) {
+      await page.goto(`${base}${path}`);
+      await page.locator('h1').first().waitFor();
+      await page.waitForLoadState('networkidle');
+      assert.deepEqual(await unnamed(), [], path);
+    }
+    await page.goto(`${base}/`);
+    await page.getByRole('heading', { name: 'New chat' }).waitFor();
+    for (let i = 0; i < 40 && (await page.evaluate(() => document.activeElement?.id)) !== 'composer-text'; i++) await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'composer-text', 'Tab reaches the composer');
+    await page.keyboard.type('typed with keys');
+    await page.keyboard.press('Enter');
+    await page.locator('.msg.assistant:not(.live) .md', { hasText: '[stub] typed with keys' }).waitFor();
   });
 
   it('shows the main pages at phone width', async () => {

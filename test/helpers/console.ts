@@ -8,7 +8,7 @@ import { registerUser, startTestApp, type TestApp, type TestUser } from './app.j
 import { launchBrowser, type TestBrowser } from './browser.js';
 
 export const ARTIFACTS = 'test-artifacts/console';
-export const CHUNK_DELAY_MS = 60;
+export const CHUNK_DELAY_MS = 40;
 
 export interface ConsoleRig {
   t: TestApp;
