@@ -154,7 +154,7 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     await page.getByRole('button', { name: 'Cancel run' }).click();
     await page.locator('.msg.live .note', { hasText: 'Cancelled.' }).waitFor();
     await page.getByRole('button', { name: 'Retry' }).click();
-    await page.locator('.msg.assistant:not(.live) .md', { hasText: "c29" }).waitFor({ timeout: 15_000 });
+    await page.locator('.msg.assistant:not(.live) .md', { hasText: 'c29' }).waitFor({ timeout: 15_000 });
     // The cancelled answer was replaced: one answer, complete.
     assert.equal(await page.locator('.msg.assistant').count(), 1);
     assert.equal((await lastAnswer().innerText()).trim(), `[stub] ${words}`);
