@@ -258,12 +258,10 @@ function Conversation({ threadId, version, onChanged }) {
       const msg = await api('POST', `/v1/threads/${id}/messages`, { content });
       setText('');
       const created = await api('POST', `/v1/threads/${id}/runs`, persona ? { persona_id: persona } : {});
-      if (id !== threadId) {
-        navigate(`/t/${id}`);
-      } else {
-        setMessages((m) => [...m, msg]);
-        followLive(id, created.run_id);
-      }
+      setMessages((m) => (id === threadId ? [...m, msg] : [msg]));
+      // Streams at once; for a new chat the thread's page picks the stream up after its last seq.
+      followLive(id, created.run_id);
+      if (id !== threadId) navigate(`/t/${id}`);
       onChanged();
     } catch (err) {
       setError(err);
