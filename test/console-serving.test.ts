@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { startupLine } from '../src/cli/startup.js';
 import { loadConfig } from '../src/config.js';
@@ -68,9 +68,12 @@ describe('web console serving', () => {
       assert.match(String(res.headers['content-type']), /^text\/javascript/);
       assert.equal(res.headers['cache-control'], 'public, max-age=31536000, immutable');
       assert.match(url, /@\d+\.\d+\.\d+/, 'the version is in the URL');
-      const gz = await t.app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'gzip, deflate, br' } });
+      const gz = await t.app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'gzip' } });
       assert.equal(gz.headers['content-encoding'], 'gzip');
       assert.equal(gunzipSync(gz.rawPayload).toString(), res.text);
+      const br = await t.app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'gzip, deflate, br' } });
+      assert.equal(br.headers['content-encoding'], 'br');
+      assert.equal(brotliDecompressSync(br.rawPayload).toString(), res.text);
     }
     assert.equal((await t.get('/assets/vendor/preact@0.0.0-dist_preact.mjs')).status, 404);
     const main = await t.get('/assets/app/main.js');
@@ -78,6 +81,10 @@ describe('web console serving', () => {
     assert.equal(main.headers['cache-control'], 'no-cache');
     const again = await t.get('/assets/app/main.js', { headers: { 'if-none-match': String(main.headers.etag) } });
     assert.equal(again.status, 304);
+    assert.equal((await t.app.inject({ method: 'GET', url: '/assets/app/app.css', headers: { 'accept-encoding': 'gzip' } })).headers['content-encoding'], 'gzip');
+    // The API's own answers are not compressed.
+    const api = await t.app.inject({ method: 'GET', url: '/openapi.json', headers: { 'accept-encoding': 'gzip, br' } });
+    assert.equal(api.headers['content-encoding'], undefined);
     assert.equal((await t.get('/assets/app/../package.json')).status, 404);
     assert.equal((await t.get('/assets/app/%2e%2e/package.json')).status, 404);
   });

@@ -11,15 +11,16 @@
 //   GET /assets/app/*         the console's own modules (web/), revalidated by ETag
 //   GET /assets/vendor/NAME   a fixed list of library files; NAME carries the version, so
 //                             they are cached for a year
+// all compressed (@fastify/compress, in this scope only: the API's answers and streams are not)
 //   any other GET accepting HTML outside /v1: index.html again (client-side routing)
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import fastifyCompress from '@fastify/compress';
 
 const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -49,8 +50,6 @@ interface VendorFile {
   url: string;
   specifier: string;
   body: Buffer;
-  /** Compressed once at start: the libraries are most of the first load's bytes. */
-  gzipped: Buffer;
 }
 
 function loadVendor(): Map<string, VendorFile> {
@@ -59,8 +58,7 @@ function loadVendor(): Map<string, VendorFile> {
     const dir = packageDir(v.pkg);
     const version = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version as string;
     const name = `${v.pkg}@${version}-${v.file.replace(/\//g, '_')}`;
-    const body = readFileSync(join(dir, v.file));
-    files.set(name, { url: `/assets/vendor/${name}`, specifier: v.specifier, body, gzipped: gzipSync(body, { level: 9 }) });
+    files.set(name, { url: `/assets/vendor/${name}`, specifier: v.specifier, body: readFileSync(join(dir, v.file)) });
   }
   return files;
 }
@@ -132,29 +130,32 @@ export async function registerConsole(app: FastifyInstance): Promise<Console> {
   const vendor = loadVendor();
   const page = buildPage(vendor);
 
-  app.get('/', { schema: { hide: true } }, (_req, reply) => sendPage(page, reply));
-  app.get('/assets/vendor/:name', { schema: { hide: true } }, (req, reply) => {
-    const file = vendor.get((req.params as { name: string }).name);
-    if (!file) return reply.callNotFound();
-    reply
-      .header('content-type', 'text/javascript; charset=utf-8')
-      .header('cache-control', 'public, max-age=31536000, immutable')
-      .header('x-content-type-options', 'nosniff')
-      .header('vary', 'accept-encoding');
-    if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(file.gzipped);
-    return reply.send(file.body);
-  });
-  await app.register(fastifyStatic, {
-    root: WEB_DIR,
-    prefix: '/assets/app/',
-    decorateReply: false,
-    index: false,
-    cacheControl: false,
-    setHeaders: (reply) => {
-      reply.header('cache-control', 'no-cache');
-      reply.header('x-content-type-options', 'nosniff');
-    },
-    schemaHide: true,
+  // One encapsulated scope: its responses are compressed (gzip/brotli as the browser accepts),
+  // the API's (event streams included) are not.
+  await app.register(async (scope) => {
+    await scope.register(fastifyCompress, { global: true, encodings: ['br', 'gzip'], threshold: 1024 });
+    scope.get('/', { schema: { hide: true } }, (_req, reply) => sendPage(page, reply));
+    scope.get('/assets/vendor/:name', { schema: { hide: true } }, (req, reply) => {
+      const file = vendor.get((req.params as { name: string }).name);
+      if (!file) return reply.callNotFound();
+      return reply
+        .header('content-type', 'text/javascript; charset=utf-8')
+        .header('cache-control', 'public, max-age=31536000, immutable')
+        .header('x-content-type-options', 'nosniff')
+        .send(file.body);
+    });
+    await scope.register(fastifyStatic, {
+      root: WEB_DIR,
+      prefix: '/assets/app/',
+      decorateReply: false,
+      index: false,
+      cacheControl: false,
+      setHeaders: (reply) => {
+        reply.header('cache-control', 'no-cache');
+        reply.header('x-content-type-options', 'nosniff');
+      },
+      schemaHide: true,
+    });
   });
 
   return {
