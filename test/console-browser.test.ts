@@ -228,12 +228,11 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     await page.locator('.msg.assistant:not(.live) .md', { hasText: '[stub] typed with keys' }).waitFor();
   });
 
-  it('shows the main pages at phone width', async () => {
+  it('shows the main pages at phone width, and signs out', async () => {
     const phone = await rig.b.context(360);
     const p = await rig.open(phone);
-    // Signed in through the refresh cookie of the first context (copied).
-    await phone.addCookies(await ctx.cookies());
-    await p.goto(`${base}/`);
+    // A session of its own (copying the first context's refresh cookie would reuse a rotated token).
+    await signIn(p, base, { login, password: 'correct horse battery' });
     await p.getByRole('heading', { name: 'New chat' }).waitFor();
     await shoot(p, 'chat-home-360');
     await p.locator('.threads a').first().click();
@@ -244,10 +243,19 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     await p.goto(`${base}/settings`);
     await p.getByRole('heading', { name: 'Settings' }).waitFor();
     await shoot(p, 'settings-360');
+    // Signing out ends that session: a reload stays signed out; the first context is untouched.
+    await p.getByRole('button', { name: 'Sign out' }).click();
+    await p.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await p.reload();
+    await p.getByRole('heading', { name: 'Sign in' }).waitFor();
     await phone.close();
   });
 
   it('signs out the open console of a user an admin suspends', async () => {
+    // Still signed in before the suspension: the session check on focus passes.
+    await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+    await page.waitForLoadState('networkidle');
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
     const adminCtx = await rig.b.context(1280);
     const ap = await rig.open(adminCtx);
     await signIn(ap, base, admin);
