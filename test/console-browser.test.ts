@@ -251,7 +251,7 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     await phone.close();
   });
 
-  it('signs out the open console of a user an admin suspends', async () => {
+  it('signs out the open console of a user an admin suspends, and lets them back once reactivated', async () => {
     // Still signed in before the suspension: the session check on focus passes.
     await page.evaluate(() => window.dispatchEvent(new Event('focus')));
     await page.waitForLoadState('networkidle');
@@ -276,6 +276,13 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
     await page.getByLabel('Password').fill('correct horse battery');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('auth.user_suspended').waitFor();
+
+    // Reactivated, the user signs in again.
+    await row.getByRole('button', { name: 'Reactivate' }).click();
+    await row.getByRole('cell', { name: 'active', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // Back in the thread that was open when the console signed out.
+    await page.getByRole('heading', { name: 'typed with keys' }).waitFor();
     await adminCtx.close();
     assert.deepEqual(rig.problems, []);
   });

@@ -223,6 +223,7 @@ function Conversation({ threadId, version, onChanged }) {
     setError(null);
     if (!threadId) { setThread(null); setMessages([]); setRun(null); return undefined; }
     let stale = false;
+    setThread((cur) => (cur?.id === threadId ? cur : null)); // no other thread's title while this one loads
     (async () => {
       try {
         const t = await api('GET', `/v1/threads/${threadId}`);
@@ -291,7 +292,8 @@ function Conversation({ threadId, version, onChanged }) {
   const canRetry = !active && threadId && messages.length > 0;
 
   return html`<section class="conversation" aria-label="Conversation">
-    ${thread ? html`<${ThreadHeader} thread=${thread} projects=${projects} onChanged=${onChanged} onDeleted=${() => { onChanged(); navigate('/'); }} />` : html`<header class="thread-head"><h1>New chat</h1></header>`}
+    ${thread ? html`<${ThreadHeader} thread=${thread} projects=${projects} onChanged=${onChanged} onDeleted=${() => { onChanged(); navigate('/'); }} />`
+      : html`<header class="thread-head"><h1>${threadId ? 'Loading…' : 'New chat'}</h1></header>`}
     <div class="messages">
       ${messages.map((m) => html`<article key=${m.id} class=${`msg ${m.role}`} aria-label=${m.role === 'user' ? 'You' : 'Assistant'}>
         ${m.role === 'assistant' && tools[m.run_id] ? tools[m.run_id].map((it) => html`<${ToolItem} item=${it} />`) : null}
