@@ -213,10 +213,10 @@ describe('web console in Chromium', { skip: hasChromium ? false : NO_CHROMIUM },
           })
           .map((el) => el.outerHTML.slice(0, 80)),
       );
-    for (const path of ['/', '/settings/api-keys', '/settings/providers', '/settings/webhooks']) {
+    // Each page once its content is in (the thread list; a settings table or its empty note).
+    for (const [path, ready] of [['/', '.threads li a'], ['/settings/api-keys', 'section .note, section table'], ['/settings/providers', 'section table'], ['/settings/webhooks', 'section > .note:last-child, section table']]) {
       await page.goto(`${base}${path}`);
-      await page.locator('h1').first().waitFor();
-      await page.waitForLoadState('networkidle');
+      await page.locator(ready).first().waitFor();
       assert.deepEqual(await unnamed(), [], path);
     }
     await page.goto(`${base}/`);
