@@ -26,9 +26,12 @@ import { EVERYTHING_BIN } from './helpers/mcp.js';
 import { newId } from '../src/lib/ids.js';
 import { createNotification } from '../src/modules/notifications/store.js';
 
-/** Registered without a caller rule, public by design (§25). The swagger UI's own routes live under /docs. */
-const PUBLIC_SYSTEM = ['/healthz', '/readyz', '/metrics', '/openapi.json'];
-const isDocsRoute = (url: string) => url === '/docs' || url.startsWith('/docs/');
+/**
+ * Registered without a caller rule, public by design (§25). The swagger UI's own routes live under
+ * /docs; the web console's page and static files (issue 11) under / and /assets/.
+ */
+const PUBLIC_SYSTEM = ['/healthz', '/readyz', '/metrics', '/openapi.json', '/'];
+const isDocsOrConsoleRoute = (url: string) => url === '/docs' || url.startsWith('/docs/') || url.startsWith('/assets/');
 
 /** Routes declared `anon` (GET covers its HEAD). */
 const PUBLIC_ANON = [
@@ -91,6 +94,8 @@ const NO_PERMISSION_POINT = [
 const NON_ID_PARAMS: Record<string, string> = { token: 'not-a-real-invitation-token', group: 'web_search', provider: 'web_search.tavily' };
 // `:key` names a feature flag (§24) or a platform setting (§21.23); any flag key works for the flag routes.
 NON_ID_PARAMS.key = 'credit.initial_grant';
+// `:name` is a library file of the web console (/assets/vendor/:name); an unknown one is a plain 404.
+NON_ID_PARAMS.name = 'unknown.js';
 
 const ENVELOPE_KEYS = ['code', 'details', 'error', 'message', 'trace_id'];
 
@@ -260,7 +265,7 @@ describe('security (generated from the route table)', () => {
   after(async () => { await t?.close(); });
 
   const isPublic = (r: RouteEntry) =>
-    r.access === null ? PUBLIC_SYSTEM.includes(r.url) || isDocsRoute(r.url) : r.access.caller === 'anon' && PUBLIC_ANON.includes(keyOf(r));
+    r.access === null ? PUBLIC_SYSTEM.includes(r.url) || isDocsOrConsoleRoute(r.url) : r.access.caller === 'anon' && PUBLIC_ANON.includes(keyOf(r));
 
   /** The 404 code each path id answers (declared `ids`, or the path account); fails on ids nobody declared. */
   function idCodes(r: RouteEntry): Record<string, string> {

@@ -1,6 +1,7 @@
-// The one human-readable line `arkloop serve` / `arkloop api` print once the API listens: where
-// the API and its docs are, and which database holds the data. It goes to stderr so stdout
-// stays JSON log lines only, and is left out when ARKLOOP_LOG_LEVEL is warn, error or silent.
+// What `arkloop serve` / `arkloop api` print once the API listens: the line a person opens the
+// console from (issue 11: `Arkloop ready: console http://127.0.0.1:19001/ · API /v1 · docs /docs`),
+// then one line saying which database holds the data. Both go to stderr so stdout stays JSON log
+// lines only, and are left out when ARKLOOP_LOG_LEVEL is warn, error or silent.
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 
@@ -29,7 +30,10 @@ export function startupLine(command: string, config: Config, address: AddressInf
   const database = config.databaseUrl
     ? `PostgreSQL at ${describePostgres(config.databaseUrl)}`
     : `embedded PGlite, data in ${config.dataDir}`;
-  return `arkloop ${command}: API ${origin}${allInterfaces ? ' (all interfaces)' : ''}, docs ${origin}/docs, ${database}`;
+  return (
+    `Arkloop ready: console ${origin}/ · API /v1 · docs /docs${allInterfaces ? ' (listening on all interfaces)' : ''}\n` +
+    `arkloop ${command}: ${database}`
+  );
 }
 
 export function printStartupLine(command: string, config: Config, address: AddressInfo | string | null): void {

@@ -17,6 +17,7 @@ import { routeModules } from './routes.js';
 import { installMetrics } from './metrics.js';
 import { collectRoutes } from './route.js';
 import { identityHeaders } from './identity-headers.js';
+import { registerConsole, type Console } from './console.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const TRACE_RE = /^[A-Za-z0-9-]{8,64}$/;
@@ -269,7 +270,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     reply.code(appErr.status).send(errorBody(appErr.code, appErr.message, appErr.details, req.id));
   });
 
+  let webConsole: Console | null = null;
   app.setNotFoundHandler((req, reply) => {
+    if (webConsole?.fallback(req, reply)) return;
     reply.code(404).send(errorBody('not_found', `no route for ${req.method} ${req.url.split('?')[0]}`, {}, req.id));
   });
 
@@ -299,5 +302,6 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   installMetrics(app, ctx);
   for (const register of routeModules) register(app, ctx);
+  webConsole = await registerConsole(app);
   return app;
 }
