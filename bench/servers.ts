@@ -187,9 +187,12 @@ export async function buildAppInto(root: string, ref: string | null = null): Pro
     copyFileSync(path.join(REPO_ROOT, 'bin', 'arkloop.js'), path.join(root, 'bin', 'arkloop.js'));
     symlinkSync(path.join(REPO_ROOT, 'migrations'), path.join(root, 'migrations'), 'dir');
   }
-  // Built-in personas (src/modules/personas/builtin.ts reads <root>/personas/): needed by runs.
-  if (!existsSync(path.join(root, 'personas')) && existsSync(path.join(REPO_ROOT, 'personas'))) {
-    symlinkSync(path.join(REPO_ROOT, 'personas'), path.join(root, 'personas'), 'dir');
+  // Built-in personas (src/modules/personas/builtin.ts reads <root>/personas/): needed by runs;
+  // the web console (src/http/console.ts serves <root>/web/): needed at start.
+  for (const dir of ['personas', 'web']) {
+    if (!existsSync(path.join(root, dir)) && existsSync(path.join(REPO_ROOT, dir))) {
+      symlinkSync(path.join(REPO_ROOT, dir), path.join(root, dir), 'dir');
+    }
   }
   symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'), 'dir');
   const outDir = path.join(root, 'dist');
