@@ -57,7 +57,7 @@ async function openLoop(origin: string, pathname: string, rate: number, duration
     if (wait > 1) await sleep(wait);
     // Sent late (behind schedule): timed from when it was due. Sent early (a sleep under 1 ms
     // is skipped): timed from when it was sent.
-    const from = Math.max(due, performance.now());
+    const from = Math.min(due, performance.now());
     const p = pool
       .request({ method: 'GET', path: pathname, headers: { 'user-agent': 'arkloop-bench' } })
       .then(async (res) => {
