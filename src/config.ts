@@ -1,5 +1,6 @@
 // Process configuration: ARKLOOP_* environment variables parsed once into a frozen, typed
 // object. A wrong value stops the process with a message naming the variable.
+import { envValue } from './config/env.js';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseSettingsEnv } from './modules/settings/service.js';
@@ -58,8 +59,7 @@ export interface Config {
 type Env = Record<string, string | undefined>;
 
 function str(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v === '' ? undefined : v;
+  return envValue(env, name);
 }
 
 function int(env: Env, name: string, def: number, min: number, max: number): number {
