@@ -1,5 +1,6 @@
 // Process configuration: ARKLOOP_* environment variables parsed once into a frozen, typed
 // object. A wrong value stops the process with a message naming the variable.
+import { envValue } from './config/env.js';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseSettingsEnv } from './modules/settings/service.js';
@@ -31,6 +32,8 @@ export interface Config {
   sseBatchLimit: number;
   runTimeoutMinutes: number;
   runInputTimeoutMinutes: number;
+  /** Events of runs that ended longer ago are purged by the worker; 0 = keep forever. */
+  runEventsRetentionMonths: number;
   workerConcurrency: number;
   workerPollSeconds: number;
   workerLeaseSeconds: number;
@@ -58,8 +61,7 @@ export interface Config {
 type Env = Record<string, string | undefined>;
 
 function str(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v === '' ? undefined : v;
+  return envValue(env, name);
 }
 
 function int(env: Env, name: string, def: number, min: number, max: number): number {
@@ -197,6 +199,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     sseBatchLimit: int(env, 'ARKLOOP_SSE_BATCH_LIMIT', 500, 1, 10000),
     runTimeoutMinutes: num(env, 'ARKLOOP_RUN_TIMEOUT_MINUTES', 5, 0.01, 10080),
     runInputTimeoutMinutes: num(env, 'ARKLOOP_RUN_INPUT_TIMEOUT_MINUTES', 60, 0.01, 10080),
+    runEventsRetentionMonths: int(env, 'ARKLOOP_RUN_EVENTS_RETENTION_MONTHS', 3, 0, 1200),
     workerConcurrency: int(env, 'ARKLOOP_WORKER_CONCURRENCY', 4, 1, 1024),
     workerPollSeconds: num(env, 'ARKLOOP_WORKER_POLL_SECONDS', 0.25, 0.01, 3600),
     workerLeaseSeconds: num(env, 'ARKLOOP_WORKER_LEASE_SECONDS', 30, 1, 3600),

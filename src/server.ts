@@ -21,6 +21,7 @@ import { Clock } from './lib/clock.js';
 import { SharedCaches } from './db/shared-cache.js';
 import { MemoryAccessLog, RedisAccessLog } from './gateway/access-log.js';
 import { startInProcessGateway } from './gateway/start.js';
+import { envValue } from './config/env.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
@@ -112,8 +113,8 @@ export function startWorker(ctx: AppContext): Worker {
     leaseSeconds: c.workerLeaseSeconds,
     heartbeatSeconds: c.workerHeartbeatSeconds,
     pollSeconds: c.workerPollSeconds,
-    reaperSeconds: Number(c.env.ARKLOOP_WORKER_REAPER_SECONDS ?? 10) || 10,
-    types: c.env.ARKLOOP_WORKER_QUEUE_JOB_TYPES ? c.env.ARKLOOP_WORKER_QUEUE_JOB_TYPES.split(',').map((t) => t.trim()).filter(Boolean) : null,
+    reaperSeconds: Number(envValue(c.env, 'ARKLOOP_WORKER_REAPER_SECONDS') ?? 10) || 10,
+    types: envValue(c.env, 'ARKLOOP_WORKER_QUEUE_JOB_TYPES')?.split(',').map((t) => t.trim()).filter(Boolean) ?? null,
   });
   worker.start();
   return worker;

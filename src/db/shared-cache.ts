@@ -9,6 +9,7 @@
 // All caches share one channel, so a process holds one LISTEN however many caches it has.
 import type { Logger } from 'pino';
 import type { Database } from './database.js';
+import { envValue } from '../config/env.js';
 
 const CHANNEL = 'arkloop_cache';
 /** Invalidates every key of a cache. */
@@ -78,8 +79,8 @@ export class SharedCache<V> {
 
 /** A cache TTL in seconds from the environment variable `variable` (integer 0–86400), else `fallback`. */
 export function ttlSecondsFromEnv(env: Readonly<Record<string, string | undefined>>, log: Logger, variable: string, fallback: number): number {
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return fallback;
+  const raw = envValue(env, variable);
+  if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 86_400) {
     log.warn({ value: raw }, `${variable} must be an integer 0–86400; using ${fallback}`);

@@ -1,6 +1,7 @@
 // Provider construction: from a ProviderConfig (database or environment), plus the built-in stub.
 import { createStubProvider } from './stub.js';
 import type { LlmChunk, LlmProvider, LlmRequest, ProviderConfig } from './types.js';
+import { envValue } from '../config/env.js';
 
 export * from './types.js';
 export { LlmError } from './types.js';
@@ -48,18 +49,18 @@ export interface EnvProvider {
 export function envProviders(env: Record<string, string | undefined> = process.env): EnvProvider[] {
   const out: EnvProvider[] = [];
   const nonEmpty = (v: string | undefined) => (v && v.trim() !== '' ? v.trim() : null);
-  const openaiKey = nonEmpty(env.ARKLOOP_OPENAI_API_KEY);
+  const openaiKey = nonEmpty(envValue(env, 'ARKLOOP_OPENAI_API_KEY'));
   if (openaiKey) {
     out.push({
-      config: { kind: 'openai', name: 'openai', apiKey: openaiKey, baseUrl: nonEmpty(env.ARKLOOP_OPENAI_BASE_URL), openaiApiMode: 'auto' },
-      model: nonEmpty(env.ARKLOOP_OPENAI_MODEL) ?? 'gpt-4o-mini',
+      config: { kind: 'openai', name: 'openai', apiKey: openaiKey, baseUrl: nonEmpty(envValue(env, 'ARKLOOP_OPENAI_BASE_URL')), openaiApiMode: 'auto' },
+      model: nonEmpty(envValue(env, 'ARKLOOP_OPENAI_MODEL')) ?? 'gpt-4o-mini',
     });
   }
-  const anthropicKey = nonEmpty(env.ARKLOOP_ANTHROPIC_API_KEY);
+  const anthropicKey = nonEmpty(envValue(env, 'ARKLOOP_ANTHROPIC_API_KEY'));
   if (anthropicKey) {
     out.push({
-      config: { kind: 'anthropic', name: 'anthropic', apiKey: anthropicKey, baseUrl: nonEmpty(env.ARKLOOP_ANTHROPIC_BASE_URL) },
-      model: nonEmpty(env.ARKLOOP_ANTHROPIC_MODEL) ?? 'claude-sonnet-4-20250514',
+      config: { kind: 'anthropic', name: 'anthropic', apiKey: anthropicKey, baseUrl: nonEmpty(envValue(env, 'ARKLOOP_ANTHROPIC_BASE_URL')) },
+      model: nonEmpty(envValue(env, 'ARKLOOP_ANTHROPIC_MODEL')) ?? 'claude-sonnet-4-20250514',
     });
   }
   return out;

@@ -35,6 +35,7 @@ import { isConnectionError } from '../db/connection-errors.js';
 import { DeltaBuffer } from './delta-buffer.js';
 import { priorState, type PriorState } from './prior-state.js';
 import { deliverAskUserAnswer, pauseForInput } from './pause.js';
+import { envValue } from '../config/env.js';
 
 const MAX_RETRY_WAIT_MS = 30_000;
 
@@ -252,7 +253,7 @@ class RunExecution {
       routeEvent,
       maxAttempts: await ctx.settings.int('llm.retry.max_attempts'),
       baseDelay: await ctx.settings.int('llm.retry.base_delay_ms'),
-      debugEvents: ctx.config.env.ARKLOOP_LLM_DEBUG_EVENTS === '1',
+      debugEvents: envValue(ctx.config.env, 'ARKLOOP_LLM_DEBUG_EVENTS') === '1',
     };
   }
 

@@ -19,6 +19,7 @@ import { databasePatience } from '../db/database.js';
 import { executeRun } from './run-executor.js';
 import { reapRuns } from './reaper.js';
 import { rollUpUsage } from '../modules/usage/platform.js';
+import { scheduleRunEventsPurge } from '../modules/runs/retention.js';
 import { deliverWebhook } from '../modules/webhooks/deliver.js';
 import { broadcastFanoutJob } from '../modules/notifications/fanout.js';
 import { sendEmailJob } from '../mail/email-job.js';
@@ -76,6 +77,7 @@ export class Worker implements LocalDispatcher {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private reaperTimer: NodeJS.Timeout | null = null;
   private rollupTimer: NodeJS.Timeout | null = null;
+  private stopPurge: (() => void) | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly log: Logger;
   private leaseFailures = 0;
@@ -122,6 +124,7 @@ export class Worker implements LocalDispatcher {
     rollUp();
     this.rollupTimer = setInterval(rollUp, ROLLUP_INTERVAL_MS);
     this.rollupTimer.unref();
+    this.stopPurge = scheduleRunEventsPurge(this.ctx, this.log);
     this.ctx.engine.setLocalDispatcher(this);
     this.loopDone = this.loop();
   }
@@ -286,6 +289,7 @@ export class Worker implements LocalDispatcher {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.reaperTimer) clearInterval(this.reaperTimer);
     if (this.rollupTimer) clearInterval(this.rollupTimer);
+    this.stopPurge?.();
     for (const r of this.running.values()) r.abort.abort(new Error('worker stopping'));
     await Promise.all([...this.running.values()].map((r) => r.done));
     await this.loopDone;

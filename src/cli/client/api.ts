@@ -4,6 +4,7 @@
 // else the session `arkloop login` stored for that server.
 import { deleteSession, readSession, withLock, writeSession, type StoredSession } from './config-store.js';
 import { httpRequest, type HttpOptions, type HttpResponse } from './http.js';
+import { envValue } from '../../config/env.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:19001';
 const REFRESH_COOKIE = 'arkloop_refresh_token';
@@ -156,8 +157,9 @@ export function normalizeServer(url: string): string {
 /** The client for a command: --server, else ARKLOOP_SERVER, else the stored login's server. */
 export function clientFor(serverFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): ApiClient {
   const stored = readSession();
-  const server = normalizeServer(serverFlag || env.ARKLOOP_SERVER || stored?.server || DEFAULT_SERVER);
-  if (env.ARKLOOP_TOKEN) return new ApiClient(server, { kind: 'token', token: env.ARKLOOP_TOKEN });
+  const server = normalizeServer(serverFlag || envValue(env, 'ARKLOOP_SERVER') || stored?.server || DEFAULT_SERVER);
+  const token = envValue(env, 'ARKLOOP_TOKEN');
+  if (token) return new ApiClient(server, { kind: 'token', token });
   if (stored && normalizeServer(stored.server) === server) return new ApiClient(server, { kind: 'session' });
   return new ApiClient(server, { kind: 'none' });
 }

@@ -9,6 +9,7 @@ import { httpRequest } from './http.js';
 import { LineReader, askHidden, readAllStdin } from './prompt.js';
 import { rendererFor, type OutputFormat } from './render.js';
 import { ClientExit, followRun } from './run-follow.js';
+import { envValue } from '../../config/env.js';
 
 const SERVER_HELP = `  --server URL         the API (default: $ARKLOOP_SERVER, else the server of your login, else ${DEFAULT_SERVER})`;
 const AUTH_HELP = `credentials: $ARKLOOP_TOKEN (an access token or an al_ API key), else the session of \`arkloop login\`.`;
@@ -97,7 +98,7 @@ function limitOf(value: string | undefined): string {
 async function login(args: string[]): Promise<number> {
   const { values } = parse(args, { login: { type: 'string' }, 'password-stdin': { type: 'boolean' } });
   if (values.help) return help('login');
-  const server = normalizeServer(values.server || process.env.ARKLOOP_SERVER || readSession()?.server || DEFAULT_SERVER);
+  const server = normalizeServer(values.server || envValue(process.env, 'ARKLOOP_SERVER') || readSession()?.server || DEFAULT_SERVER);
   const interactive = Boolean(process.stdin.isTTY);
   let name = values.login;
   if (!name) {

@@ -9,6 +9,7 @@
 import { mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { envValue } from '../../config/env.js';
 
 export interface StoredSession {
   server: string;
@@ -21,7 +22,8 @@ export interface StoredSession {
 }
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.ARKLOOP_CONFIG_DIR) return env.ARKLOOP_CONFIG_DIR;
+  const dir = envValue(env, 'ARKLOOP_CONFIG_DIR');
+  if (dir) return dir;
   return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'arkloop');
 }
 

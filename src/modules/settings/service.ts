@@ -9,6 +9,7 @@ import { decryptSecret } from '../../lib/crypto.js';
 import type { Database } from '../../db/database.js';
 import type { DB } from '../../db/schema.js';
 import { SETTINGS, envNameFor, parseSettingString, type SettingDef, type SettingValue } from './registry.js';
+import { envValue } from '../../config/env.js';
 
 export type SettingSource = 'env' | 'db' | 'default';
 
@@ -29,8 +30,8 @@ export function parseSettingsEnv(env: Readonly<Record<string, string | undefined
   const out = new Map<string, { value: SettingValue; variable: string }>();
   for (const def of SETTINGS.values()) {
     for (const variable of [envNameFor(def.key), ...(def.envAliases ?? [])]) {
-      const raw = env[variable];
-      if (raw === undefined || raw === '') continue;
+      const raw = envValue(env, variable);
+      if (raw === undefined) continue;
       try {
         out.set(def.key, { value: parseSettingString(def, raw), variable });
       } catch (err) {
