@@ -65,7 +65,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ARKLOOP_SERVER', default: 'http://127.0.0.1:19001', meaning: 'CLI client: the server to talk to' },
   { name: 'ARKLOOP_TOKEN', default: '—', meaning: 'CLI client: an API key or access token instead of the stored login' },
   { name: 'ARKLOOP_CONFIG_DIR', default: '$XDG_CONFIG_HOME/arkloop', meaning: 'CLI client: where the login is stored' },
-  { name: 'ARKLOOP_LLM_DEBUG_EVENTS', default: '0', meaning: 'local debugging: extra LLM events in runs', hidden: true },
+  { name: 'ARKLOOP_LLM_DEBUG_EVENTS', default: '0', meaning: 'write `llm.request` / `llm.response.chunk` events (local use only)' },
   { name: 'ARKLOOP_TEST_DATABASE_URL', default: '—', meaning: 'tests run on this PostgreSQL instead of PGlite', hidden: true },
   { name: 'ARKLOOP_TEST_REDIS_URL', default: '—', meaning: 'tests use this Redis', hidden: true },
   { name: 'ARKLOOP_BENCH_DATABASE_URL', default: '—', meaning: 'benches run on this PostgreSQL', hidden: true },
