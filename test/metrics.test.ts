@@ -89,7 +89,8 @@ describe(`/metrics on every role (${databaseKind})`, () => {
     assert.ok(value(m, 'arkloop_event_bus_lag_seconds_count') >= 3);
     assert.ok(value(m, 'arkloop_event_bus_lag_seconds_sum') >= 0);
     const max = value(m, 'arkloop_db_pool_connections', { state: 'max' });
-    assert.equal(max, databaseKind === 'pglite' ? 1 : 20);
+    if (databaseKind === 'pglite') assert.equal(max, 1, 'one embedded session');
+    else assert.ok(max > 1, 'the pg pool size');
     assert.ok(value(m, 'arkloop_db_pool_connections', { state: 'in_use' }) <= max);
     assert.ok(value(m, 'arkloop_db_pool_connections', { state: 'waiting' }) >= 0);
     assert.equal(value(m, 'arkloop_sse_streams'), 0);
