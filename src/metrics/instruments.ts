@@ -5,7 +5,11 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 
 const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-/** Time from an event's write (its `ts`, taken in the writing statement) to its delivery to this process's hub. */
+/**
+ * Time from an event's `created_at` (the start of the transaction that wrote it, on the
+ * database's clock) to its delivery to this process's hub: the writing transaction, commit,
+ * NOTIFY and parsing on PostgreSQL; the transaction and in-process publication on PGlite.
+ */
 export const eventBusLag = new Histogram({
   name: 'arkloop_event_bus_lag_seconds',
   help: 'Delay from a run event being written to its delivery to local subscribers (NOTIFY or in process)',
@@ -13,7 +17,11 @@ export const eventBusLag = new Histogram({
   registers: [],
 });
 
-/** Lease delay: when a job was leased from the queue minus when it became due (run_at). */
+/**
+ * Lease delay: when a job was leased from the queue minus when it became due (run_at). Jobs
+ * written already leased to a worker of the same process (local dispatch) never wait and are
+ * not observed; a job taken again after its lease expired counts from its original run_at.
+ */
 export const jobLeaseDelay = new Histogram({
   name: 'arkloop_job_lease_delay_seconds',
   help: 'Delay from a job becoming due (run_at) to a worker leasing it, by type',
