@@ -4,7 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TEST_PG_URL, databaseKind, registerUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
-import { ProcessPool, freePort, sleep } from './helpers/processes.js';
+import { spawnSync } from 'node:child_process';
+import { ENTRY, ProcessPool, freePort, sleep } from './helpers/processes.js';
 import { listenTestApp, rawRequest, startTestGateway } from './helpers/gateway.js';
 import { register, startRun, waitForEvents } from './helpers/run-client.js';
 import { startWorker } from '../src/server.js';
@@ -129,6 +130,16 @@ describe(`/metrics on every role (${databaseKind})`, () => {
       await g.close();
     }
   });
+});
+
+it('arkloop worker refuses a malformed ARKLOOP_WORKER_METRICS_ADDR, naming it', () => {
+  const res = spawnSync(process.execPath, [...ENTRY, 'worker'], {
+    env: { ...process.env, ARKLOOP_DATA_DIR: '/tmp/arkloop-test-unused', ARKLOOP_WORKER_METRICS_ADDR: 'metrics-please' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(res.status, 2);
+  assert.match(res.stderr, /configuration error: ARKLOOP_WORKER_METRICS_ADDR must be host:port/);
 });
 
 describe('/metrics of an arkloop worker process (PostgreSQL)', { skip: TEST_PG_URL ? false : 'needs ARKLOOP_TEST_DATABASE_URL (two processes share one database)' }, () => {

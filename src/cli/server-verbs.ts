@@ -34,9 +34,10 @@ export async function serve(withWorker: boolean): Promise<void> {
 export async function workerCommand(): Promise<void> {
   const config = loadConfig();
   const ctx = await createContext({ config, migrate: true });
-  const worker = startWorker(ctx);
+  // The listener first: an address in use fails the start before any job is leased.
   const m = config.workerMetricsAddr;
   const metrics = m ? await startWorkerMetricsServer(ctx, m.host, m.port) : null;
+  const worker = startWorker(ctx);
   const metricsAddr = metrics ? `http://${metrics.address.address}:${metrics.address.port}/metrics` : null;
   ctx.log.info({ worker: worker.id, concurrency: config.workerConcurrency, database: ctx.database.kind, metrics: metricsAddr }, 'arkloop worker started');
   const onSignal = (sig: string) => {
