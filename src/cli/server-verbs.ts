@@ -5,6 +5,7 @@ import { openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
 import { closeContext, createContext, runApi, startWorker } from '../server.js';
 import { printStartupLine } from './startup.js';
+import { startWorkerMetricsServer } from '../worker/metrics-server.js';
 
 export async function serve(withWorker: boolean): Promise<void> {
   const config = loadConfig();
@@ -33,14 +34,19 @@ export async function serve(withWorker: boolean): Promise<void> {
 export async function workerCommand(): Promise<void> {
   const config = loadConfig();
   const ctx = await createContext({ config, migrate: true });
+  // The listener first: an address in use fails the start before any job is leased.
+  const m = config.workerMetricsAddr;
+  const metrics = m ? await startWorkerMetricsServer(ctx, m.host, m.port) : null;
   const worker = startWorker(ctx);
-  ctx.log.info({ worker: worker.id, concurrency: config.workerConcurrency, database: ctx.database.kind }, 'arkloop worker started');
+  const metricsAddr = metrics ? `http://${metrics.address.address}:${metrics.address.port}/metrics` : null;
+  ctx.log.info({ worker: worker.id, concurrency: config.workerConcurrency, database: ctx.database.kind, metrics: metricsAddr }, 'arkloop worker started');
   const onSignal = (sig: string) => {
     ctx.log.info({ signal: sig }, 'signal received');
     const timer = setTimeout(() => process.exit(1), 15_000);
     timer.unref();
     worker
       .stop()
+      .then(() => metrics?.close())
       .then(() => closeContext(ctx))
       .then(
         () => process.exit(0),

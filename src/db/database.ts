@@ -18,12 +18,21 @@ export interface Database {
   onReconnect(cb: () => void): () => void;
   /** Resolves when the database answers within `timeoutMs`. */
   ping(timeoutMs: number): Promise<void>;
+  /** Connections of the pool in use / idle, callers waiting for one, and the pool's size (for /metrics). */
+  poolStats(): PoolStats;
   close(): Promise<void>;
   /**
    * Runs `fn` inside one transaction on a dedicated session that also accepts
    * multi-statement scripts (migrations). Commits when `fn` resolves.
    */
   withScriptTransaction<T>(fn: (s: ScriptSession) => Promise<T>): Promise<T>;
+}
+
+export interface PoolStats {
+  inUse: number;
+  idle: number;
+  waiting: number;
+  max: number;
 }
 
 export interface ScriptSession {

@@ -130,6 +130,11 @@ export class PglitePool {
     return this.client;
   }
 
+  /** The one session: busy or not, and how many callers wait for it. */
+  stats(): { inUse: number; idle: number; waiting: number; max: number } {
+    return { inUse: this.busy ? 1 : 0, idle: this.busy ? 0 : 1, waiting: this.queue.length, max: 1 };
+  }
+
   private releaseLock(): void {
     const next = this.queue.shift();
     // Hand over on the next macrotask: PGlite's work chains through microtasks, and without

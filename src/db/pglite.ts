@@ -45,6 +45,7 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
   return {
     db,
     kind: 'pglite',
+    poolStats: () => pool.stats(),
     async listen(channel, onPayload) {
       const unsub = await pglite.listen(channel, onPayload);
       return async () => { await unsub(); };

@@ -204,6 +204,9 @@ export async function openPostgres(opts: DatabaseOptions): Promise<Database> {
   return {
     db,
     kind: 'postgres',
+    poolStats() {
+      return { inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount, max: opts.poolSize ?? 20 };
+    },
     async listen(channel, onPayload) {
       let set = handlers.get(channel);
       if (!set) {

@@ -9,6 +9,7 @@ import type { Database } from '../db/database.js';
 import type { DB } from '../db/schema.js';
 import { RUN_EVENTS_CHANNEL, listRunEvents, parseEventPayload, type RunEvent } from './events.js';
 import { untilAvailable } from '../db/connection-errors.js';
+import { eventBusLag, secondsSince } from '../metrics/instruments.js';
 
 export type RunEventListener = (event: RunEvent) => void;
 
@@ -33,6 +34,7 @@ export class RunEventHub {
 
   /** In-process publication (embedded engine), after the event's transaction commits. */
   publish(event: RunEvent): void {
+    eventBusLag.observe(secondsSince(event.ts));
     const listeners = this.topics.get(event.run_id);
     if (listeners) for (const l of listeners) l(event);
   }

@@ -235,12 +235,6 @@ export async function requeueJob(db: Kysely<DB>, workerId: string, id: string): 
 }
 
 /** Queue depth by type (for /metrics). */
-export async function queueDepth(db: Kysely<DB>): Promise<Array<{ type: string; state: string; n: number }>> {
-  const res = await sql<{ type: string; state: string; n: number }>`
-    SELECT type, state, count(*)::int AS n FROM jobs WHERE state IN ('queued', 'leased') GROUP BY type, state`.execute(db);
-  return res.rows;
-}
-
 const runJobFilter = (runId: string) => sql<boolean>`type = 'run.execute' AND payload @> ${JSON.stringify({ run_id: runId })}::jsonb`;
 
 /** Does a worker currently hold (with a live lease) the execution job of this run? */

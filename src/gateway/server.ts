@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import replyFrom from '@fastify/reply-from';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { errorBody, type ErrorCode } from '../http/errors.js';
 import { CidrSet } from '../modules/ip-rules/cidr.js';
 import type { AccessLogStore } from './access-log.js';
@@ -117,6 +117,14 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'arkloop_gateway_' });
   const requests = new Counter({ name: 'arkloop_gateway_requests_total', help: 'Gateway requests by status', labelNames: ['status'] as const, registers: [registry] });
+  // By status only: the gateway forwards any path, and raw paths would make unbounded label sets.
+  const latency = new Histogram({
+    name: 'arkloop_gateway_request_duration_seconds',
+    help: 'Gateway request latency (to the end of the response) by status',
+    labelNames: ['status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
   const limited = new Counter({
     name: 'arkloop_gateway_rate_limited_total',
     help: 'Gateway 429 answers by identity type',
@@ -195,6 +203,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
     if (!gw) return;
     const status = reply.statusCode;
     requests.inc({ status: String(status) });
+    latency.observe({ status: String(status) }, reply.elapsedTime / 1000);
     risk.record(gw.clientIp, status);
     if (req.url === '/metrics' || req.url === '/healthz') return;
     const q = req.url.indexOf('?');

@@ -1,10 +1,11 @@
 // Prometheus metrics (api.md §25.3), one registry per app: request counts and latencies by
-// route template and status, plus process metrics. Later modules add their gauges here.
+// route template and status, plus process metrics, the state gauges (metrics/state-gauges.ts)
+// and the process's own instruments (metrics/instruments.ts: event-bus lag, jobs executed).
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { sql } from 'kysely';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AppContext } from '../app-context.js';
-import { queueDepth } from '../engine/jobs.js';
+import { registerInstruments } from '../metrics/instruments.js';
+import { registerStateGauges } from '../metrics/state-gauges.js';
 
 export interface Metrics {
   registry: Registry;
@@ -26,37 +27,8 @@ export function installMetrics(app: FastifyInstance, ctx: AppContext): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  // Read at scrape time: runs by status, job queue depth by type, open event streams.
-  new Gauge({
-    name: 'arkloop_runs',
-    help: 'Runs by status',
-    labelNames: ['status'] as const,
-    registers: [registry],
-    async collect() {
-      const res = await sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM runs GROUP BY status`.execute(ctx.db);
-      this.reset();
-      for (const r of res.rows) this.set({ status: r.status }, r.n);
-    },
-  });
-  new Gauge({
-    name: 'arkloop_job_queue_depth',
-    help: 'Queued and leased jobs by type',
-    labelNames: ['type', 'state'] as const,
-    registers: [registry],
-    async collect() {
-      const rows = await queueDepth(ctx.db);
-      this.reset();
-      for (const r of rows) this.set({ type: r.type, state: r.state }, r.n);
-    },
-  });
-  new Gauge({
-    name: 'arkloop_sse_streams',
-    help: 'Open run event streams in this process',
-    registers: [registry],
-    collect() {
-      this.set(ctx.engine.hub.subscriptions);
-    },
-  });
+  registerStateGauges(registry, ctx);
+  registerInstruments(registry);
   app.addHook('onResponse', async (req, reply) => {
     const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
     requests.inc(labels);

@@ -23,6 +23,7 @@ import { scheduleRunEventsPurge } from '../modules/runs/retention.js';
 import { deliverWebhook } from '../modules/webhooks/deliver.js';
 import { broadcastFanoutJob } from '../modules/notifications/fanout.js';
 import { sendEmailJob } from '../mail/email-job.js';
+import { jobLeaseDelay, jobsExecuted, secondsSince } from '../metrics/instruments.js';
 
 const ROLLUP_INTERVAL_MS = 10 * 60_000;
 
@@ -184,7 +185,11 @@ export class Worker implements LocalDispatcher {
           await Promise.all(leased.map((job) => requeueJob(this.ctx.db, this.id, job.id).catch(() => undefined)));
           return;
         }
-        for (const job of leased) this.runJob(job, lane);
+        const leasedAt = Date.now();
+        for (const job of leased) {
+          jobLeaseDelay.observe({ type: job.type }, secondsSince(job.run_at, leasedAt));
+          this.runJob(job, lane);
+        }
         if (leased.length > 0 && leased.length === free) lane.mayHaveJobs = true;
         leasedSome = true;
       }
@@ -223,6 +228,7 @@ export class Worker implements LocalDispatcher {
     const handler = HANDLERS[job.type];
     const abort = new AbortController();
     const log = this.log.child({ job_id: job.id, job_type: job.type });
+    let outcome = 'completed';
     const done = (async () => {
       try {
         if (!handler) throw new Error(`no handler for job type ${job.type}`);
@@ -231,6 +237,7 @@ export class Worker implements LocalDispatcher {
         const removed = await databasePatience.run({ deadline }, () => handler(this.ctx, job, abort.signal, log, preload));
         if (removed !== true) await completeJob(this.ctx.db, this.id, job.id);
       } catch (err) {
+        outcome = abort.signal.aborted ? 'aborted' : isConnectionError(err) ? 'requeued' : 'failed';
         if (abort.signal.aborted) return; // shutdown or lost lease: another worker retries
         if (isConnectionError(err)) {
           // Interrupted by a database outage: hand the job back as soon as the database
@@ -246,6 +253,7 @@ export class Worker implements LocalDispatcher {
         log.error({ err: (err as Error).message }, 'job failed');
         await failJob(this.ctx.db, this.id, job, (err as Error).message).catch(() => undefined);
       } finally {
+        jobsExecuted.inc({ type: job.type, outcome });
         this.running.delete(job.id);
         if (lane) {
           lane.running--;
