@@ -216,9 +216,8 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     gatewayTrustIncomingTraceId: bool(env, 'ARKLOOP_GATEWAY_TRUST_INCOMING_TRACE_ID'),
     gatewayConfigRefreshMs: int(env, 'ARKLOOP_GATEWAY_CONFIG_REFRESH_MS', 10_000, 50, 3_600_000),
     gatewayHealthIntervalMs: int(env, 'ARKLOOP_GATEWAY_HEALTH_INTERVAL_MS', 2_000, 0, 3_600_000),
-    // --- issue 12 metrics: the worker's own /metrics listener (off unless set) ---
+    // The worker's own /metrics listener (off unless set).
     workerMetricsAddr: str(env, 'ARKLOOP_WORKER_METRICS_ADDR') ? addr(str(env, 'ARKLOOP_WORKER_METRICS_ADDR')!, 'ARKLOOP_WORKER_METRICS_ADDR') : null,
-    // ---
     env: Object.freeze(arkloopEnv),
   });
 }

@@ -45,6 +45,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ARKLOOP_WORKER_LEASE_SECONDS', default: '30', meaning: 'job lease; a job whose worker stops renewing it is taken again after this' },
   { name: 'ARKLOOP_WORKER_HEARTBEAT_SECONDS', default: '10', meaning: 'lease renewal interval' },
   { name: 'ARKLOOP_WORKER_REAPER_SECONDS', default: '10', meaning: 'interval of the sweep that requeues jobs with expired leases' },
+  { name: 'ARKLOOP_WORKER_METRICS_ADDR', default: '— (off)', meaning: '`arkloop worker` serves `/metrics` and `/healthz` on this address (off by default: two workers on one host would collide on a fixed port; under `serve` the API\'s `/metrics` covers the worker)' },
   { name: 'ARKLOOP_WORKER_QUEUE_JOB_TYPES', default: 'all', meaning: 'comma-separated job types this worker takes' },
   { name: 'ARKLOOP_BROADCAST_BATCH_SIZE', default: '5000 (embedded: 1000)', meaning: 'recipients per batch of a broadcast fan-out' },
   { name: 'ARKLOOP_MCP_CACHE_TTL_SECONDS', default: '60', meaning: 'MCP tools/list cache lifetime per configuration' },
