@@ -9,16 +9,8 @@ import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { TEST_PG_URL } from './helpers/app.js';
 import { ProcessPool, exitWithin, sleep, type ArkloopProcess } from './helpers/processes.js';
+import { until } from './helpers/wait.js';
 import { FAST_LEASES, assertWellFormed, call, eventsOf, followSse, register, startRun, waitForEvents, waitTerminal, type Client } from './helpers/run-client.js';
-
-/** Waits for what another process does, bounded. */
-async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const start = Date.now();
-  while (!(await pred())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 const pgOnly = 'needs PostgreSQL (ARKLOOP_TEST_DATABASE_URL): several processes share the database';
 
@@ -90,13 +82,13 @@ describe('faults with real processes', () => {
       const ep = await call(c.base, 'POST', '/v1/webhook-endpoints', { url, events: ['thread.created'] }, c.token);
       assert.equal(ep.status, 201, ep.text);
       assert.equal((await call(c.base, 'POST', '/v1/threads', {}, c.token)).status, 201);
-      await until(() => received.length === 1, 'the first attempt');
+      await until(() => received.length === 1, 'the first attempt', 20_000);
       await exitWithin(worker.child, 10_000);
       await pool.spawnWorker(env);
-      await until(() => received.length === 2, 'the re-send after the lease lapsed');
+      await until(() => received.length === 2, 'the re-send after the lease lapsed', 20_000);
       assert.equal(received[1].id, received[0].id, 'the same webhook-id: receivers dedupe');
       let d: any;
-      await until(async () => (d = (await call(c.base, 'GET', `/v1/webhook-endpoints/${ep.body.id}/deliveries`, undefined, c.token)).body.data[0])?.status === 'succeeded', 'success recorded');
+      await until(async () => (d = (await call(c.base, 'GET', `/v1/webhook-endpoints/${ep.body.id}/deliveries`, undefined, c.token)).body.data[0])?.status === 'succeeded', 'success recorded', 20_000);
       assert.deepEqual([d.attempts, d.last_status_code], [1, 200]);
       await sleep(1500); // a lease more: nothing is sent a third time
       assert.equal(received.length, 2);

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { ENTRY, ProcessPool, freePort, sleep } from './helpers/processes.js';
 import { listenTestApp, rawRequest, startTestGateway } from './helpers/gateway.js';
 import { register, startRun, waitForEvents } from './helpers/run-client.js';
+import { until } from './helpers/wait.js';
 import { startWorker } from '../src/server.js';
 
 interface Sample {
@@ -36,13 +37,6 @@ function value(text: string, name: string, match: Record<string, string> = {}): 
   return hit.reduce((sum, s) => sum + s.value, 0);
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe(`/metrics on every role (${databaseKind})`, () => {
   let t: TestApp;

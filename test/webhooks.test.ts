@@ -13,6 +13,7 @@ import { Webhook } from 'standardwebhooks';
 import { registerUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 import { auditRows, createWorkspace, inAccount, addMember } from './helpers/content-fixtures.js';
 import { FAST_LEASES } from './helpers/run-client.js';
+import { until } from './helpers/wait.js';
 import { startWorker } from '../src/server.js';
 import type { Worker } from '../src/worker/worker.js';
 import { newId } from '../src/lib/ids.js';
@@ -72,15 +73,6 @@ class Receiver {
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** Waits for something another component does asynchronously (a delivery, a worker), bounded. */
-async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const start = Date.now();
-  while (!(await pred())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
