@@ -59,6 +59,9 @@ describe('MCP tools in runs', () => {
     other = await registerUser(t);
     ids.everything = await createConfig(stdioConfig('everything', EVERYTHING_BIN, ['stdio']));
     ids.test = await createConfig(stdioConfig('test', TEST_SERVER_BIN, [], { env: { ONLY_THIS: 'yes' }, call_timeout_ms: 1000 }));
+    // The same server with a roomy call timeout for the stdout flood: reading 4 MiB before the
+    // limit trips must not race `test`'s 1 s timeout on a loaded machine.
+    ids.flood = await createConfig(stdioConfig('flood', TEST_SERVER_BIN, [], { call_timeout_ms: 15000 }));
     // A server that cannot start: left out of every run, never in the way of the others.
     ids.broken = await createConfig({ name: 'broken', transport: 'stdio', command: '/nonexistent/mcp-server' });
   });
@@ -114,8 +117,8 @@ describe('MCP tools in runs', () => {
       call('mcp__test__hang'),
       call('mcp__test__structured'),
       call('mcp__test__stderr_flood'),
-      call('mcp__test__stdout_flood'),
-      call('mcp__test__echo', { text: 'still here' }),
+      call('mcp__flood__stdout_flood'),
+      call('mcp__flood__echo', { text: 'still here' }),
       { text: 'done' },
     ]);
     const [echo, fail, rpc, malformed, hang, structured, flood, stdoutFlood, afterFlood] = results(events);
