@@ -73,7 +73,9 @@ describe('the database and Redis going away', () => {
   for (const topology of ['serve', 'api + worker'] as const) {
   it(`pg_terminate_backend of every connection, again and again, while runs stream (${topology}): the processes live and every run completes`, { timeout: 120_000 }, async (t) => {
     if (!TEST_PG_URL) return t.skip(pgOnly);
-    const env = { ...(await pool.env({ postgres: true })), ...LEASES };
+    // A 10 s lease: on a loaded machine, heartbeats failing through the 2.5 s storm plus the pool's
+    // reconnects can outlast 5 s; a lapsed lease is the other test's subject, not this one's.
+    const env = { ...(await pool.env({ postgres: true })), ...LEASES, ARKLOOP_WORKER_LEASE_SECONDS: '10' };
     const dbName = new URL(env.ARKLOOP_DATABASE_URL).pathname.slice(1);
     const serve = await pool.spawnApi(topology === 'serve' ? 'serve' : 'api', env);
     const processes = [serve, ...(topology === 'serve' ? [] : [await pool.spawnWorker(env)])];
