@@ -263,4 +263,52 @@ describe('scale-out: 2 api + 2 worker + 1 gateway on PostgreSQL and Redis', { sk
     assert.equal((await runsExecuted(survivor.metrics)) - survivorBefore, runs.length);
     workers[0] = await spawnWorker();
   });
+
+  it('SIGKILL of an API mid-stream: its streams resume with Last-Event-ID on the other API and through the gateway, every event once', { timeout: 60_000 }, async () => {
+    const [dead, alive] = apis;
+    const c = { base: alive.base!, token: user.token };
+    const runs = await Promise.all(Array.from({ length: 4 }, () => startRun(c, slowScript(6, 400))));
+    // Per run: one stream on the API about to die (falling back to the other), one through the gateway.
+    const seen = new Map<string, number>();
+    const onFrame = (key: string) => () => seen.set(key, (seen.get(key) ?? 0) + 1);
+    const direct = runs.map(({ runId }) => follow([dead.base!, alive.base!], user.token, runId, onFrame(`d${runId}`)));
+    const viaGateway = [];
+    for (const { runId } of runs) {
+      viaGateway.push(follow([gw], user.token, runId, onFrame(`g${runId}`)));
+      await until(() => (seen.get(`g${runId}`) ?? 0) > 0, 'the gateway stream open'); // one at a time: round robin puts half on each API
+    }
+    await until(() => runs.every(({ runId }) => (seen.get(`d${runId}`) ?? 0) >= 2), 'direct streams under way');
+    dead.child.kill('SIGKILL');
+    await exitWithin(dead.child, 10_000);
+    const [d, g] = [await Promise.all(direct), await Promise.all(viaGateway)];
+    for (const [i, { runId }] of runs.entries()) {
+      const { data, status } = await eventsOf(c, runId);
+      assert.equal(status, 'completed');
+      assertWellFormed(data);
+      assertExactlyOnce(d[i], data, `direct stream of ${runId}`);
+      assertExactlyOnce(g[i], data, `gateway stream of ${runId}`);
+      assert.ok(d[i].connects >= 2 && d[i].bases.at(-1) === alive.base, `resumed on the other API: ${d[i].bases.join(' → ')}`);
+    }
+    assert.ok(g.some((f) => f.connects >= 2), 'some gateway streams were on the killed API and resumed');
+    // New requests through the gateway keep working: it routes around the dead upstream.
+    for (let i = 0; i < 4; i++) assert.equal((await call(gw, 'GET', '/v1/me', undefined, user.token)).status, 200);
+  });
+
+  it('SIGKILL of the gateway and a restart on its port: clients reconnect with Last-Event-ID and see every event once', { timeout: 60_000 }, async () => {
+    const runs = await Promise.all(Array.from({ length: 3 }, () => startRun(user, slowScript(6, 400))));
+    const seen = new Map<string, number>();
+    const streams = runs.map(({ runId }) => follow([gw], user.token, runId, () => seen.set(runId, (seen.get(runId) ?? 0) + 1)));
+    await until(() => runs.every(({ runId }) => (seen.get(runId) ?? 0) >= 2), 'streams under way');
+    gateway.child.kill('SIGKILL');
+    await exitWithin(gateway.child, 10_000);
+    gateway = await spawnGateway();
+    const followed = await Promise.all(streams);
+    for (const [i, { runId }] of runs.entries()) {
+      const { data, status } = await eventsOf(user, runId);
+      assert.equal(status, 'completed');
+      assertWellFormed(data);
+      assert.ok(followed[i].connects >= 2, `reconnected: ${followed[i].connects}`);
+      assertExactlyOnce(followed[i], data, `gateway stream of ${runId}`);
+    }
+  });
 });
