@@ -226,7 +226,7 @@ describe('scale-out: 2 api + 2 worker + 1 gateway on PostgreSQL and Redis', { sk
     const threads: string[] = [];
     for (let i = 0; i < 15; i++) {
       const th = (await call(gw, 'POST', '/v1/threads', {}, token)).body.id as string;
-      assert.equal((await call(gw, 'POST', `/v1/threads/${th}/messages`, { content: slowScript(1, 2500) }, token)).status, 201);
+      assert.equal((await call(gw, 'POST', `/v1/threads/${th}/messages`, { content: slowScript(1, 4000) }, token)).status, 201);
       threads.push(th);
     }
     const bases = [apis[0].base!, apis[1].base!, gw];
