@@ -1,6 +1,7 @@
 // The gateway (api.md §30) through real HTTP: a test API on a port and small node:http
 // upstreams behind gateways started in this process. Proxying (bodies, headers, SSE unbuffered,
-// client disconnect), 502, round robin with health-aware skipping, the client IP of each
+// client disconnect), 502, round robin with health-aware skipping, one retry on the next upstream
+// of a request that never arrived (or an idempotent one without a body), the client IP of each
 // ip_mode (spoofed X-Forwarded-For from an untrusted peer included), the in-memory token
 // bucket, the risk score, identity headers stripped into the access log, and config re-reads.
 import { after, before, describe, it } from 'node:test';
@@ -162,14 +163,68 @@ describe('gateway', () => {
       const seq = [await who(), await who(), await who(), await who()];
       assert.deepEqual(seq, ['a', 'b', 'a', 'b']);
       await b.close();
-      // At most one request still meets the dead upstream (502) before the failure or probe marks it.
+      // A request that meets the dead upstream before the failure or probe marks it is sent again to `a`.
       const after = [];
       for (let i = 0; i < 8; i++) after.push(await who());
-      assert.ok(after.filter((x) => x === 'error').length <= 1, after.join(','));
-      assert.deepEqual(after.slice(2), Array(6).fill('a'));
+      assert.deepEqual(after, Array(8).fill('a'));
     } finally {
       await a.close();
       await b.close().catch(() => undefined);
+    }
+  });
+
+  it('sends a request the upstream never received (connection refused) once to the next upstream, any method, body intact', async () => {
+    const b = await startEchoUpstream('b');
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    try {
+      const g = await gw([dead, b.base]);
+      const body = JSON.stringify({ text: 'x'.repeat(200_000) });
+      const res = await rawRequest(g.base, '/v1/threads', { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': BROWSER }, body });
+      assert.equal(res.status, 200, res.text.slice(0, 300));
+      assert.equal(res.json.upstream, 'b');
+      assert.equal(res.json.body, body);
+      // The refusing upstream is now skipped: the next requests go straight to `b`.
+      for (let i = 0; i < 3; i++) assert.equal((await rawRequest(g.base, '/v1/x', { method: 'DELETE', headers: { 'user-agent': BROWSER } })).json.upstream, 'b');
+      assert.equal(g.logs.filter((l) => l.includes('upstream request failed')).length, 1);
+      // Every upstream refusing: one retry, then the 502 envelope.
+      const none = await gw([dead, `http://127.0.0.1:${await freePort()}`]);
+      const res2 = await rawRequest(none.base, '/v1/threads', { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': BROWSER }, body: '{}' });
+      expectError({ status: res2.status, body: res2.json, headers: res2.headers as never, text: res2.text }, 502, 'gateway.upstream_unavailable');
+      assert.equal(none.logs.filter((l) => l.includes('upstream request failed')).length, 2);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('never sends a non-idempotent request again once it reached an upstream; an idempotent one without a body goes to the next', async () => {
+    const seen: string[] = [];
+    // Reads the whole request, then drops the connection without answering.
+    const dropper = await startEchoUpstream('dropper', (req) => {
+      seen.push(`dropper ${req.method}`);
+      req.resume();
+      req.on('end', () => req.socket.destroy());
+      return true;
+    });
+    const b = await startEchoUpstream('b', (req) => {
+      seen.push(`b ${req.method}`);
+      return false;
+    });
+    try {
+      // The dropper's cooldown is short so that each request below starts on it again.
+      const g = await gw([dropper.base, b.base], { failCooldownMs: 0 });
+      const post = await rawRequest(g.base, '/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': BROWSER }, body: '{"a":1}' });
+      expectError({ status: post.status, body: post.json, headers: post.headers as never, text: post.text }, 502, 'gateway.upstream_unavailable');
+      assert.deepEqual(seen, ['dropper POST']);
+      seen.length = 0;
+      // The turn now points at `b`; take one request there so the GET starts on the dropper.
+      assert.equal((await rawRequest(g.base, '/v1/x', { headers: { 'user-agent': BROWSER } })).json.upstream, 'b');
+      seen.length = 0;
+      const get = await rawRequest(g.base, '/v1/x', { headers: { 'user-agent': BROWSER } });
+      assert.equal(get.status, 200);
+      assert.deepEqual(seen, ['dropper GET', 'b GET']);
+    } finally {
+      await dropper.close();
+      await b.close();
     }
   });
 

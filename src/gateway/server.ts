@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import replyFrom from '@fastify/reply-from';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { errorBody, type ErrorCode } from '../http/errors.js';
 import { CidrSet } from '../modules/ip-rules/cidr.js';
@@ -90,6 +91,43 @@ function decodeHeader(v: string): string {
   } catch {
     return v;
   }
+}
+
+// Errors of the connect phase: no byte of the request reached the upstream, so any method may go to another one.
+const NEVER_ARRIVED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+// The connection broke with no response: the request may have arrived, so only an idempotent one without a body is sent again.
+const BROKEN = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/** Whether a request whose forwarding failed with `error` can be sent once more to another upstream. */
+function canResend(method: string, body: Readable | undefined, error: Error): boolean {
+  const e = error as Error & { cause?: { code?: string }; code?: string };
+  const code = e.cause?.code ?? e.code ?? '';
+  if (NEVER_ARRIVED.has(code)) return !body || (!body.readableDidRead && !body.destroyed);
+  return BROKEN.has(code) && IDEMPOTENT.has(method) && !body;
+}
+
+/**
+ * The client's body as undici sees it for one attempt: it reads from `source` only once undici
+ * reads, and undici destroying it (as it does when the connection fails) leaves `source`
+ * unread, so another attempt can still send it.
+ */
+function attemptBody(source: Readable): Readable {
+  let started = false;
+  const out = new Readable({
+    read() {
+      if (!started) {
+        started = true;
+        source.on('data', (chunk) => {
+          if (!out.push(chunk)) source.pause();
+        });
+        source.once('end', () => out.push(null));
+        source.once('error', (err) => out.destroy(err));
+      }
+      source.resume();
+    },
+  });
+  return out;
 }
 
 export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -236,12 +274,12 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 
-  const proxy = (req: FastifyRequest, reply: FastifyReply) => {
-    const upstream = upstreams.pick();
+  const forward = (req: FastifyRequest, reply: FastifyReply, upstream: string, body: Readable | undefined, retried: boolean) => {
     req.gw.upstream = upstream;
+    if (body) req.body = attemptBody(body);
     return reply.from(undefined, {
       getUpstream: () => upstream,
-      // No retries: a request may carry a body already streamed upstream, and a 503 is the API's answer.
+      // reply-from's own retries go to the same upstream; ours (onError) go to another one. A 503 is the API's answer.
       retryDelay: () => null,
       rewriteRequestHeaders: (r, headers) => {
         const gw = (r as FastifyRequest).gw;
@@ -276,11 +314,15 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       onError: (rep, { error }) => {
         const r = rep.request as FastifyRequest;
         upstreams.failed(upstream);
-        log.warn({ upstream, err: (error as Error).message, trace_id: r.gw.traceId }, 'upstream request failed');
+        const next = !retried && !rep.sent && canResend(r.method, body, error as Error) ? upstreams.other(upstream) : null;
+        log.warn({ upstream, err: (error as Error).message, retry_on: next, trace_id: r.gw.traceId }, 'upstream request failed');
+        if (next) return forward(r, rep as unknown as FastifyReply, next, body, true);
         fail(r, rep as unknown as FastifyReply, 502, 'gateway.upstream_unavailable', 'the API is unavailable');
       },
     });
   };
+  // Bodies are the raw request stream (see the content-type parser above).
+  const proxy = (req: FastifyRequest, reply: FastifyReply) => forward(req, reply, upstreams.pick(), req.body as Readable | undefined, false);
   app.all('/', proxy);
   app.all('/*', proxy);
 

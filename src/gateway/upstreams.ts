@@ -51,6 +51,20 @@ export class Upstreams {
     return u.url;
   }
 
+  /** The next healthy upstream other than `url`, for one retry of a request `url` never got; null when there is none. */
+  other(url: string): string | null {
+    const now = Date.now();
+    const n = this.list.length;
+    for (let i = 0; i < n; i++) {
+      const u = this.list[(this.turn + i) % n];
+      if (u.url !== url && u.ready && now >= u.downUntil) {
+        this.turn = (this.turn + i + 1) % n;
+        return u.url;
+      }
+    }
+    return null;
+  }
+
   /** A request to `url` could not be delivered: skip it for a while. */
   failed(url: string): void {
     const u = this.list.find((x) => x.url === url);

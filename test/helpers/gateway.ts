@@ -29,6 +29,7 @@ export interface TestGatewayOptions {
   trustIncomingTraceId?: boolean;
   configRefreshMs?: number;
   probeIntervalMs?: number;
+  failCooldownMs?: number;
   settings?: Record<string, SettingValue>;
 }
 
@@ -56,7 +57,7 @@ export async function startTestGateway(upstreams: string[], opts: TestGatewayOpt
     configRefreshMs: opts.configRefreshMs ?? 10_000,
     buckets: opts.buckets ?? new MemoryBucketStore(),
     accessLog: opts.accessLog ?? new MemoryAccessLog(),
-    upstream: { probeIntervalMs: opts.probeIntervalMs ?? 0 },
+    upstream: { probeIntervalMs: opts.probeIntervalMs ?? 0, ...(opts.failCooldownMs !== undefined ? { failCooldownMs: opts.failCooldownMs } : {}) },
   });
   await gateway.app.listen({ host: '127.0.0.1', port: 0 });
   const port = (gateway.app.server.address() as { port: number }).port;
