@@ -137,6 +137,7 @@ export function testClient(app: FastifyInstance, ctx: AppContext, db: TestDataba
       await ctx.engine.close().catch(() => undefined);
       await ctx.counters.close();
       await ctx.accessLog.close();
+      await ctx.runSlots?.close();
       await db.drop();
     },
   };
