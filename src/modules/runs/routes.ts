@@ -151,7 +151,7 @@ async function checkRunLimits(ctx: AppContext, db: AppContext['db'], orgId: stri
     }
   }
   if (concurrent <= 0) return false;
-  const slot = ctx.runSlots ? await ctx.runSlots.reserve(orgId, runId, concurrent) : null;
+  const slot = ctx.runSlots ? await ctx.runSlots.reserve(db, orgId, runId, concurrent) : null;
   if (slot?.taken) return true;
   let active = slot?.active;
   if (active === undefined) {

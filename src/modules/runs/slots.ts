@@ -12,12 +12,16 @@ import type { Logger } from 'pino';
 import type { DB } from '../../db/schema.js';
 import { connectRedis } from '../../lib/redis.js';
 import { runSlotRepairs } from '../../metrics/instruments.js';
+import { isUuid } from '../../lib/ids.js';
 
 export type Reservation = { taken: true } | { taken: false; active: number };
 
 export interface RunSlots {
-  /** Takes one of `limit` slots for `runId`; null when the slots cannot be used now (count in the database). */
-  reserve(orgId: string, runId: string, limit: number): Promise<Reservation | null>;
+  /**
+   * Takes one of `limit` slots for `runId`; null when the slots cannot be used now (count in
+   * the database). `db` seeds a missing set: the caller's transaction (PGlite has one connection).
+   */
+  reserve(db: Kysely<DB>, orgId: string, runId: string, limit: number): Promise<Reservation | null>;
   /** Gives the slot back (errors are left to the repair). */
   release(orgId: string, runId: string): void;
   /** Reconciles Redis with the database; returns how many members it added or removed. */
@@ -115,7 +119,7 @@ export class RedisRunSlots implements RunSlots {
     this.log.warn({ err: err.message }, msg);
   }
 
-  async reserve(orgId: string, runId: string, limit: number): Promise<Reservation | null> {
+  async reserve(db: Kysely<DB>, orgId: string, runId: string, limit: number): Promise<Reservation | null> {
     if (!this.synced) {
       // A reconciliation that failed (the database was away too) is tried again, every 5 s at most.
       if (this.redis.status === 'ready' && !this.syncing && Date.now() - this.syncTriedAt > 5_000) void this.resync();
@@ -125,7 +129,7 @@ export class RedisRunSlots implements RunSlots {
     try {
       let [code, active] = await this.redis.runSlotReserve(key, limit, runId, KEY_TTL_MS);
       if (code === -1) {
-        await this.add(key, await this.activeRunIds(orgId), true);
+        await this.add(key, await activeRunIds(db, orgId), true);
         [code, active] = await this.redis.runSlotReserve(key, limit, runId, KEY_TTL_MS);
       }
       if (code === -1) return null;
@@ -141,26 +145,36 @@ export class RedisRunSlots implements RunSlots {
   }
 
   async repair(): Promise<number> {
-    // Members old enough to have committed, read before the database so a run that commits
-    // in between is seen active below.
+    // The members, read before the database so a run that commits in between is seen below.
     const [sec, usec] = await this.redis.time();
     const cutoff = Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - RESERVATION_GRACE_MS;
-    const candidates: Array<[string, string]> = [];
+    const members: Array<{ key: string; id: string; at: number }> = [];
     for await (const keys of this.redis.scanStream({ match: `${KEY_PREFIX}*`, count: 500 }) as AsyncIterable<string[]>) {
       if (!keys.length) continue;
       const pipe = this.redis.pipeline();
-      for (const key of keys) pipe.zrangebyscore(key, 1, cutoff);
+      for (const key of keys) pipe.zrangebyscore(key, 1, '+inf', 'WITHSCORES');
       const res = (await pipe.exec()) ?? [];
       keys.forEach((key, i) => {
-        const [err, members] = res[i] ?? [null, []];
+        const [err, flat] = res[i] ?? [null, []];
         if (err) throw err;
-        for (const m of members as string[]) candidates.push([key, m]);
+        const f = flat as string[];
+        for (let j = 0; j < f.length; j += 2) members.push({ key, id: f[j], at: Number(f[j + 1]) });
       });
     }
+    const status = new Map<string, string>();
+    const ids = members.map((m) => m.id).filter(isUuid);
+    for (let i = 0; i < ids.length; i += 1000) {
+      const rows = await this.db.selectFrom('runs').select(['id', 'status']).where('id', 'in', ids.slice(i, i + 1000)).execute();
+      for (const r of rows) status.set(r.id, r.status);
+    }
     const active = await this.db.selectFrom('runs').select(['id', 'org_id']).where('status', 'in', ACTIVE).execute();
-    const live = new Set(active.map((r) => r.id));
     let removed = 0;
-    for (const [key, m] of candidates) if (!live.has(m)) removed += await this.redis.zrem(key, m);
+    for (const m of members) {
+      const st = status.get(m.id);
+      // An ended run goes at once; a run not found only after the grace (its create may not have committed yet).
+      const stale = st === undefined ? m.at < cutoff : !(ACTIVE as readonly string[]).includes(st);
+      if (stale) removed += await this.redis.zrem(m.key, m.id);
+    }
     const byOrg = new Map<string, string[]>();
     for (const r of active) byOrg.set(r.org_id, [...(byOrg.get(r.org_id) ?? []), r.id]);
     // A missing set is seeded by the next reserve (accounts without a limit never get one).
@@ -176,12 +190,12 @@ export class RedisRunSlots implements RunSlots {
     return this.redis.runSlotAdd(key, KEY_TTL_MS, seed ? '1' : '0', ...runIds);
   }
 
-  private async activeRunIds(orgId: string): Promise<string[]> {
-    const rows = await this.db.selectFrom('runs').select('id').where('org_id', '=', orgId).where('status', 'in', ACTIVE).execute();
-    return rows.map((r) => r.id);
-  }
-
   async close(): Promise<void> {
     this.redis.disconnect();
   }
+}
+
+async function activeRunIds(db: Kysely<DB>, orgId: string): Promise<string[]> {
+  const rows = await db.selectFrom('runs').select('id').where('org_id', '=', orgId).where('status', 'in', ACTIVE).execute();
+  return rows.map((r) => r.id);
 }
