@@ -98,6 +98,7 @@ describe('concurrent-run slots in Redis', { skip }, () => {
     await redis.zadd(slotKey(org), Number(sec) * 1000 - 120_000, old, Number(sec) * 1000, fresh);
     await until(async () => !(await members(org)).includes(old), 'the sweep to drop the stale reservation');
     assert.ok((await members(org)).includes(fresh), 'a reservation within the grace is kept');
+    assert.match((await t.get('/metrics')).text, /arkloop_run_slot_repairs_total\{kind="removed"\} [1-9]/, 'the repair is counted');
     const refused = await t.post(`/v1/threads/${await thread(u, LONG)}/runs`, {}, { token: u.token });
     expectError(refused, 429, 'limit.concurrent_runs');
     assert.deepEqual(refused.body.details, { limit: 2, active: 2 });
