@@ -14,6 +14,7 @@ import type { Engine } from './engine/engine.js';
 import type { SharedCaches } from './db/shared-cache.js';
 import type { Clock } from './lib/clock.js';
 import type { AccessLogStore } from './gateway/access-log.js';
+import type { RunSlots } from './modules/runs/slots.js';
 
 export interface AppContext {
   config: Config;
@@ -38,4 +39,6 @@ export interface AppContext {
   engine: Engine;
   /** The gateway's access log: a Redis stream, or the ring an in-process gateway writes (gateway/access-log.ts). */
   accessLog: AccessLogStore;
+  /** Concurrent-run slots shared in Redis; null without Redis (active runs are counted in the database). */
+  runSlots: RunSlots | null;
 }

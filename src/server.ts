@@ -22,6 +22,7 @@ import { SharedCaches } from './db/shared-cache.js';
 import { MemoryAccessLog, RedisAccessLog } from './gateway/access-log.js';
 import { startInProcessGateway } from './gateway/start.js';
 import { envValue } from './config/env.js';
+import { RedisRunSlots } from './modules/runs/slots.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
@@ -87,6 +88,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     clock: new Clock(),
     engine,
     accessLog: config.redisUrl ? new RedisAccessLog(config.redisUrl, log) : new MemoryAccessLog(),
+    runSlots: config.redisUrl ? await RedisRunSlots.connect(config.redisUrl, database.db, log) : null,
   };
   if (config.bootstrapPlatformAdmin) await applyBootstrapAdmin(ctx.db, config.bootstrapPlatformAdmin);
   return ctx;
@@ -100,6 +102,7 @@ export async function closeContext(ctx: AppContext): Promise<void> {
   await ctx.settings.close();
   await ctx.counters.close();
   await ctx.accessLog.close();
+  await ctx.runSlots?.close();
   await ctx.database.close();
 }
 

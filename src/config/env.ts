@@ -20,7 +20,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ARKLOOP_DATA_DIR', default: './data', meaning: 'embedded database and generated secrets' },
   { name: 'ARKLOOP_DATABASE_URL', default: '—', meaning: 'PostgreSQL URL; unset = embedded database' },
   { name: 'ARKLOOP_DATABASE_DIRECT_URL', default: 'ARKLOOP_DATABASE_URL', meaning: 'direct (unpooled) PostgreSQL URL for LISTEN/NOTIFY when `ARKLOOP_DATABASE_URL` goes through a pooler' },
-  { name: 'ARKLOOP_REDIS_URL', default: '—', meaning: 'API rate-limit counters shared by several processes; gateway buckets and access log' },
+  { name: 'ARKLOOP_REDIS_URL', default: '—', meaning: 'API rate-limit counters and concurrent-run slots shared by several processes; gateway buckets and access log' },
   { name: 'ARKLOOP_LOAD_DOTENV', default: '0', meaning: '`1` also reads a `.env` file (real environment variables win)' },
   { name: 'ARKLOOP_DOTENV_FILE', default: '.env', meaning: 'the file `ARKLOOP_LOAD_DOTENV=1` reads' },
   { name: 'ARKLOOP_AUTH_JWT_SECRET', default: 'generated (embedded)', meaning: '≥ 32 chars; required with PostgreSQL, the same in every API and gateway process' },

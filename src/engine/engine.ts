@@ -17,6 +17,8 @@ export interface RunTx {
   enqueue(job: NewJob): Promise<string>;
   /** Reports events and jobs a composed statement of this transaction wrote (published at commit). */
   wrote(events: RunEvent[], jobs: number): void;
+  /** Runs `fn` once the transaction has committed (not at all if it rolls back). */
+  afterCommit(fn: () => void): void;
 }
 
 /**
@@ -111,6 +113,7 @@ export class Engine {
    */
   async transaction<T>(db: Kysely<DB>, fn: (tx: RunTx) => Promise<T>): Promise<T> {
     const events: RunEvent[] = [];
+    const committed: Array<() => void> = [];
     let jobs = 0;
     const result = await db.transaction().execute((trx) =>
       fn({
@@ -129,8 +132,10 @@ export class Engine {
           events.push(...written);
           jobs += jobCount;
         },
+        afterCommit: (fn) => committed.push(fn),
       }),
     );
+    for (const fn of committed) fn();
     if (!this.viaNotify) {
       for (const e of events) this.hub.publish(e);
       if (jobs) this.wakeWorkers();

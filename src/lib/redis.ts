@@ -5,14 +5,15 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-export async function connectRedis(url: string, log: Logger, what: string): Promise<Redis> {
+/** `meanwhile`: what the users do while Redis is away, for the outage's log line. */
+export async function connectRedis(url: string, log: Logger, what: string, meanwhile = 'fail open'): Promise<Redis> {
   const { Redis } = await import('ioredis');
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   let away = false;
   redis.on('error', (err) => {
     if (away) return;
     away = true;
-    log.warn({ err: err.message }, `redis unavailable; ${what} fail open until it is back`);
+    log.warn({ err: err.message }, `redis unavailable; ${what} ${meanwhile} until it is back`);
   });
   redis.on('ready', () => {
     if (!away) return;

@@ -1,7 +1,7 @@
 // Process-wide instruments recorded where the work happens (event hub, worker). They belong to
 // no registry of their own: every role's registry (API, worker listener) registers them, so a
 // process reports what it did whichever roles it runs.
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Metric, type Registry } from 'prom-client';
 
 const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -37,8 +37,16 @@ export const jobsExecuted = new Counter({
   registers: [],
 });
 
+/** Concurrent-run slots the repair sweep fixed in Redis (modules/runs/slots.ts). */
+export const runSlotRepairs = new Counter({
+  name: 'arkloop_run_slot_repairs_total',
+  help: 'Concurrent-run slots repaired in Redis: added (an active run was missing) or removed (its run had ended or never committed)',
+  labelNames: ['kind'] as const,
+  registers: [],
+});
+
 export function registerInstruments(registry: Registry): void {
-  for (const m of [eventBusLag, jobLeaseDelay, jobsExecuted]) registry.registerMetric(m);
+  for (const m of [eventBusLag, jobLeaseDelay, jobsExecuted, runSlotRepairs] as Metric[]) registry.registerMetric(m);
 }
 
 /** Seconds since `at` (ISO string or Date), never negative (clocks of two hosts may differ a little). */

@@ -118,6 +118,8 @@ export class Worker implements LocalDispatcher {
     this.heartbeatTimer.unref();
     this.reaperTimer = setInterval(() => {
       reapRuns(this.ctx, this.log).catch((err: Error) => this.log.warn({ err: err.message }, 'reaper failed'));
+      // Slots a dead process still holds, or runs Redis lost, are put right here (modules/runs/slots.ts).
+      this.ctx.runSlots?.repair().catch((err: Error) => this.log.warn({ err: err.message }, 'concurrent-run slot repair failed'));
     }, this.opts.reaperSeconds * 1000);
     this.reaperTimer.unref();
     // Closed days of usage go into the rollup the admin views read (modules/usage/platform.ts).

@@ -86,7 +86,7 @@ export const TEST_SECRETS = {
  * A fresh app on a fresh database; or, with `opts.database`, a second app (a second "process")
  * on an existing one — that database is then not dropped by `close()`.
  */
-export async function startTestApp(env: Record<string, string> = {}, opts: { database?: Database; worker?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { database?: Database; worker?: boolean; log?: pino.Logger } = {}): Promise<TestApp> {
   const db: TestDatabase = opts.database
     ? { database: opts.database, url: null, drop: async () => undefined }
     : await createTestDatabase();
@@ -95,7 +95,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { dat
     config,
     database: db.database,
     secrets: TEST_SECRETS,
-    log: pino({ level: config.logLevel }),
+    log: opts.log ?? pino({ level: config.logLevel }),
   });
   const app = await buildApp(ctx);
   await app.ready();
@@ -137,6 +137,7 @@ export function testClient(app: FastifyInstance, ctx: AppContext, db: TestDataba
       await ctx.engine.close().catch(() => undefined);
       await ctx.counters.close();
       await ctx.accessLog.close();
+      await ctx.runSlots?.close();
       await db.drop();
     },
   };

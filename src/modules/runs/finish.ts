@@ -137,10 +137,13 @@ export async function finishRun(ctx: AppContext, f: FinishInput, tx?: RunTx): Pr
     closed AS (${closeRunJobsSql(f.runId)}),
     ${ev.ctes}
     SELECT (SELECT count(*)::int FROM r) AS finished, (SELECT title FROM th) AS thread_title, ${ev.columns}`;
+  // The run's concurrent-run slot (slots.ts), given back once its end is committed.
+  const release = () => ctx.runSlots?.release(f.orgId, f.runId);
   const inTx = async (t: RunTx) => {
     const row = (await statement.execute(t.db)).rows[0];
     t.wrote(eventsOf(row), 0);
     if (row.finished === 0) return false;
+    t.afterCommit(release);
     if (credits > 0) {
       await changeCredits(t.db, { orgId: f.orgId, amount: -credits, referenceType: 'run_usage', referenceId: f.runId, threadTitle: row.thread_title });
     }
@@ -151,5 +154,6 @@ export async function finishRun(ctx: AppContext, f: FinishInput, tx?: RunTx): Pr
   if (credits > 0 || endpoints.length) return ctx.engine.transaction(ctx.db, inTx);
   const row = (await statement.execute(ctx.db)).rows[0];
   ctx.engine.wrote(eventsOf(row), 0);
+  if (row.finished > 0) release();
   return row.finished > 0;
 }

@@ -80,19 +80,26 @@ export async function createRun(ctx: AppContext, req: FastifyRequest, threadId: 
     throwStartFailure(r);
     return { run_id: runId, trace_id: traceId };
   }
-  await ctx.engine.transaction(ctx.db, async (tx) => {
-    const thread = await lockThreadForRun(tx.db, v, threadId);
+  let reserved = false;
+  try {
+    await ctx.engine.transaction(ctx.db, async (tx) => {
+      const thread = await lockThreadForRun(tx.db, v, threadId);
     if (!thread) throw notFound('threads.not_found', 'thread');
-    if (thread.active_run_id) throw threadBusy(thread.active_run_id);
-    // Retry (§8.8): the newest message goes if it is the assistant's; rolled back on any error.
-    if (retry) await deleteNewestAssistantMessage(tx.db, threadId);
-    if (!(await hasUserMessage(tx.db, threadId))) throw noUserMessage();
-    if ((await creditBalance(tx.db, v.accountId)) <= 0) throw noCredits();
-    await checkRunLimits(tx.db, v.accountId, limits);
-    const r = await startRun(tx.db, v, run, started, job, ctx.engine.viaNotify);
-    throwStartFailure(r);
-    tx.wrote(r.events, r.jobs);
-  });
+      if (thread.active_run_id) throw threadBusy(thread.active_run_id);
+      // Retry (§8.8): the newest message goes if it is the assistant's; rolled back on any error.
+      if (retry) await deleteNewestAssistantMessage(tx.db, threadId);
+      if (!(await hasUserMessage(tx.db, threadId))) throw noUserMessage();
+      if ((await creditBalance(tx.db, v.accountId)) <= 0) throw noCredits();
+      reserved = await checkRunLimits(ctx, tx.db, v.accountId, runId, limits);
+      const r = await startRun(tx.db, v, run, started, job, ctx.engine.viaNotify);
+      throwStartFailure(r);
+      tx.wrote(r.events, r.jobs);
+    });
+  } catch (err) {
+    // The slot was taken for a run that never committed.
+    if (reserved) ctx.runSlots?.release(v.accountId, runId);
+    throw err;
+  }
   return { run_id: runId, trace_id: traceId };
 }
 
@@ -126,11 +133,13 @@ async function runLimits(ctx: AppContext, orgId: string): Promise<RunLimits> {
 }
 
 /**
- * Monthly quotas (402) and the concurrent-run limit (429), in that order (§8.1). The
- * account's runs are counted under an advisory lock so two creates cannot both take the
- * last slot.
+ * Monthly quotas (402) and the concurrent-run limit (429), in that order (§8.1). The slot is
+ * reserved for `runId` in Redis when configured (slots.ts; true is returned, and the caller
+ * releases it if the run does not commit); otherwise, or while Redis is unusable, the
+ * account's active runs are counted under an advisory lock so two creates cannot both take
+ * the last slot.
  */
-async function checkRunLimits(db: AppContext['db'], orgId: string, { runsQuota, tokensQuota, concurrent }: RunLimits): Promise<void> {
+async function checkRunLimits(ctx: AppContext, db: AppContext['db'], orgId: string, runId: string, { runsQuota, tokensQuota, concurrent }: RunLimits): Promise<boolean> {
   if (runsQuota > 0 || tokensQuota > 0) {
     const month = sql`date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
     if (runsQuota > 0) {
@@ -141,14 +150,18 @@ async function checkRunLimits(db: AppContext['db'], orgId: string, { runsQuota, 
       if ((await monthTokens(db, orgId)) >= tokensQuota) throw new AppError('budget.tokens_quota_exceeded', 'the monthly token quota is used up', { limit: tokensQuota });
     }
   }
-  if (concurrent > 0) {
+  if (concurrent <= 0) return false;
+  const slot = ctx.runSlots ? await ctx.runSlots.reserve(db, orgId, runId, concurrent) : null;
+  if (slot?.taken) return true;
+  let active = slot?.active;
+  if (active === undefined) {
     await sql`SELECT pg_advisory_xact_lock(hashtext(${'runs:' + orgId}))`.execute(db);
     const r = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM runs WHERE org_id = ${orgId} AND status IN ('running', 'waiting_for_input')`.execute(db);
-    if (r.rows[0].n >= concurrent) {
-      throw new AppError('limit.concurrent_runs', 'too many active runs in this account', { limit: concurrent, active: r.rows[0].n }, { headers: { 'retry-after': '1' } });
-    }
+    if (r.rows[0].n < concurrent) return false;
+    active = r.rows[0].n;
   }
+  throw new AppError('limit.concurrent_runs', 'too many active runs in this account', { limit: concurrent, active }, { headers: { 'retry-after': '1' } });
 }
 
 export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
