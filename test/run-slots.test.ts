@@ -95,9 +95,14 @@ describe('concurrent-run slots in Redis', { skip }, () => {
     // one just made (its create might still commit).
     const [old, fresh] = [newId(), newId()];
     const [sec] = await redis.time();
+    // And a set of another installation sharing this Redis (an account not in this database).
+    const foreign = newId();
+    await redis.zadd(slotKey(foreign), Number(sec) * 1000 - 120_000, newId());
     await redis.zadd(slotKey(org), Number(sec) * 1000 - 120_000, old, Number(sec) * 1000, fresh);
     await until(async () => !(await members(org)).includes(old), 'the sweep to drop the stale reservation');
     assert.ok((await members(org)).includes(fresh), 'a reservation within the grace is kept');
+    assert.equal((await members(foreign)).length, 1, "another installation's reservation is left alone");
+    await redis.del(slotKey(foreign));
     assert.match((await t.get('/metrics')).text, /arkloop_run_slot_repairs_total\{kind="removed"\} [1-9]/, 'the repair is counted');
     const refused = await t.post(`/v1/threads/${await thread(u, LONG)}/runs`, {}, { token: u.token });
     expectError(refused, 429, 'limit.concurrent_runs');

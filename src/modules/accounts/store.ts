@@ -37,6 +37,13 @@ export async function findAccount(db: Kysely<DB>, id: string): Promise<AccountRo
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Which of `ids` name accounts of this installation. */
+export async function existingAccountIds(db: Kysely<DB>, ids: string[]): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const rows = await db.selectFrom('accounts').select('id').where('id', 'in', ids).execute();
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function slugTaken(db: Kysely<DB>, slug: string, exceptId?: string): Promise<boolean> {
   let q = db.selectFrom('accounts').select('id').where('slug', '=', slug);
   if (exceptId) q = q.where('id', '!=', exceptId);

@@ -13,6 +13,7 @@ import type { DB } from '../../db/schema.js';
 import { connectRedis } from '../../lib/redis.js';
 import { runSlotRepairs } from '../../metrics/instruments.js';
 import { isUuid } from '../../lib/ids.js';
+import { existingAccountIds } from '../accounts/store.js';
 
 export type Reservation = { taken: true } | { taken: false; active: number };
 
@@ -168,11 +169,15 @@ export class RedisRunSlots implements RunSlots {
       for (const r of rows) status.set(r.id, r.status);
     }
     const active = await this.db.selectFrom('runs').select(['id', 'org_id']).where('status', 'in', ACTIVE).execute();
+    // A run not found is ours to drop only when its account is: another installation sharing this
+    // Redis keeps its own sets (account ids are random UUIDs, so the sets never collide).
+    const unknownOrgs = [...new Set(members.filter((m) => !status.has(m.id)).map((m) => m.key.slice(KEY_PREFIX.length)).filter(isUuid))];
+    const ours = await existingAccountIds(this.db, unknownOrgs);
     let removed = 0;
     for (const m of members) {
       const st = status.get(m.id);
       // An ended run goes at once; a run not found only after the grace (its create may not have committed yet).
-      const stale = st === undefined ? m.at < cutoff : !(ACTIVE as readonly string[]).includes(st);
+      const stale = st === undefined ? m.at < cutoff && ours.has(m.key.slice(KEY_PREFIX.length)) : !(ACTIVE as readonly string[]).includes(st);
       if (stale) removed += await this.redis.zrem(m.key, m.id);
     }
     const byOrg = new Map<string, string[]>();
