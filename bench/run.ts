@@ -247,13 +247,15 @@ async function startFloor(cleanup: Cleanup, opts: Options, engine: DatabaseKind,
 }
 
 /** An `arkloop gateway` in front of the app (limiter in memory, buckets too big to refuse the bench). */
-async function startGateway(cleanup: Cleanup, app: Started, entryArgs: string[], tmpRoot: string, profDir: string | null, engine: DatabaseKind): Promise<Started> {
+async function startGateway(cleanup: Cleanup, app: Started & { jwtSecret: string | null }, entryArgs: string[], tmpRoot: string, profDir: string | null, engine: DatabaseKind): Promise<Started> {
   const port = await freePort();
   const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `gateway-${engine}`)}`] : [];
   const server = spawnServer(`gateway (${engine})`, [...prof, ...entryArgs, 'gateway'], {
     env: cleanEnv({
       ARKLOOP_GATEWAY_ADDR: `127.0.0.1:${port}`,
       ARKLOOP_GATEWAY_UPSTREAM: app.server.origin,
+      // The app's key: the gateway verifies the bench user's token and buckets it as `user:<id>`.
+      ...(app.jwtSecret ? { ARKLOOP_AUTH_JWT_SECRET: app.jwtSecret } : {}),
       ARKLOOP_GATEWAY_RATELIMIT_CAPACITY: '1000000000',
       ARKLOOP_GATEWAY_RATELIMIT_RATE_PER_MINUTE: '1000000000',
       ARKLOOP_LOG_LEVEL: 'warn',
@@ -275,7 +277,7 @@ async function startApp(
   runTag: string,
   entryArgs: string[],
   profDir: string | null,
-): Promise<Started & { skip: string | null }> {
+): Promise<Started & { skip: string | null; jwtSecret: string | null }> {
   const port = await freePort();
   const dataDir = path.join(tmpRoot, `app-${engine}`);
   const env: Record<string, string> = {
@@ -294,9 +296,10 @@ async function startApp(
     const db = await createDatabase(cleanup, opts.pgAdminUrl, dbName);
     releases.unshift(db.drop);
     env.ARKLOOP_DATABASE_URL = db.url;
-    env.ARKLOOP_AUTH_JWT_SECRET = randomBytes(48).toString('base64');
     env.ARKLOOP_ENCRYPTION_KEY = randomBytes(32).toString('hex');
   }
+  // Given on both engines when a gateway runs in front: it verifies the same tokens.
+  if (dbName || opts.targets.includes('gateway')) env.ARKLOOP_AUTH_JWT_SECRET = randomBytes(48).toString('base64');
   const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `app-${engine}`)}`] : [];
   const server = spawnServer(`app (${engine})`, [...prof, ...opts.appNodeArgs, ...entryArgs, 'serve'], {
     env: cleanEnv(env),
@@ -330,7 +333,7 @@ async function startApp(
   });
   const createdBody = (await created.json().catch(() => null)) as { id?: string; code?: string } | null;
   if (created.status === 404) {
-    return { server, token, dbName, stop, skip: `POST /v1/threads answers 404 (${createdBody?.code ?? '?'}): the threads endpoints are not implemented yet` };
+    return { server, token, dbName, stop, jwtSecret: null, skip: `POST /v1/threads answers 404 (${createdBody?.code ?? '?'}): the threads endpoints are not implemented yet` };
   }
   if (created.status !== 201 || !createdBody?.id) {
     process.stdout.write(`warning: probe POST /v1/threads answered ${created.status}: ${JSON.stringify(createdBody).slice(0, 300)}\n`);
@@ -347,7 +350,7 @@ async function startApp(
       if (res.status !== want) process.stdout.write(`warning: probe ${label} /v1/threads/{id} answered ${res.status} (want ${want}): ${text.slice(0, 300)}\n`);
     }
   }
-  return { server, token, dbName, stop, skip: null };
+  return { server, token, dbName, stop, skip: null, jwtSecret: env.ARKLOOP_AUTH_JWT_SECRET ?? null };
 }
 
 // ---------------------------------------------------------------------------------------------

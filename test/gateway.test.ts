@@ -224,10 +224,13 @@ describe('gateway', () => {
     const mine = await rawRequest(g.base, '/v1/me', { headers: { ...h, authorization: `Bearer ${user.token}` } });
     assert.equal(mine.status, 200, mine.text);
     assert.equal(mine.headers['x-ratelimit-remaining'], '2');
-    // An invalid token counts as anonymous: the IP's bucket, still empty.
-    assert.equal((await rawRequest(g.base, '/v1/me', { headers: { ...h, authorization: 'Bearer not.a.jwt' } })).status, 429);
+    // An invalid token counts as anonymous: the IP's bucket, still empty — also when repeated
+    // (the second time the gateway remembers the refusal instead of verifying again).
+    for (let i = 0; i < 2; i++) assert.equal((await rawRequest(g.base, '/v1/me', { headers: { ...h, authorization: 'Bearer not.a.jwt' } })).status, 429);
+    // And the user's token still buckets as the user after a refused one.
+    assert.equal((await rawRequest(g.base, '/v1/me', { headers: { ...h, authorization: `Bearer ${user.token}` } })).headers['x-ratelimit-remaining'], '1');
     const metrics = await rawRequest(g.base, '/metrics');
-    assert.match(metrics.text, /arkloop_gateway_rate_limited_total\{identity_type="anonymous"\} 2/);
+    assert.match(metrics.text, /arkloop_gateway_rate_limited_total\{identity_type="anonymous"\} 3/);
   });
 
   it('scores risk and rejects at the threshold with 403 gateway.risk_rejected (not forwarded, still logged)', async () => {
