@@ -98,6 +98,12 @@ describe('gateway', () => {
     assert.equal(raw.json.body, 'raw-bytes');
     const chunked = await rawRequest(g.base, '/v1/upload', { method: 'PUT', body: 'a'.repeat(100_000), headers: { 'user-agent': 'curl/8', 'content-type': 'text/plain', 'transfer-encoding': 'chunked' } });
     assert.equal(chunked.json.body.length, 100_000);
+    // The API's JSON (small, with a Content-Length) is read whole and sent in one write: intact, same length.
+    const viaApi = await gw([api]);
+    const mode = await rawRequest(viaApi.base, '/v1/auth/registration-mode', { headers: { 'user-agent': 'curl/8' } });
+    assert.equal(mode.status, 200, mode.text);
+    assert.equal(Number(mode.headers['content-length']), Buffer.byteLength(mode.text));
+    assert.equal(typeof mode.json.mode, 'string');
     const bad = await rawRequest(g.base, '/v1/%E0%A4%A', { headers: { 'user-agent': 'curl/8' } });
     expectError({ status: bad.status, body: bad.json, headers: bad.headers as never, text: bad.text }, 400, 'validation.error');
   });
