@@ -99,6 +99,12 @@ describe('gateway', () => {
     assert.equal(raw.json.body, 'raw-bytes');
     const chunked = await rawRequest(g.base, '/v1/upload', { method: 'PUT', body: 'a'.repeat(100_000), headers: { 'user-agent': 'curl/8', 'content-type': 'text/plain', 'transfer-encoding': 'chunked' } });
     assert.equal(chunked.json.body.length, 100_000);
+    // The API's JSON (small, with a Content-Length) is read whole and sent in one write: intact, same length.
+    const viaApi = await gw([api]);
+    const mode = await rawRequest(viaApi.base, '/v1/auth/registration-mode', { headers: { 'user-agent': 'curl/8' } });
+    assert.equal(mode.status, 200, mode.text);
+    assert.equal(Number(mode.headers['content-length']), Buffer.byteLength(mode.text));
+    assert.equal(typeof mode.json.mode, 'string');
     const bad = await rawRequest(g.base, '/v1/%E0%A4%A', { headers: { 'user-agent': 'curl/8' } });
     expectError({ status: bad.status, body: bad.json, headers: bad.headers as never, text: bad.text }, 400, 'validation.error');
   });
@@ -279,10 +285,13 @@ describe('gateway', () => {
     const mine = await rawRequest(g.base, '/v1/me', { headers: { ...h, authorization: `Bearer ${user.token}` } });
     assert.equal(mine.status, 200, mine.text);
     assert.equal(mine.headers['x-ratelimit-remaining'], '2');
-    // An invalid token counts as anonymous: the IP's bucket, still empty.
-    assert.equal((await rawRequest(g.base, '/v1/me', { headers: { ...h, authorization: 'Bearer not.a.jwt' } })).status, 429);
+    // An invalid token counts as anonymous: the IP's bucket, still empty — also when repeated
+    // (the second time the gateway remembers the refusal instead of verifying again).
+    for (let i = 0; i < 2; i++) assert.equal((await rawRequest(g.base, '/v1/me', { headers: { ...h, authorization: 'Bearer not.a.jwt' } })).status, 429);
+    // And the user's token still buckets as the user after a refused one.
+    assert.equal((await rawRequest(g.base, '/v1/me', { headers: { ...h, authorization: `Bearer ${user.token}` } })).headers['x-ratelimit-remaining'], '1');
     const metrics = await rawRequest(g.base, '/metrics');
-    assert.match(metrics.text, /arkloop_gateway_rate_limited_total\{identity_type="anonymous"\} 2/);
+    assert.match(metrics.text, /arkloop_gateway_rate_limited_total\{identity_type="anonymous"\} 3/);
   });
 
   it('scores risk and rejects at the threshold with 403 gateway.risk_rejected (not forwarded, still logged)', async () => {

@@ -199,25 +199,25 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     done(null, parsed);
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-trace-id', req.id);
-    req.clientIp = clientIpOf(req, config.trustXForwardedFor);
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
-    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw validationError('the Host header is required');
-  });
-
-  app.addHook('onSend', async (req, reply, payload) => {
-    reply.headers(identityHeaders(req));
-    return payload;
-  });
-
+  // The per-request hooks below that do not wait for anything are callback-style, not async:
+  // every request runs them, and an async hook costs a promise and a microtask turn each.
   // Shutting down: a request that still arrives gets the envelope, not Fastify's own 503 body.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async () => {
-    if (closing) throw new AppError('service_unavailable', 'the server is shutting down; retry shortly', {}, { headers: { 'retry-after': '1', connection: 'close' } });
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-trace-id', req.id);
+    req.clientIp = clientIpOf(req, config.trustXForwardedFor);
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) return done(validationError('the Host header is required'));
+    if (closing) return done(new AppError('service_unavailable', 'the server is shutting down; retry shortly', {}, { headers: { 'retry-after': '1', connection: 'close' } }));
+    done();
+  });
+
+  app.addHook('onSend', (req, reply, payload, done) => {
+    reply.headers(identityHeaders(req));
+    done(null, payload);
   });
 
   // An Expect other than 100-continue: Node would answer its own bare 417.
@@ -230,8 +230,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   const debugLogging = ctx.log.isLevelEnabled('debug');
-  app.addHook('onResponse', async (req, reply) => {
-    if (reply.statusCode < 500 && !debugLogging) return;
+  app.addHook('onResponse', (req, reply, done) => {
+    if (reply.statusCode < 500 && !debugLogging) return done();
     const line = {
       method: req.method,
       url: sanitizeUrl(req.url),
@@ -241,6 +241,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     if (reply.statusCode === 503) req.log.warn(line, 'request failed: database unavailable');
     else if (reply.statusCode >= 500) req.log.error(line, 'request failed');
     else req.log.debug(line, 'request');
+    done();
   });
 
   app.setErrorHandler((err: FastifyError | AppError, req, reply) => {

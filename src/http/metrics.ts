@@ -29,10 +29,23 @@ export function installMetrics(app: FastifyInstance, ctx: AppContext): Metrics {
   });
   registerStateGauges(registry, ctx);
   registerInstruments(registry);
-  app.addHook('onResponse', async (req, reply) => {
-    const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
-    requests.inc(labels);
-    latency.observe(labels, reply.elapsedTime / 1000);
+  // Callback-style (no promise per request); the series of one (method, route, status) is
+  // looked up once, not hashed from its labels on every request.
+  const series = new Map<string, { requests: ReturnType<typeof requests.labels>; latency: ReturnType<typeof latency.labels> }>();
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const status = String(reply.statusCode);
+    const key = `${req.method} ${status} ${route}`;
+    let s = series.get(key);
+    if (!s) {
+      const labels = { method: req.method, route, status };
+      s = { requests: requests.labels(labels), latency: latency.labels(labels) };
+      // Routes are templates, so the key space is bounded by the code; an unmatched URL shares 'unmatched'.
+      series.set(key, s);
+    }
+    s.requests.inc();
+    s.latency.observe(reply.elapsedTime / 1000);
+    done();
   });
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['system'] } }, async (_req, reply) => {
     reply.header('content-type', registry.contentType);
