@@ -14,6 +14,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export interface Config {
   apiHost: string;
   apiPort: number;
+  /** listen(2) backlog of the API and gateway sockets (the kernel caps it at net.core.somaxconn). */
+  listenBacklog: number;
   dataDir: string;
   databaseUrl: string | null;
   databaseDirectUrl: string | null;
@@ -182,6 +184,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
   }
   return Object.freeze({
     apiHost: api.host,
+    listenBacklog: int(env, 'ARKLOOP_LISTEN_BACKLOG', 4096, 1, 1_000_000),
     apiPort: api.port,
     dataDir: path.resolve(str(env, 'ARKLOOP_DATA_DIR') ?? './data'),
     databaseUrl,

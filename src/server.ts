@@ -127,7 +127,7 @@ export async function runApi(
 ): Promise<{ app: FastifyInstance; ctx: AppContext; stop: () => Promise<void> }> {
   const ctx = await createContext({ config, migrate: true });
   const app = await buildApp(ctx);
-  await app.listen({ host: config.apiHost, port: config.apiPort });
+  await app.listen({ host: config.apiHost, port: config.apiPort, backlog: config.listenBacklog });
   const worker = opts.worker ? startWorker(ctx) : null;
   const address = app.server.address();
   const gateway = config.serveGateway && address && typeof address === 'object' ? await startInProcessGateway(ctx, address.port) : null;

@@ -17,6 +17,7 @@ export interface EnvVar {
 
 export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ARKLOOP_API_ADDR', aliases: ['ARKLOOP_API_GO_ADDR'], default: '127.0.0.1:19001', meaning: 'API listen address' },
+  { name: 'ARKLOOP_LISTEN_BACKLOG', default: '4096', meaning: 'pending-connection queue of the API and gateway listeners (capped by the kernel\'s `net.core.somaxconn`); a burst of connects beyond it is retried by the clients\' TCP stacks, seconds later' },
   { name: 'ARKLOOP_DATA_DIR', default: './data', meaning: 'embedded database and generated secrets' },
   { name: 'ARKLOOP_DATABASE_URL', default: '—', meaning: 'PostgreSQL URL; unset = embedded database' },
   { name: 'ARKLOOP_DATABASE_DIRECT_URL', default: 'ARKLOOP_DATABASE_URL', meaning: 'direct (unpooled) PostgreSQL URL for LISTEN/NOTIFY when `ARKLOOP_DATABASE_URL` goes through a pooler' },
