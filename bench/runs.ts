@@ -305,6 +305,8 @@ interface WorkerRecord extends PhaseResult {
   /** CPU of every process of the topology together (% of one core, ms per completed run). */
   serverCpuPct: number | null;
   serverCpuMsPerRun: number | null;
+  /** CPU ms per completed run of each process. */
+  cpuMsPerRunByProc: Record<string, number | null>;
   /** RSS per process at the end of the phase (and the generator's own), MiB. */
   rssMiB: Record<string, number | null>;
   /** PostgreSQL work per valid run from pg_stat_database deltas (approximate: flushed ~1/s). */
@@ -339,7 +341,10 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
   const profArgs = profDir && shape === 'single' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `${engine}-${route}`)}`] : [];
   process.stdout.write(`[${L}] worker_runs: starting ${processes} (ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency}${shape === 'multi' ? ' per worker; Redis ' + opts.redisUrl : ''})…\n`);
   // Priced provider runs cost credits: a grant large enough for every run of the bench, on both routes alike.
-  const env = { ARKLOOP_WORKER_CONCURRENCY: String(opts.workerConcurrency), ARKLOOP_CREDIT_INITIAL_GRANT: '1000000000' };
+  const env: Record<string, string> = { ARKLOOP_WORKER_CONCURRENCY: String(opts.workerConcurrency), ARKLOOP_CREDIT_INITIAL_GRANT: '1000000000' };
+  // Four processes × the default pool of 20 (+ their LISTEN sessions) come close to a default
+  // max_connections of 100 on a machine other work shares: 10 each, 40 in all.
+  if (shape === 'multi') env.ARKLOOP_DATABASE_POOL_SIZE = '10';
   const app = await startApp(cleanup, opts, engine, tmpRoot, `${runTag}_w${engine === 'postgres' ? 'pg' : 'pgl'}_${route}_${shape}`, entryArgs, env, profArgs, { shape });
   const agent = newAgent();
   const records: WorkerRecord[] = [];
@@ -357,6 +362,7 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
     for (const inFlight of phases) {
       const st0 = app.dbName ? await dbStats(opts.pgAdminUrl, app.dbName) : null;
       const cpu0 = cpuOf(app.procs);
+      const cpuByProc0 = app.procs.map((p) => processCpuSeconds(p.server.proc.pid));
       const t0 = performance.now();
       const r = await runPhase(c, inFlight >= opts.runs ? 'all at once' : `${inFlight} in flight`, opts.runs, inFlight, base);
       base += opts.runs;
@@ -374,6 +380,13 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
         processes,
         serverCpuPct: cpuS !== null ? (cpuS / elapsedS) * 100 : null,
         serverCpuMsPerRun: cpuS !== null && r.completed ? (cpuS * 1000) / r.completed : null,
+        cpuMsPerRunByProc: Object.fromEntries(
+          app.procs.map((p, i) => {
+            const a = cpuByProc0[i];
+            const b = processCpuSeconds(p.server.proc.pid);
+            return [p.name, a !== null && b !== null && r.completed ? ((b - a) * 1000) / r.completed : null];
+          }),
+        ),
         rssMiB: rssOf(app.procs),
         dbPerRun: st0 && st1 ? { transactions: per(st0.xact_commit + st0.xact_rollback, st1.xact_commit + st1.xact_rollback), rowsInserted: per(st0.tup_inserted, st1.tup_inserted), rowsUpdated: per(st0.tup_updated, st1.tup_updated), rowsFetched: per(st0.tup_fetched, st1.tup_fetched) } : null,
       };
@@ -382,7 +395,7 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
         `[${L}] ${rec.label}: ${r.completed}/${r.runs} ok, ${r.failed} failed (${r.runFailed} run.failed), ${f1(r.runsPerS)} runs/s; ` +
           `completion p50 ${f1(r.latencyMs.completion.p50)} p99 ${f1(r.latencyMs.completion.p99)} ms; first delta p50 ${f1(r.latencyMs.firstDelta.p50)} p99 ${f1(r.latencyMs.firstDelta.p99)} ms ` +
           `(server: run.started → first delta p50 ${f1(r.latencyMs.serverFirstDelta.p50)} p99 ${f1(r.latencyMs.serverFirstDelta.p99)} ms); ` +
-          `srv CPU ${f1(rec.serverCpuPct)}%, ${f1(rec.serverCpuMsPerRun)} ms/run; RSS MiB ${fmtRss(rec.rssMiB)}` +
+          `srv CPU ${f1(rec.serverCpuPct)}%, ${f1(rec.serverCpuMsPerRun)} ms/run (${fmtRss(rec.cpuMsPerRunByProc)}); RSS MiB ${fmtRss(rec.rssMiB)}` +
           (rec.dbPerRun ? `; per run (whole cycle, 4 requests): ${rec.dbPerRun.transactions} transactions, ${rec.dbPerRun.rowsInserted} rows inserted, ${rec.dbPerRun.rowsUpdated} updated, ${rec.dbPerRun.rowsFetched} fetched` : '') + '\n',
       );
       if (r.failed) process.stdout.write(`  failures: ${JSON.stringify(r.errors)}\n  first: ${r.samples.join('\n         ')}\n`);

@@ -19,6 +19,8 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | null;
   databaseDirectUrl: string | null;
+  /** PostgreSQL connections per process (ARKLOOP_DATABASE_POOL_SIZE). */
+  databasePoolSize: number;
   redisUrl: string | null;
   jwtSecret: string | null; // null: generated into the data dir (embedded only)
   accessTokenTtlSeconds: number;
@@ -189,6 +191,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     dataDir: path.resolve(str(env, 'ARKLOOP_DATA_DIR') ?? './data'),
     databaseUrl,
     databaseDirectUrl: url(env, 'ARKLOOP_DATABASE_DIRECT_URL', ['postgres:', 'postgresql:']) ?? databaseUrl,
+    databasePoolSize: int(env, 'ARKLOOP_DATABASE_POOL_SIZE', 20, 1, 1000),
     redisUrl: url(env, 'ARKLOOP_REDIS_URL', ['redis:', 'rediss:']) ?? null,
     jwtSecret,
     accessTokenTtlSeconds: int(env, 'ARKLOOP_AUTH_ACCESS_TOKEN_TTL_SECONDS', 900, 10, 86400 * 7),

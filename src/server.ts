@@ -55,6 +55,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
       directUrl: config.databaseDirectUrl,
       dataDir: config.databaseUrl ? null : path.join(config.dataDir),
       log,
+      poolSize: config.databasePoolSize,
     }));
   if (opts.migrate) {
     const res = await migrate(database);

@@ -21,6 +21,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ARKLOOP_DATA_DIR', default: './data', meaning: 'embedded database and generated secrets' },
   { name: 'ARKLOOP_DATABASE_URL', default: '—', meaning: 'PostgreSQL URL; unset = embedded database' },
   { name: 'ARKLOOP_DATABASE_DIRECT_URL', default: 'ARKLOOP_DATABASE_URL', meaning: 'direct (unpooled) PostgreSQL URL for LISTEN/NOTIFY when `ARKLOOP_DATABASE_URL` goes through a pooler' },
+  { name: 'ARKLOOP_DATABASE_POOL_SIZE', default: '20', meaning: 'PostgreSQL connections per API or worker process (plus one for LISTEN): keep processes × this under the server\'s `max_connections`' },
   { name: 'ARKLOOP_REDIS_URL', default: '—', meaning: 'API rate-limit counters shared by several processes; gateway buckets and access log' },
   { name: 'ARKLOOP_LOAD_DOTENV', default: '0', meaning: '`1` also reads a `.env` file (real environment variables win)' },
   { name: 'ARKLOOP_DOTENV_FILE', default: '.env', meaning: 'the file `ARKLOOP_LOAD_DOTENV=1` reads' },
