@@ -72,6 +72,7 @@ const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] 
   --heartbeat <s>                 ARKLOOP_SSE_HEARTBEAT_SECONDS of the server (default 5)
   --open-concurrency <n|all>      streams being opened at the same time (default all: one burst,
                                   every request issued at once)
+  --backlog <n>                   ARKLOOP_LISTEN_BACKLOG of the app and gateway (default: theirs, 4096)
   --via direct|gateway|both       streams straight to the app, through an \`arkloop gateway\`
                                   process, or both (default both)
   --help`;
@@ -97,6 +98,7 @@ interface Options {
   holdRuns: number;
   heartbeatS: number;
   openConcurrency: number;
+  backlog: number | null;
   pgAdminUrl: string;
 }
 
@@ -121,6 +123,7 @@ async function parseOptions(): Promise<Options> {
       apis: { type: 'string', default: '2' },
       workers: { type: 'string', default: '2' },
       via: { type: 'string', default: 'both' },
+      backlog: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       streams: { type: 'string', default: '10000' },
       hold: { type: 'string', default: '60' },
@@ -178,6 +181,7 @@ async function parseOptions(): Promise<Options> {
     holdRuns: Math.floor(pos('hold-runs', values['hold-runs'])),
     heartbeatS: pos('heartbeat', values.heartbeat, 0.05),
     openConcurrency: values['open-concurrency'] === 'all' ? Infinity : Math.floor(pos('open-concurrency', values['open-concurrency'])),
+    backlog: values.backlog === undefined ? null : Math.floor(pos('backlog', values.backlog)),
     pgAdminUrl,
   };
 }
@@ -429,6 +433,8 @@ interface HoldRecord {
   streamsRequested: number;
   /** Streams being opened at once (the whole count: one burst). */
   openConcurrency: number;
+  /** ARKLOOP_LISTEN_BACKLOG given to the app and gateway (null: their default). */
+  backlog: number | null;
   runs: number;
   streamsPerRun: number;
   heartbeatS: number;
@@ -465,7 +471,11 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
     tmpRoot,
     `${runTag}_h${engine === 'postgres' ? 'pg' : 'pgl'}_${via}`,
     entryArgs,
-    { ARKLOOP_SSE_HEARTBEAT_SECONDS: String(opts.heartbeatS), ARKLOOP_WORKER_CONCURRENCY: String(Math.max(opts.workerConcurrency, 1)) },
+    {
+      ARKLOOP_SSE_HEARTBEAT_SECONDS: String(opts.heartbeatS),
+      ARKLOOP_WORKER_CONCURRENCY: String(Math.max(opts.workerConcurrency, 1)),
+      ...(opts.backlog !== null ? { ARKLOOP_LISTEN_BACKLOG: String(opts.backlog) } : {}),
+    },
     [],
     { shape: 'single', gateway: via === 'gateway' },
   );
@@ -573,6 +583,7 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
       via,
       streamsRequested: opts.streams,
       openConcurrency: concurrency,
+      backlog: opts.backlog,
       runs: nRuns,
       streamsPerRun: Math.ceil(opts.streams / nRuns),
       heartbeatS: opts.heartbeatS,
@@ -697,7 +708,7 @@ function holdTable(records: HoldRecord[]): string {
     ]);
   }
   const r0 = records[0];
-  return `sse_hold — held ${r0?.holdS} s, ARKLOOP_SSE_HEARTBEAT_SECONDS=${r0?.heartbeatS}; srv CPU: app and gateway together\n` + pad(rows);
+  return `sse_hold — held ${r0?.holdS} s, ARKLOOP_SSE_HEARTBEAT_SECONDS=${r0?.heartbeatS}, ARKLOOP_LISTEN_BACKLOG=${r0?.backlog ?? 'default (4096)'}; srv CPU: app and gateway together\n` + pad(rows);
 }
 
 function holdChecks(records: HoldRecord[]): string[] {
