@@ -64,7 +64,8 @@ const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] 
                                   ${DEFAULT_REDIS_URL}); both: each
   --apis <n>, --workers <n>       process counts of the multi topology (default 2 and 2)
   --cpu-prof                      run the server under --cpu-prof for the closed-loop phase only
-                                  (the all-at-once phase is skipped) and print the top functions
+                                  (the all-at-once phase is skipped) and print the top functions;
+                                  sse_hold: the app (serve) under --cpu-prof, whole life
   sse_hold:
   --streams <n>                   event streams held open (default 10000)
   --hold <s>                      seconds to hold them (default 60)
@@ -456,7 +457,8 @@ interface HoldRecord {
   healthzMsAtEnd: number | null;
 }
 
-async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKind, via: Via, tmpRoot: string, runTag: string, entryArgs: string[]): Promise<HoldRecord> {
+async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKind, via: Via, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ record: HoldRecord; profile: ProfileSummary | null }> {
+  const profOut = profDir ? path.join(profDir, `hold-${engine}-${via}`) : null;
   const L = `${ENGINE_LABEL[engine]}, ${via}`;
   const limit = openFilesLimit();
   // Through the gateway, it holds two sockets per stream; each process has its own limit (inherited).
@@ -476,11 +478,12 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
       ARKLOOP_WORKER_CONCURRENCY: String(Math.max(opts.workerConcurrency, 1)),
       ...(opts.backlog !== null ? { ARKLOOP_LISTEN_BACKLOG: String(opts.backlog) } : {}),
     },
-    [],
+    profOut ? ['--cpu-prof', `--cpu-prof-dir=${profOut}`] : [],
     { shape: 'single', gateway: via === 'gateway' },
   );
   const agent = newAgent();
   const streams: HoldStream[] = [];
+  let record: HoldRecord;
   try {
     const c = { origin: app.origin, auth: `Bearer ${app.token}`, agent };
     assertLoopback(c.origin);
@@ -606,12 +609,17 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
         `RSS max MiB ${fmtRss(Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v.max])))}; srv CPU ${f1(rec.serverCpuPctDuringHold)}%; /healthz ${f1(healthzMs)} ms\n`,
     );
     if (Object.keys(closeReasons).length) process.stdout.write(`  closed streams: ${JSON.stringify(closeReasons)}\n`);
-    return rec;
+    record = rec;
   } finally {
     for (const s of streams) s.abort.abort(new Error('aborted by the bench'));
     await agent.destroy().catch(() => undefined);
     await app.stop();
   }
+  let profile: ProfileSummary | null = null;
+  for (const f of profOut && existsSync(profOut) ? readdirSync(profOut) : []) {
+    if (f.endsWith('.cpuprofile')) profile = summarizeProfile(path.join(profOut!, f), 30);
+  }
+  return { record, profile };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -738,7 +746,7 @@ async function main(): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'arkloop-runs-bench-'));
   cleanup.add(`remove ${tmpRoot}`, () => rmSync(tmpRoot, { recursive: true, force: true }));
-  const profDir = opts.cpuProf && opts.benches.includes('worker_runs') ? path.join(resultsDir, `runs-${stamp}-profiles`) : null;
+  const profDir = opts.cpuProf ? path.join(resultsDir, `runs-${stamp}-profiles`) : null;
   if (profDir) mkdirSync(profDir, { recursive: true });
 
   const workerRecords: WorkerRecord[] = [];
@@ -769,7 +777,13 @@ async function main(): Promise<void> {
           }
         }
       }
-      if (opts.benches.includes('sse_hold')) for (const via of opts.vias) holdRecords.push(await benchSseHold(cleanup, opts, engine, via, tmpRoot, runTag, entryArgs));
+      if (opts.benches.includes('sse_hold')) {
+        for (const via of opts.vias) {
+          const { record, profile } = await benchSseHold(cleanup, opts, engine, via, tmpRoot, runTag, entryArgs, profDir);
+          holdRecords.push(record);
+          if (profile) profiles.push({ label: `app on ${ENGINE_LABEL[engine]}, sse_hold ${via}, ${opts.streams} streams (whole life)`, summary: profile });
+        }
+      }
     }
 
     const text: string[] = [''];
