@@ -6,8 +6,12 @@
 //                runs/s, checks (terminal reached, seqs gap-free from 1, no run.failed, answer).
 //                With --route provider (or both), the same runs go through a configured
 //                platform `openai` provider pointing at a local fake upstream (fake-openai.ts).
-//   sse_hold     S event streams held open on runs waiting for input, for H seconds, with a low
-//                heartbeat interval; streams still open, heartbeats per stream, server RSS.
+//                With --topology multi (or both), the same runs on 2 `arkloop api` + 2 `arkloop
+//                worker` processes behind an `arkloop gateway`, on PostgreSQL + Redis (topology.ts).
+//   sse_hold     S event streams opened in one burst (or --open-concurrency at a time) on runs
+//                waiting for input, held H seconds with a low heartbeat interval, directly and/or
+//                through an `arkloop gateway` process; streams still open, heartbeats per stream,
+//                RSS of every process (app, gateway, this generator).
 //
 //   node --import tsx bench/runs.ts [worker_runs|sse_hold|all] [options]    (see bench/README.md)
 //
@@ -23,14 +27,22 @@ import { request } from 'undici';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 import { assertLoopback } from './loadgen.js';
 import { newAgent, openHoldStream, runPhase, type HoldStream, type PhaseResult } from './runclient.js';
-import { Cleanup, cleanUpOnExit, REPO_ROOT, buildAppInto, cleanEnv, createDatabase, dbStats, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady, type Server } from './servers.js';
+import { Cleanup, cleanUpOnExit, REPO_ROOT, buildAppInto, cleanEnv, dbStats, freePort, pgReachable, processCpuSeconds, sleep, spawnServer, waitReady } from './servers.js';
+import { startTopology, type Proc } from './topology.js';
 
 type DatabaseKind = 'pglite' | 'postgres';
 type Bench = 'worker_runs' | 'sse_hold';
 /** How worker_runs reach a model: the built-in stub, or a configured provider at a local upstream. */
 type Route = 'stub' | 'provider';
+/** worker_runs: one `serve` process, or 2 api + 2 worker + gateway (topology.ts). */
+type Shape = 'single' | 'multi';
+/** sse_hold: streams straight to the API, or through an `arkloop gateway` process. */
+type Via = 'direct' | 'gateway';
 const ENGINE_LABEL: Record<DatabaseKind, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
 const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The gateway's token bucket stays on (Redis in multi) but never limits the bench's one user. */
+const GATEWAY_UNLIMITED = { ARKLOOP_RATELIMIT_CAPACITY: '1000000000', ARKLOOP_RATELIMIT_RATE_PER_MINUTE: '1000000000' };
 
 const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] [options]
 
@@ -46,20 +58,35 @@ const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] 
   --route stub|provider|both      stub: the built-in stub model (default); provider: a platform
                                   openai provider with a priced default model at a local fake
                                   Chat Completions upstream (same answer as the stub); both: each
+  --topology single|multi|both    single: one \`arkloop serve\` (default); multi: --apis × \`arkloop api\`
+                                  + --workers × \`arkloop worker\` + one \`arkloop gateway\` the clients
+                                  go through, on PostgreSQL + Redis (ARKLOOP_BENCH_REDIS_URL or
+                                  ${DEFAULT_REDIS_URL}); both: each
+  --apis <n>, --workers <n>       process counts of the multi topology (default 2 and 2)
   --cpu-prof                      run the server under --cpu-prof for the closed-loop phase only
-                                  (the all-at-once phase is skipped) and print the top functions
+                                  (the all-at-once phase is skipped) and print the top functions;
+                                  sse_hold: the app (serve) under --cpu-prof, whole life
   sse_hold:
   --streams <n>                   event streams held open (default 10000)
   --hold <s>                      seconds to hold them (default 60)
   --hold-runs <n>                 waiting runs the streams are spread over (default 100)
   --heartbeat <s>                 ARKLOOP_SSE_HEARTBEAT_SECONDS of the server (default 5)
-  --open-concurrency <n>          streams being opened at the same time (default 200)
+  --open-concurrency <n|all>      streams being opened at the same time (default all: one burst,
+                                  every request issued at once)
+  --backlog <n>                   ARKLOOP_LISTEN_BACKLOG of the app and gateway (default: theirs, 4096)
+  --via direct|gateway|both       streams straight to the app, through an \`arkloop gateway\`
+                                  process, or both (default both)
   --help`;
 
 interface Options {
   benches: Bench[];
   engines: DatabaseKind[];
   routes: Route[];
+  shapes: Shape[];
+  apis: number;
+  workers: number;
+  vias: Via[];
+  redisUrl: string;
   appFrom: 'build' | 'dist' | 'source';
   runs: number;
   inFlight: number;
@@ -72,6 +99,7 @@ interface Options {
   holdRuns: number;
   heartbeatS: number;
   openConcurrency: number;
+  backlog: number | null;
   pgAdminUrl: string;
 }
 
@@ -92,12 +120,17 @@ async function parseOptions(): Promise<Options> {
       'worker-concurrency': { type: 'string', default: '16' },
       timeout: { type: 'string', default: '60' },
       route: { type: 'string', default: 'stub' },
+      topology: { type: 'string', default: 'single' },
+      apis: { type: 'string', default: '2' },
+      workers: { type: 'string', default: '2' },
+      via: { type: 'string', default: 'both' },
+      backlog: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       streams: { type: 'string', default: '10000' },
       hold: { type: 'string', default: '60' },
       'hold-runs': { type: 'string', default: '100' },
       heartbeat: { type: 'string', default: '5' },
-      'open-concurrency': { type: 'string', default: '200' },
+      'open-concurrency': { type: 'string', default: 'all' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -123,12 +156,20 @@ async function parseOptions(): Promise<Options> {
     if (values.engine === 'postgres' && !(await pgReachable(pgAdminUrl))) fail(`PostgreSQL at ${redact(pgAdminUrl)} is not reachable (set ARKLOOP_BENCH_DATABASE_URL)`);
   } else fail(`--engine must be pglite, postgres or both`);
   const routes: Route[] = values.route === 'both' ? ['stub', 'provider'] : values.route === 'stub' || values.route === 'provider' ? [values.route] : fail('--route must be stub, provider or both');
+  const shapes: Shape[] = values.topology === 'both' ? ['single', 'multi'] : values.topology === 'single' || values.topology === 'multi' ? [values.topology] : fail('--topology must be single, multi or both');
+  if (shapes.includes('multi') && benches.includes('worker_runs') && !engines.includes('postgres')) fail('--topology multi needs PostgreSQL (--engine postgres)');
+  const vias: Via[] = values.via === 'both' ? ['direct', 'gateway'] : values.via === 'direct' || values.via === 'gateway' ? [values.via] : fail('--via must be direct, gateway or both');
   const appFrom = values['app-from'];
   if (appFrom !== 'build' && appFrom !== 'dist' && appFrom !== 'source') fail('--app-from must be build, dist or source');
   return {
     benches,
     engines,
     routes,
+    shapes,
+    apis: Math.floor(pos('apis', values.apis)),
+    workers: Math.floor(pos('workers', values.workers)),
+    vias,
+    redisUrl: process.env.ARKLOOP_BENCH_REDIS_URL || DEFAULT_REDIS_URL,
     appFrom,
     runs: Math.floor(pos('runs', values.runs)),
     inFlight: Math.floor(pos('in-flight', values['in-flight'])),
@@ -140,7 +181,8 @@ async function parseOptions(): Promise<Options> {
     holdS: pos('hold', values.hold, 0),
     holdRuns: Math.floor(pos('hold-runs', values['hold-runs'])),
     heartbeatS: pos('heartbeat', values.heartbeat, 0.05),
-    openConcurrency: Math.floor(pos('open-concurrency', values['open-concurrency'])),
+    openConcurrency: values['open-concurrency'] === 'all' ? Infinity : Math.floor(pos('open-concurrency', values['open-concurrency'])),
+    backlog: values.backlog === undefined ? null : Math.floor(pos('backlog', values.backlog)),
     pgAdminUrl,
   };
 }
@@ -175,7 +217,10 @@ const f1 = (v: number | null | undefined) => (v === null || v === undefined || N
 // The app.
 
 interface App {
-  server: Server;
+  /** Where the bench sends its requests (the gateway when there is one). */
+  origin: string;
+  /** Every process of the topology, in start order. */
+  procs: Proc[];
   token: string;
   /** The first user's token: a platform admin. */
   adminToken: string;
@@ -184,45 +229,31 @@ interface App {
   stop: () => Promise<void>;
 }
 
-async function startApp(
-  cleanup: Cleanup,
-  opts: Options,
-  engine: DatabaseKind,
-  tmpRoot: string,
-  tag: string,
-  entryArgs: string[],
-  extraEnv: Record<string, string>,
-  nodeArgs: string[],
-): Promise<App> {
-  const port = await freePort();
-  const dataDir = path.join(tmpRoot, `app-${tag}`);
-  const env: Record<string, string> = {
-    ARKLOOP_API_ADDR: `127.0.0.1:${port}`,
-    ARKLOOP_DATA_DIR: dataDir,
-    ARKLOOP_LOG_LEVEL: 'warn',
-    ARKLOOP_AUTH_ACCESS_TOKEN_TTL_SECONDS: '86400',
-    ...extraEnv,
-  };
-  let dbName: string | null = null;
-  const releases: Array<() => Promise<void>> = [];
-  releases.push(cleanup.add(`remove ${dataDir}`, () => rmSync(dataDir, { recursive: true, force: true })));
-  if (engine === 'postgres') {
-    dbName = `arkloop_bench_${tag}`;
-    const db = await createDatabase(cleanup, opts.pgAdminUrl, dbName);
-    releases.unshift(db.drop);
-    env.ARKLOOP_DATABASE_URL = db.url;
-    env.ARKLOOP_AUTH_JWT_SECRET = randomBytes(48).toString('base64');
-    env.ARKLOOP_ENCRYPTION_KEY = randomBytes(32).toString('hex');
-  }
-  const server = spawnServer(`app (${engine})`, [...nodeArgs, ...entryArgs, 'serve'], { env: cleanEnv(env), cwd: tmpRoot, origin: `http://127.0.0.1:${port}` });
-  releases.unshift(cleanup.add(`stop ${server.name}`, async () => void (await server.stop())));
-  const stop = async () => {
-    for (const r of releases) await r();
-  };
+interface AppShape {
+  shape: Shape;
+  /** single: an `arkloop gateway` process in front of `serve`. */
+  gateway?: boolean;
+}
+
+async function startApp(cleanup: Cleanup, opts: Options, engine: DatabaseKind, tmpRoot: string, tag: string, entryArgs: string[], extraEnv: Record<string, string>, nodeArgs: string[], shape: AppShape = { shape: 'single' }): Promise<App> {
+  const topo = await startTopology({
+    cleanup,
+    entryArgs,
+    nodeArgs,
+    tmpRoot,
+    tag,
+    pgAdminUrl: engine === 'postgres' ? opts.pgAdminUrl : null,
+    redisUrl: shape.shape === 'multi' ? opts.redisUrl : null,
+    shape: shape.shape,
+    apis: opts.apis,
+    workers: opts.workers,
+    gateway: shape.gateway,
+    env: extraEnv,
+    gatewayEnv: GATEWAY_UNLIMITED,
+  });
   try {
-    await waitReady(server);
     const register = async (login: string) => {
-      const res = await fetch(`${server.origin}/v1/auth/register`, {
+      const res = await fetch(`${topo.origin}/v1/auth/register`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ login, password: 'bench-password-1', email: `${login}@example.com` }),
@@ -233,11 +264,38 @@ async function startApp(
     };
     const adminToken = await register('benchadmin'); // first user = platform admin; the bench acts as an ordinary user
     const token = await register('benchuser');
-    return { server, token, adminToken, dbName, stop };
+    return { origin: topo.origin, procs: topo.procs, token, adminToken, dbName: topo.dbName, stop: topo.stop };
   } catch (err) {
-    await stop();
+    await topo.stop();
     throw err;
   }
+}
+
+/** CPU seconds of every process (null when one is unreadable). */
+function cpuOf(procs: Proc[]): number | null {
+  let sum = 0;
+  for (const p of procs) {
+    const c = processCpuSeconds(p.server.proc.pid);
+    if (c === null) return null;
+    sum += c;
+  }
+  return sum;
+}
+
+/** RSS of every process, by name, plus this generator's own. */
+function rssOf(procs: Proc[]): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const p of procs) out[p.name] = rssMiB(p.server.proc.pid);
+  out.generator = process.memoryUsage().rss / 2 ** 20;
+  return out;
+}
+
+const fmtRss = (r: Record<string, number | null>) => Object.entries(r).map(([k, v]) => `${k} ${f1(v)}`).join(', ');
+
+/** Throws with the output of a process of the topology that exited. */
+function assertAlive(app: App, when: string): void {
+  const dead = app.procs.find((p) => p.server.proc.exitCode !== null || p.server.proc.signalCode !== null);
+  if (dead) throw new Error(`${dead.name} exited ${when}:\n${dead.server.tail()}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,9 +304,16 @@ async function startApp(
 interface WorkerRecord extends PhaseResult {
   engine: DatabaseKind;
   route: Route;
+  topology: Shape;
+  /** Processes of the topology, e.g. `serve` or `2 api + 2 worker + gateway`. */
+  processes: string;
+  /** CPU of every process of the topology together (% of one core, ms per completed run). */
   serverCpuPct: number | null;
   serverCpuMsPerRun: number | null;
-  rssMiBEnd: number | null;
+  /** CPU ms per completed run of each process. */
+  cpuMsPerRunByProc: Record<string, number | null>;
+  /** RSS per process at the end of the phase (and the generator's own), MiB. */
+  rssMiB: Record<string, number | null>;
   /** PostgreSQL work per valid run from pg_stat_database deltas (approximate: flushed ~1/s). */
   dbPerRun: { transactions: number; rowsInserted: number; rowsUpdated: number; rowsFetched: number } | null;
 }
@@ -264,7 +329,7 @@ async function routeThroughProvider(cleanup: Cleanup, app: App): Promise<() => P
   const release = cleanup.add(`stop ${fake.name}`, async () => void (await fake.stop()));
   await waitReady(fake);
   const post = async (p: string, body: unknown) => {
-    const res = await fetch(app.server.origin + p, { method: 'POST', headers: { authorization: `Bearer ${app.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(app.origin + p, { method: 'POST', headers: { authorization: `Bearer ${app.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const json = (await res.json().catch(() => ({}))) as { id?: string };
     if (res.status !== 201 || !json.id) throw new Error(`POST ${p} answered ${res.status}: ${JSON.stringify(json).slice(0, 300)}`);
     return json.id;
@@ -274,19 +339,24 @@ async function routeThroughProvider(cleanup: Cleanup, app: App): Promise<() => P
   return release;
 }
 
-async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: DatabaseKind, route: Route, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ records: WorkerRecord[]; profile: ProfileSummary | null }> {
-  const L = `${ENGINE_LABEL[engine]}, ${route}`;
-  const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `${engine}-${route}`)}`] : [];
-  process.stdout.write(`[${L}] worker_runs: starting the app (ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency})…\n`);
+async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: DatabaseKind, route: Route, shape: Shape, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ records: WorkerRecord[]; profile: ProfileSummary | null }> {
+  const processes = shape === 'single' ? 'serve' : `${opts.apis} api + ${opts.workers} worker + gateway`;
+  const L = `${ENGINE_LABEL[engine]}, ${route}, ${processes}`;
+  // Profiles of the single process only (in multi the work is split over several).
+  const profArgs = profDir && shape === 'single' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `${engine}-${route}`)}`] : [];
+  process.stdout.write(`[${L}] worker_runs: starting ${processes} (ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency}${shape === 'multi' ? ' per worker; Redis ' + opts.redisUrl : ''})…\n`);
   // Priced provider runs cost credits: a grant large enough for every run of the bench, on both routes alike.
-  const env = { ARKLOOP_WORKER_CONCURRENCY: String(opts.workerConcurrency), ARKLOOP_CREDIT_INITIAL_GRANT: '1000000000' };
-  const app = await startApp(cleanup, opts, engine, tmpRoot, `${runTag}_w${engine === 'postgres' ? 'pg' : 'pgl'}_${route}`, entryArgs, env, profArgs);
+  const env: Record<string, string> = { ARKLOOP_WORKER_CONCURRENCY: String(opts.workerConcurrency), ARKLOOP_CREDIT_INITIAL_GRANT: '1000000000' };
+  // Four processes × the default pool of 20 (+ their LISTEN sessions) come close to a default
+  // max_connections of 100 on a machine other work shares: 10 each, 40 in all.
+  if (shape === 'multi') env.ARKLOOP_DATABASE_POOL_SIZE = '10';
+  const app = await startApp(cleanup, opts, engine, tmpRoot, `${runTag}_w${engine === 'postgres' ? 'pg' : 'pgl'}_${route}_${shape}`, entryArgs, env, profArgs, { shape });
   const agent = newAgent();
   const records: WorkerRecord[] = [];
   let stopUpstream: (() => Promise<void>) | null = null;
   try {
     if (route === 'provider') stopUpstream = await routeThroughProvider(cleanup, app);
-    const c = { origin: app.server.origin, auth: `Bearer ${app.token}`, agent, timeoutMs: opts.timeoutS * 1000 };
+    const c = { origin: app.origin, auth: `Bearer ${app.token}`, agent, timeoutMs: opts.timeoutS * 1000 };
     assertLoopback(c.origin);
     if (opts.warmupRuns) {
       const w = await runPhase(c, 'warm-up', opts.warmupRuns, opts.inFlight, 1_000_000);
@@ -295,13 +365,13 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
     const phases: number[] = opts.cpuProf ? [opts.inFlight] : [opts.inFlight, opts.runs];
     let base = 0;
     for (const inFlight of phases) {
-      const pid = app.server.proc.pid;
       const st0 = app.dbName ? await dbStats(opts.pgAdminUrl, app.dbName) : null;
-      const cpu0 = processCpuSeconds(pid);
+      const cpu0 = cpuOf(app.procs);
+      const cpuByProc0 = app.procs.map((p) => processCpuSeconds(p.server.proc.pid));
       const t0 = performance.now();
       const r = await runPhase(c, inFlight >= opts.runs ? 'all at once' : `${inFlight} in flight`, opts.runs, inFlight, base);
       base += opts.runs;
-      const cpu1 = processCpuSeconds(pid);
+      const cpu1 = cpuOf(app.procs);
       const elapsedS = (performance.now() - t0) / 1000;
       const cpuS = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
       if (st0) await sleep(1_200); // let PostgreSQL flush its counters
@@ -311,9 +381,18 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
         ...r,
         engine,
         route,
+        topology: shape,
+        processes,
         serverCpuPct: cpuS !== null ? (cpuS / elapsedS) * 100 : null,
         serverCpuMsPerRun: cpuS !== null && r.completed ? (cpuS * 1000) / r.completed : null,
-        rssMiBEnd: rssMiB(pid),
+        cpuMsPerRunByProc: Object.fromEntries(
+          app.procs.map((p, i) => {
+            const a = cpuByProc0[i];
+            const b = processCpuSeconds(p.server.proc.pid);
+            return [p.name, a !== null && b !== null && r.completed ? ((b - a) * 1000) / r.completed : null];
+          }),
+        ),
+        rssMiB: rssOf(app.procs),
         dbPerRun: st0 && st1 ? { transactions: per(st0.xact_commit + st0.xact_rollback, st1.xact_commit + st1.xact_rollback), rowsInserted: per(st0.tup_inserted, st1.tup_inserted), rowsUpdated: per(st0.tup_updated, st1.tup_updated), rowsFetched: per(st0.tup_fetched, st1.tup_fetched) } : null,
       };
       records.push(rec);
@@ -321,12 +400,12 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
         `[${L}] ${rec.label}: ${r.completed}/${r.runs} ok, ${r.failed} failed (${r.runFailed} run.failed), ${f1(r.runsPerS)} runs/s; ` +
           `completion p50 ${f1(r.latencyMs.completion.p50)} p99 ${f1(r.latencyMs.completion.p99)} ms; first delta p50 ${f1(r.latencyMs.firstDelta.p50)} p99 ${f1(r.latencyMs.firstDelta.p99)} ms ` +
           `(server: run.started → first delta p50 ${f1(r.latencyMs.serverFirstDelta.p50)} p99 ${f1(r.latencyMs.serverFirstDelta.p99)} ms); ` +
-          `srv CPU ${f1(rec.serverCpuPct)}%, ${f1(rec.serverCpuMsPerRun)} ms/run` +
+          `srv CPU ${f1(rec.serverCpuPct)}%, ${f1(rec.serverCpuMsPerRun)} ms/run (${fmtRss(rec.cpuMsPerRunByProc)}); RSS MiB ${fmtRss(rec.rssMiB)}` +
           (rec.dbPerRun ? `; per run (whole cycle, 4 requests): ${rec.dbPerRun.transactions} transactions, ${rec.dbPerRun.rowsInserted} rows inserted, ${rec.dbPerRun.rowsUpdated} updated, ${rec.dbPerRun.rowsFetched} fetched` : '') + '\n',
       );
       if (r.failed) process.stdout.write(`  failures: ${JSON.stringify(r.errors)}\n  first: ${r.samples.join('\n         ')}\n`);
-      if (app.server.proc.exitCode !== null) throw new Error(`the app exited during the run:\n${app.server.tail()}`);
-      if (app.server.lines()) process.stdout.write(`  the app wrote ${app.server.lines()} log lines so far; last ones:\n${app.server.tail().split('\n').slice(-6).join('\n')}\n`);
+      assertAlive(app, 'during the run');
+      for (const p of app.procs) if (p.server.lines()) process.stdout.write(`  ${p.name} wrote ${p.server.lines()} log lines so far; last ones:\n${p.server.tail().split('\n').slice(-6).join('\n')}\n`);
       await sleep(1_000);
     }
   } finally {
@@ -351,7 +430,12 @@ async function benchWorkerRuns(cleanup: Cleanup, opts: Options, engine: Database
 
 interface HoldRecord {
   engine: DatabaseKind;
+  via: Via;
   streamsRequested: number;
+  /** Streams being opened at once (the whole count: one burst). */
+  openConcurrency: number;
+  /** ARKLOOP_LISTEN_BACKLOG given to the app and gateway (null: their default). */
+  backlog: number | null;
   runs: number;
   streamsPerRun: number;
   heartbeatS: number;
@@ -359,32 +443,49 @@ interface HoldRecord {
   opened: number;
   openFailed: number;
   openS: number;
+  /** When each stream's 200 arrived, from the start of the burst (ms). */
+  openMs: { p50: number; p99: number; max: number } | null;
   stillOpenAtEnd: number;
   closeReasons: Record<string, number>;
   heartbeatsPerStream: { min: number; median: number; max: number } | null;
   maxHeartbeatGapMs: number | null;
   sawWaitingEvent: number;
-  rssMiB: { beforeStreams: number | null; afterOpen: number | null; max: number | null; end: number | null };
+  /** Per process (app, gateway, generator): before the streams, after the open, max, end (MiB). */
+  rssMiB: Record<string, { beforeStreams: number | null; afterOpen: number | null; max: number | null; end: number | null }>;
+  /** Every process of the app side together (app, gateway), % of one core. */
   serverCpuPctDuringHold: number | null;
   healthzMsAtEnd: number | null;
 }
 
-async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKind, tmpRoot: string, runTag: string, entryArgs: string[]): Promise<HoldRecord> {
-  const L = ENGINE_LABEL[engine];
+async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKind, via: Via, tmpRoot: string, runTag: string, entryArgs: string[], profDir: string | null): Promise<{ record: HoldRecord; profile: ProfileSummary | null }> {
+  const profOut = profDir ? path.join(profDir, `hold-${engine}-${via}`) : null;
+  const L = `${ENGINE_LABEL[engine]}, ${via}`;
   const limit = openFilesLimit();
-  if (limit !== null && limit < opts.streams + 512) {
-    throw new Error(`sse_hold: the open files limit is ${limit}, too low for ${opts.streams} streams (the server child inherits it too); run from a shell with \`ulimit -n ${opts.streams + 4096}\``);
+  // Through the gateway, it holds two sockets per stream; each process has its own limit (inherited).
+  if (limit !== null && limit < opts.streams * (via === 'gateway' ? 2 : 1) + 512) {
+    throw new Error(`sse_hold: the open files limit is ${limit}, too low for ${opts.streams} streams (the server children inherit it too); run from a shell with \`ulimit -n 65536\``);
   }
-  process.stdout.write(`[${L}] sse_hold: starting the app (ARKLOOP_SSE_HEARTBEAT_SECONDS=${opts.heartbeatS})…\n`);
-  const app = await startApp(cleanup, opts, engine, tmpRoot, `${runTag}_h${engine === 'postgres' ? 'pg' : 'pgl'}`, entryArgs, {
-    ARKLOOP_SSE_HEARTBEAT_SECONDS: String(opts.heartbeatS),
-    ARKLOOP_WORKER_CONCURRENCY: String(Math.max(opts.workerConcurrency, 1)),
-  }, []);
+  process.stdout.write(`[${L}] sse_hold: starting the app${via === 'gateway' ? ' and an arkloop gateway in front' : ''} (ARKLOOP_SSE_HEARTBEAT_SECONDS=${opts.heartbeatS})…\n`);
+  const app = await startApp(
+    cleanup,
+    opts,
+    engine,
+    tmpRoot,
+    `${runTag}_h${engine === 'postgres' ? 'pg' : 'pgl'}_${via}`,
+    entryArgs,
+    {
+      ARKLOOP_SSE_HEARTBEAT_SECONDS: String(opts.heartbeatS),
+      ARKLOOP_WORKER_CONCURRENCY: String(Math.max(opts.workerConcurrency, 1)),
+      ...(opts.backlog !== null ? { ARKLOOP_LISTEN_BACKLOG: String(opts.backlog) } : {}),
+    },
+    profOut ? ['--cpu-prof', `--cpu-prof-dir=${profOut}`] : [],
+    { shape: 'single', gateway: via === 'gateway' },
+  );
   const agent = newAgent();
   const streams: HoldStream[] = [];
-  const pid = app.server.proc.pid;
+  let record: HoldRecord;
   try {
-    const c = { origin: app.server.origin, auth: `Bearer ${app.token}`, agent };
+    const c = { origin: app.origin, auth: `Bearer ${app.token}`, agent };
     assertLoopback(c.origin);
     const headers = { authorization: c.auth, 'content-type': 'application/json' };
     const post = async (p: string, body: unknown) => {
@@ -420,15 +521,26 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
         await sleep(100);
       }
     }
-    process.stdout.write(`[${L}] ${nRuns} runs waiting for input; opening ${opts.streams} streams (${Math.ceil(opts.streams / nRuns)} per run, ${opts.openConcurrency} at a time)…\n`);
+    const concurrency = Math.min(opts.openConcurrency, opts.streams);
+    process.stdout.write(
+      `[${L}] ${nRuns} runs waiting for input; opening ${opts.streams} streams (${Math.ceil(opts.streams / nRuns)} per run, ${concurrency === opts.streams ? 'all in one burst' : `${concurrency} at a time`})…\n`,
+    );
     await sleep(1_000);
-    const rssBefore = rssMiB(pid);
+    const rss: HoldRecord['rssMiB'] = {};
+    const sampleRss = (field: 'beforeStreams' | 'afterOpen' | 'end' | null) => {
+      for (const [name, v] of Object.entries(rssOf(app.procs))) {
+        const r = (rss[name] ??= { beforeStreams: null, afterOpen: null, max: null, end: null });
+        if (field) r[field] = v;
+        if (v !== null && v > (r.max ?? 0)) r.max = v;
+      }
+    };
+    sampleRss('beforeStreams');
 
-    // Open.
+    // Open: every request issued at once (a burst), or `concurrency` at a time.
     const o0 = performance.now();
     let n = 0;
     await Promise.all(
-      Array.from({ length: Math.min(opts.openConcurrency, opts.streams) }, async () => {
+      Array.from({ length: concurrency }, async () => {
         while (n < opts.streams) {
           const i = n++;
           streams.push(await openHoldStream(c, runIds[i % nRuns], 60_000));
@@ -437,23 +549,23 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
     );
     const openS = (performance.now() - o0) / 1000;
     const opened = streams.filter((s) => s.opened).length;
-    const rssAfterOpen = rssMiB(pid);
-    process.stdout.write(`[${L}] ${opened}/${opts.streams} streams opened in ${openS.toFixed(1)} s; RSS ${f1(rssBefore)} → ${f1(rssAfterOpen)} MiB; holding ${opts.holdS} s…\n`);
+    const openAt = streams.filter((s) => s.opened).map((s) => s.openedAt - o0).sort((a, b) => a - b);
+    const rank = (q: number) => openAt[Math.min(openAt.length - 1, Math.ceil(q * openAt.length) - 1)];
+    sampleRss('afterOpen');
+    process.stdout.write(`[${L}] ${opened}/${opts.streams} streams opened in ${openS.toFixed(1)} s; RSS MiB ${fmtRss(Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v.afterOpen])))}; holding ${opts.holdS} s…\n`);
 
     // Hold, sampling RSS.
-    const cpu0 = processCpuSeconds(pid);
+    const cpu0 = cpuOf(app.procs);
     const h0 = performance.now();
-    let rssMax = Math.max(rssBefore ?? 0, rssAfterOpen ?? 0);
     const holdEnd = h0 + opts.holdS * 1000;
     while (performance.now() < holdEnd) {
       await sleep(Math.min(1_000, Math.max(0, holdEnd - performance.now())));
-      const r = rssMiB(pid);
-      if (r !== null && r > rssMax) rssMax = r;
-      if (app.server.proc.exitCode !== null) throw new Error(`the app exited during the hold:\n${app.server.tail()}`);
+      sampleRss(null);
+      assertAlive(app, 'during the hold');
     }
-    const cpu1 = processCpuSeconds(pid);
+    const cpu1 = cpuOf(app.procs);
     const holdElapsedS = (performance.now() - h0) / 1000;
-    const rssEnd = rssMiB(pid);
+    sampleRss('end');
     // Does the server still answer promptly with every stream open?
     let healthzMs: number | null = null;
     try {
@@ -471,7 +583,10 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
     for (const s of streams) if (s.closed) closeReasons[s.closeReason ?? '?'] = (closeReasons[s.closeReason ?? '?'] ?? 0) + 1;
     const rec: HoldRecord = {
       engine,
+      via,
       streamsRequested: opts.streams,
+      openConcurrency: concurrency,
+      backlog: opts.backlog,
       runs: nRuns,
       streamsPerRun: Math.ceil(opts.streams / nRuns),
       heartbeatS: opts.heartbeatS,
@@ -479,26 +594,34 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
       opened,
       openFailed: opts.streams - opened,
       openS,
+      openMs: openAt.length ? { p50: rank(0.5), p99: rank(0.99), max: openAt[openAt.length - 1] } : null,
       stillOpenAtEnd: open.length,
       closeReasons,
       heartbeatsPerStream: pings.length ? { min: pings[0], median: pings[Math.floor(pings.length / 2)], max: pings[pings.length - 1] } : null,
       maxHeartbeatGapMs: open.length ? Math.max(...open.map((s) => Math.max(s.maxGapMs, holdEnd - s.lastPingAt))) : null,
       sawWaitingEvent: streams.filter((s) => s.sawWaiting).length,
-      rssMiB: { beforeStreams: rssBefore, afterOpen: rssAfterOpen, max: rssMax || null, end: rssEnd },
+      rssMiB: rss,
       serverCpuPctDuringHold: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / holdElapsedS) * 100 : null,
       healthzMsAtEnd: healthzMs,
     };
     process.stdout.write(
       `[${L}] end of hold: ${rec.stillOpenAtEnd}/${opened} still open; heartbeats per stream min ${rec.heartbeatsPerStream?.min ?? '—'} median ${rec.heartbeatsPerStream?.median ?? '—'}; ` +
-        `RSS end ${f1(rssEnd)} MiB (max ${f1(rssMax)}); srv CPU ${f1(rec.serverCpuPctDuringHold)}%; /healthz ${f1(healthzMs)} ms\n`,
+        `RSS max MiB ${fmtRss(Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v.max])))}; srv CPU ${f1(rec.serverCpuPctDuringHold)}%; /healthz ${f1(healthzMs)} ms\n`,
     );
     if (Object.keys(closeReasons).length) process.stdout.write(`  closed streams: ${JSON.stringify(closeReasons)}\n`);
-    return rec;
+    record = rec;
   } finally {
     for (const s of streams) s.abort.abort(new Error('aborted by the bench'));
     await agent.destroy().catch(() => undefined);
     await app.stop();
   }
+  let profile: ProfileSummary | null = null;
+  for (const f of profOut && existsSync(profOut) ? readdirSync(profOut) : []) {
+    if (!f.endsWith('.cpuprofile')) continue;
+    const sum = summarizeProfile(path.join(profOut!, f), 30); // the main thread's, the busiest of them
+    if (!profile || sum.busyMs > profile.busyMs) profile = sum;
+  }
+  return { record, profile };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,12 +633,13 @@ function pad(cells: string[][]): string {
 }
 
 function workerTable(opts: Options, records: WorkerRecord[]): string {
-  const rows: string[][] = [['engine', 'route', 'in flight', 'ok/runs', 'failed', 'run.failed', 'runs/s', 'completion p50/p99 ms', 'first delta p50/p99 ms', 'srv first delta p50/p99', 'POST run p50/p99 ms', 'cycle p50/p99 ms', 'srv CPU%', 'srv ms/run', 'RSS MiB']];
+  const rows: string[][] = [['engine', 'route', 'processes', 'in flight', 'ok/runs', 'failed', 'run.failed', 'runs/s', 'completion p50/p99 ms', 'first delta p50/p99 ms', 'srv first delta p50/p99', 'POST run p50/p99 ms', 'cycle p50/p99 ms', 'srv CPU%', 'srv ms/run', 'RSS MiB per process (+ generator)']];
   for (const r of records) {
     const l = r.latencyMs;
     rows.push([
       ENGINE_LABEL[r.engine],
       r.route,
+      r.processes,
       String(r.inFlight),
       `${r.completed}/${r.runs}`,
       String(r.failed),
@@ -528,19 +652,27 @@ function workerTable(opts: Options, records: WorkerRecord[]): string {
       `${f1(l.cycle.p50)} / ${f1(l.cycle.p99)}`,
       f1(r.serverCpuPct),
       f1(r.serverCpuMsPerRun),
-      f1(r.rssMiBEnd),
+      fmtRss(r.rssMiB),
     ]);
   }
-  return `worker_runs — ${opts.runs} runs per phase, ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency}\n` + pad(rows);
+  const multi = records.some((r) => r.topology === 'multi') ? `; multi: clients through the gateway, ARKLOOP_WORKER_CONCURRENCY per worker process, Redis ${opts.redisUrl}` : '';
+  return `worker_runs — ${opts.runs} runs per phase, ARKLOOP_WORKER_CONCURRENCY=${opts.workerConcurrency}${multi}; srv CPU: every process of the topology together\n` + pad(rows);
 }
 
 function workerChecks(opts: Options, records: WorkerRecord[]): string[] {
   const out: string[] = [];
   const mark = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
   for (const r of records) {
-    const L = `${ENGINE_LABEL[r.engine]}, ${r.route}, ${r.inFlight === 'all' ? 'all at once' : `${r.inFlight} in flight`}`;
+    const L = `${ENGINE_LABEL[r.engine]}, ${r.route}, ${r.processes}, ${r.inFlight === 'all' ? 'all at once' : `${r.inFlight} in flight`}`;
     out.push(`${mark(r.failed === 0)}  ${L}: every run reached run.completed, seqs gap-free from 1, answer as expected (${r.failed} failed)`);
-    const stub = records.find((x) => x.engine === r.engine && x.route === 'stub' && x.inFlight === r.inFlight);
+    const stub = records.find((x) => x.engine === r.engine && x.route === 'stub' && x.topology === r.topology && x.inFlight === r.inFlight);
+    const single = records.find((x) => x.engine === r.engine && x.route === r.route && x.topology === 'single' && x.inFlight === r.inFlight);
+    if (r.topology === 'multi' && single) {
+      out.push(
+        `info  ${L}: beside one serve process: runs/s ${f1(r.runsPerS)} vs ${f1(single.runsPerS)} (×${(r.runsPerS / single.runsPerS).toFixed(2)}), completion p50 ${f1(r.latencyMs.completion.p50)} vs ${f1(single.latencyMs.completion.p50)} ms, ` +
+          `p99 ${f1(r.latencyMs.completion.p99)} vs ${f1(single.latencyMs.completion.p99)} ms, CPU ${f1(r.serverCpuMsPerRun)} vs ${f1(single.serverCpuMsPerRun)} ms/run`,
+      );
+    }
     if (r.route === 'provider' && stub) {
       const ratio = r.latencyMs.completion.p50 / stub.latencyMs.completion.p50;
       const addedMs = (r.serverCpuMsPerRun ?? NaN) - (stub.serverCpuMsPerRun ?? NaN);
@@ -566,26 +698,40 @@ function workerChecks(opts: Options, records: WorkerRecord[]): string[] {
 }
 
 function holdTable(records: HoldRecord[]): string {
-  const rows: string[][] = [['engine', 'streams', 'runs × per run', 'opened', 'open s', 'open at end', 'pings/stream min/med', 'max gap s', 'RSS before MiB', 'RSS end MiB', 'RSS max MiB', 'srv CPU%', '/healthz ms']];
+  const rows: string[][] = [['engine', 'via', 'streams', 'opened at once', 'runs × per run', 'opened', 'open s', 'open p50/p99 ms', 'open at end', 'pings/stream min/med', 'max gap s', 'RSS max MiB per process', 'srv CPU%', '/healthz ms']];
   for (const r of records) {
     rows.push([
       ENGINE_LABEL[r.engine],
+      r.via,
       String(r.streamsRequested),
+      r.openConcurrency === r.streamsRequested ? 'all (burst)' : String(r.openConcurrency),
       `${r.runs} × ${r.streamsPerRun}`,
       String(r.opened),
       r.openS.toFixed(1),
+      r.openMs ? `${f1(r.openMs.p50)} / ${f1(r.openMs.p99)}` : '—',
       String(r.stillOpenAtEnd),
       r.heartbeatsPerStream ? `${r.heartbeatsPerStream.min} / ${r.heartbeatsPerStream.median}` : '—',
       r.maxHeartbeatGapMs !== null ? (r.maxHeartbeatGapMs / 1000).toFixed(1) : '—',
-      f1(r.rssMiB.beforeStreams),
-      f1(r.rssMiB.end),
-      f1(r.rssMiB.max),
+      fmtRss(Object.fromEntries(Object.entries(r.rssMiB).map(([k, v]) => [k, v.max]))),
       f1(r.serverCpuPctDuringHold),
       f1(r.healthzMsAtEnd),
     ]);
   }
   const r0 = records[0];
-  return `sse_hold — held ${r0?.holdS} s, ARKLOOP_SSE_HEARTBEAT_SECONDS=${r0?.heartbeatS}\n` + pad(rows);
+  return `sse_hold — held ${r0?.holdS} s, ARKLOOP_SSE_HEARTBEAT_SECONDS=${r0?.heartbeatS}, ARKLOOP_LISTEN_BACKLOG=${r0?.backlog ?? 'default (4096)'}; srv CPU: app and gateway together\n` + pad(rows);
+}
+
+function holdChecks(records: HoldRecord[]): string[] {
+  const out: string[] = [];
+  for (const r of records) {
+    const L = `${ENGINE_LABEL[r.engine]}, ${r.via}, ${r.openConcurrency === r.streamsRequested ? 'one burst' : `${r.openConcurrency} at a time`}`;
+    out.push(`${r.stillOpenAtEnd === r.streamsRequested ? 'PASS' : 'FAIL'}  ${L}: ${r.stillOpenAtEnd}/${r.streamsRequested} streams opened and still open after ${r.holdS} s (${r.openFailed} failed to open)`);
+    for (const [name, v] of Object.entries(r.rssMiB)) {
+      if (name === 'generator') continue;
+      out.push(`${(v.max ?? Infinity) < 1024 ? 'PASS' : 'FAIL'}  ${L}: ${name} RSS max ${f1(v.max)} MiB < 1024 MiB`);
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -602,7 +748,7 @@ async function main(): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'arkloop-runs-bench-'));
   cleanup.add(`remove ${tmpRoot}`, () => rmSync(tmpRoot, { recursive: true, force: true }));
-  const profDir = opts.cpuProf && opts.benches.includes('worker_runs') ? path.join(resultsDir, `runs-${stamp}-profiles`) : null;
+  const profDir = opts.cpuProf ? path.join(resultsDir, `runs-${stamp}-profiles`) : null;
   if (profDir) mkdirSync(profDir, { recursive: true });
 
   const workerRecords: WorkerRecord[] = [];
@@ -624,13 +770,22 @@ async function main(): Promise<void> {
 
     for (const engine of opts.engines) {
       if (opts.benches.includes('worker_runs')) {
-        for (const route of opts.routes) {
-          const { records, profile } = await benchWorkerRuns(cleanup, opts, engine, route, tmpRoot, runTag, entryArgs, profDir);
-          workerRecords.push(...records);
-          if (profile) profiles.push({ label: `app on ${ENGINE_LABEL[engine]}, ${route} route, worker_runs ${opts.inFlight} in flight`, summary: profile });
+        for (const shape of opts.shapes) {
+          if (shape === 'multi' && engine !== 'postgres') continue; // several processes need PostgreSQL
+          for (const route of opts.routes) {
+            const { records, profile } = await benchWorkerRuns(cleanup, opts, engine, route, shape, tmpRoot, runTag, entryArgs, profDir);
+            workerRecords.push(...records);
+            if (profile) profiles.push({ label: `app on ${ENGINE_LABEL[engine]}, ${route} route, worker_runs ${opts.inFlight} in flight`, summary: profile });
+          }
         }
       }
-      if (opts.benches.includes('sse_hold')) holdRecords.push(await benchSseHold(cleanup, opts, engine, tmpRoot, runTag, entryArgs));
+      if (opts.benches.includes('sse_hold')) {
+        for (const via of opts.vias) {
+          const { record, profile } = await benchSseHold(cleanup, opts, engine, via, tmpRoot, runTag, entryArgs, profDir);
+          holdRecords.push(record);
+          if (profile) profiles.push({ label: `app on ${ENGINE_LABEL[engine]}, sse_hold ${via}, ${opts.streams} streams (whole life)`, summary: profile });
+        }
+      }
     }
 
     const text: string[] = [''];
@@ -640,12 +795,7 @@ async function main(): Promise<void> {
       text.push('');
     }
     if (holdRecords.length) {
-      text.push(holdTable(holdRecords));
-      for (const r of holdRecords) {
-        const ok = r.stillOpenAtEnd === r.streamsRequested && (r.rssMiB.max ?? Infinity) < 1024;
-        text.push(`${ok ? 'PASS' : 'FAIL'}  ${ENGINE_LABEL[r.engine]}: ${r.stillOpenAtEnd}/${r.streamsRequested} streams open at the end, RSS max ${f1(r.rssMiB.max)} MiB < 1024 MiB`);
-      }
-      text.push('');
+      text.push(holdTable(holdRecords), '', 'Checks and targets', ...holdChecks(holdRecords), '');
     }
     process.stdout.write(text.join('\n') + '\n');
     for (const p of profiles) process.stdout.write('\n' + formatProfile(p.summary, p.label) + '\n');
@@ -657,7 +807,8 @@ async function main(): Promise<void> {
         {
           startedAt: started.toISOString(),
           finishedAt: new Date().toISOString(),
-          options: { ...opts, pgAdminUrl: redact(opts.pgAdminUrl) },
+          options: { ...opts, openConcurrency: Number.isFinite(opts.openConcurrency) ? opts.openConcurrency : 'all', pgAdminUrl: redact(opts.pgAdminUrl), redisUrl: redact(opts.redisUrl) },
+          load: os.loadavg(),
           host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, totalMemMB: Math.round(os.totalmem() / 2 ** 20) },
           worker_runs: workerRecords,
           sse_hold: holdRecords,

@@ -127,15 +127,15 @@ export function spawnServer(name: string, args: string[], opts: { env: NodeJS.Pr
   };
 }
 
-/** Polls `${origin}/readyz` until it answers 200; fails early when the child exits. */
-export async function waitReady(server: Server, timeoutMs = 90_000): Promise<void> {
+/** Polls `${origin}${probe}` (/readyz) until it answers 200; fails early when the child exits. */
+export async function waitReady(server: Server, timeoutMs = 90_000, probe = '/readyz'): Promise<void> {
   const start = Date.now();
   while (Date.now() - start < timeoutMs) {
     if (server.proc.exitCode !== null || server.proc.signalCode !== null) {
       throw new Error(`${server.name} exited (${server.proc.exitCode ?? server.proc.signalCode}) before it was ready:\n${server.tail()}`);
     }
     try {
-      const res = await fetch(`${server.origin}/readyz`, { signal: AbortSignal.timeout(2_000) });
+      const res = await fetch(`${server.origin}${probe}`, { signal: AbortSignal.timeout(2_000) });
       await res.arrayBuffer();
       if (res.status === 200) return;
     } catch {

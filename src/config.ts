@@ -14,9 +14,13 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export interface Config {
   apiHost: string;
   apiPort: number;
+  /** listen(2) backlog of the API and gateway sockets (the kernel caps it at net.core.somaxconn). */
+  listenBacklog: number;
   dataDir: string;
   databaseUrl: string | null;
   databaseDirectUrl: string | null;
+  /** PostgreSQL connections per process (ARKLOOP_DATABASE_POOL_SIZE). */
+  databasePoolSize: number;
   redisUrl: string | null;
   jwtSecret: string | null; // null: generated into the data dir (embedded only)
   accessTokenTtlSeconds: number;
@@ -182,10 +186,12 @@ export function loadConfig(rawEnv: Env = process.env): Config {
   }
   return Object.freeze({
     apiHost: api.host,
+    listenBacklog: int(env, 'ARKLOOP_LISTEN_BACKLOG', 4096, 1, 1_000_000),
     apiPort: api.port,
     dataDir: path.resolve(str(env, 'ARKLOOP_DATA_DIR') ?? './data'),
     databaseUrl,
     databaseDirectUrl: url(env, 'ARKLOOP_DATABASE_DIRECT_URL', ['postgres:', 'postgresql:']) ?? databaseUrl,
+    databasePoolSize: int(env, 'ARKLOOP_DATABASE_POOL_SIZE', 20, 1, 1000),
     redisUrl: url(env, 'ARKLOOP_REDIS_URL', ['redis:', 'rediss:']) ?? null,
     jwtSecret,
     accessTokenTtlSeconds: int(env, 'ARKLOOP_AUTH_ACCESS_TOKEN_TTL_SECONDS', 900, 10, 86400 * 7),

@@ -56,6 +56,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
       directUrl: config.databaseDirectUrl,
       dataDir: config.databaseUrl ? null : path.join(config.dataDir),
       log,
+      poolSize: config.databasePoolSize,
     }));
   if (opts.migrate) {
     const res = await migrate(database);
@@ -130,7 +131,7 @@ export async function runApi(
 ): Promise<{ app: FastifyInstance; ctx: AppContext; stop: () => Promise<void> }> {
   const ctx = await createContext({ config, migrate: true });
   const app = await buildApp(ctx);
-  await app.listen({ host: config.apiHost, port: config.apiPort });
+  await app.listen({ host: config.apiHost, port: config.apiPort, backlog: config.listenBacklog });
   const worker = opts.worker ? startWorker(ctx) : null;
   const address = app.server.address();
   const gateway = config.serveGateway && address && typeof address === 'object' ? await startInProcessGateway(ctx, address.port) : null;

@@ -3,7 +3,28 @@
 // its own in front of that API, stopped by SIGTERM.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { exitWithin, freePort, ProcessPool, type ArkloopProcess } from './helpers/processes.js';
+
+/** The accept-queue size of the socket listening on `port` (`ss` shows it as Send-Q); null without `ss`. */
+function listenBacklog(port: number): number | null {
+  try {
+    const line = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split('\n')[0];
+    return Number(line.trim().split(/\s+/)[2]);
+  } catch {
+    return null;
+  }
+}
+const HAS_SS = listenBacklog(1) !== null;
+/** The kernel caps every backlog at net.core.somaxconn. */
+function somaxconn(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  } catch {
+    return 4096;
+  }
+}
 
 describe('gateway processes', () => {
   const pool = new ProcessPool();
@@ -38,9 +59,10 @@ describe('gateway processes', () => {
 
   it('`arkloop gateway` runs on its own in front of the API and stops on SIGTERM', async () => {
     const port = await freePort();
-    const gw = pool.spawn('gateway', { ...env, ARKLOOP_GATEWAY_PORT: String(port), ARKLOOP_GATEWAY_UPSTREAM: serve.base! });
+    const gw = pool.spawn('gateway', { ...env, ARKLOOP_GATEWAY_PORT: String(port), ARKLOOP_GATEWAY_UPSTREAM: serve.base!, ARKLOOP_LISTEN_BACKLOG: '123' });
     await gw.waitForOutput(/arkloop gateway listening/);
     const base = `http://127.0.0.1:${port}`;
+    if (HAS_SS) assert.equal(listenBacklog(port), 123, 'the gateway listens with ARKLOOP_LISTEN_BACKLOG');
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     const ready = await fetch(`${base}/readyz`);
     assert.equal(ready.status, 200, 'proxied to the API');
@@ -49,5 +71,11 @@ describe('gateway processes', () => {
     assert.match(metrics, /arkloop_gateway_requests_total/);
     gw.child.kill('SIGTERM');
     assert.equal(await exitWithin(gw.child, 15_000), 0);
+  });
+
+  it('the API listens with ARKLOOP_LISTEN_BACKLOG, and with 4096 by default (a burst of connects queues instead of being dropped)', { skip: HAS_SS ? false : 'needs `ss`' }, async () => {
+    assert.equal(listenBacklog(Number(new URL(serve.base!).port)), Math.min(4096, somaxconn()), 'the default');
+    const api = await pool.spawnApi('api', { ...(await pool.env()), ARKLOOP_LISTEN_BACKLOG: '77' });
+    assert.equal(listenBacklog(Number(new URL(api.base!).port)), 77);
   });
 });

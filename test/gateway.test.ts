@@ -150,6 +150,46 @@ describe('gateway', () => {
     assert.equal(await whole, 'data: first\n\ndata: last\n\n');
   });
 
+  it('holds more concurrent event streams than an upstream pool cap would allow (each keeps its own upstream socket)', async () => {
+    // 400 > the 256 sockets the gateway's pool was once capped at (and reply-from's default 128):
+    // with a cap, the streams past it would wait forever for a socket.
+    const N = 400;
+    let open = 0;
+    let peak = 0;
+    const held = await startEchoUpstream('held', (req, res) => {
+      if (req.url !== '/v1/held') return false;
+      open++;
+      peak = Math.max(peak, open);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': ping\n\n');
+      res.on('close', () => open--);
+      return true;
+    });
+    const g = await gw([held.base], { settings: { 'gateway.ratelimit_capacity': 0 } });
+    const clients: http.ClientRequest[] = [];
+    try {
+      const firsts = Array.from({ length: N }, () =>
+        new Promise<string>((resolve, reject) => {
+          const req = http.get(`${g.base}/v1/held`, { agent: false, headers: { 'user-agent': BROWSER, accept: 'text/event-stream' } }, (res) => {
+            res.setEncoding('utf8');
+            res.once('data', (chunk: string) => resolve(chunk));
+          });
+          req.on('error', reject);
+          clients.push(req);
+        }),
+      );
+      const all = Promise.all(firsts);
+      const got = await Promise.race([all, sleep(20_000).then(() => null)]);
+      assert.ok(got, `not every stream got its first frame within 20 s (upstream streams open: ${open})`);
+      assert.ok(got.every((c) => c === ': ping\n\n'));
+      assert.equal(peak, N, 'every client stream had its own upstream request open at once');
+    } finally {
+      for (const c of clients) c.destroy();
+      await g.close();
+      await held.close();
+    }
+  });
+
   it('answers 502 gateway.upstream_unavailable in the envelope when the upstream is down', async () => {
     const port = await freePort();
     const g = await gw([`http://127.0.0.1:${port}`]);

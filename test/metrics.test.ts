@@ -142,7 +142,8 @@ describe('/metrics of an arkloop worker process (PostgreSQL)', { skip: TEST_PG_U
 
   it('serves /healthz and /metrics with the jobs it executed, lease delay, event-bus lag and its DB pool', async () => {
     const env = await pool.env();
-    const api = await pool.spawnApi('api', env);
+    // The API with a smaller pool (ARKLOOP_DATABASE_POOL_SIZE); the worker keeps the default 20.
+    const api = await pool.spawnApi('api', { ...env, ARKLOOP_DATABASE_POOL_SIZE: '7' });
     const port = await freePort();
     const worker = await pool.spawnWorker({ ...env, ARKLOOP_WORKER_METRICS_ADDR: `127.0.0.1:${port}` });
     const wbase = `http://127.0.0.1:${port}`;
@@ -171,5 +172,6 @@ describe('/metrics of an arkloop worker process (PostgreSQL)', { skip: TEST_PG_U
     assert.equal(value(am, 'arkloop_runs', { status: 'completed' }), 1);
     assert.equal(value(am, 'arkloop_jobs_executed_total', { type: 'run.execute' }), 0);
     assert.ok(value(am, 'arkloop_http_requests_total', { route: '/v1/threads/:thread_id/runs', status: '201' }) >= 1);
+    assert.equal(value(am, 'arkloop_db_pool_connections', { state: 'max' }), 7);
   });
 });

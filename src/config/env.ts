@@ -17,9 +17,11 @@ export interface EnvVar {
 
 export const ENV_VARS: readonly EnvVar[] = [
   { name: 'ARKLOOP_API_ADDR', aliases: ['ARKLOOP_API_GO_ADDR'], default: '127.0.0.1:19001', meaning: 'API listen address' },
+  { name: 'ARKLOOP_LISTEN_BACKLOG', default: '4096', meaning: 'pending-connection queue of the API and gateway listeners (capped by the kernel\'s `net.core.somaxconn`); a burst of connects beyond it is retried by the clients\' TCP stacks, seconds later' },
   { name: 'ARKLOOP_DATA_DIR', default: './data', meaning: 'embedded database and generated secrets' },
   { name: 'ARKLOOP_DATABASE_URL', default: '—', meaning: 'PostgreSQL URL; unset = embedded database' },
   { name: 'ARKLOOP_DATABASE_DIRECT_URL', default: 'ARKLOOP_DATABASE_URL', meaning: 'direct (unpooled) PostgreSQL URL for LISTEN/NOTIFY when `ARKLOOP_DATABASE_URL` goes through a pooler' },
+  { name: 'ARKLOOP_DATABASE_POOL_SIZE', default: '20', meaning: 'PostgreSQL connections per API or worker process (plus one for LISTEN): keep processes × this under the server\'s `max_connections`' },
   { name: 'ARKLOOP_REDIS_URL', default: '—', meaning: 'API rate-limit counters and concurrent-run slots shared by several processes; gateway buckets and access log' },
   { name: 'ARKLOOP_LOAD_DOTENV', default: '0', meaning: '`1` also reads a `.env` file (real environment variables win)' },
   { name: 'ARKLOOP_DOTENV_FILE', default: '.env', meaning: 'the file `ARKLOOP_LOAD_DOTENV=1` reads' },

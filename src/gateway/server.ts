@@ -213,7 +213,9 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
   await app.register(replyFrom, {
     disableRequestLogging: true,
-    undici: { connections: 256, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 },
+    // No cap on upstream sockets: each event stream holds one for its whole life, so a pool
+    // limit (undici's default in reply-from is 128) would queue every stream past it forever.
+    undici: { connections: null, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 },
   });
 
   const fail = (req: FastifyRequest, reply: FastifyReply, status: number, code: ErrorCode, message: string) =>

@@ -24,7 +24,7 @@ async function bucketStore(config: Config, log: Logger): Promise<BucketStore> {
 }
 
 async function listen(gateway: Gateway, config: Config, cleanup: () => Promise<void>): Promise<RunningGateway> {
-  await gateway.app.listen({ host: config.gatewayHost, port: config.gatewayPort, backlog: 4096 });
+  await gateway.app.listen({ host: config.gatewayHost, port: config.gatewayPort, backlog: config.listenBacklog });
   const a = gateway.app.server.address();
   const address = a && typeof a === 'object' ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : String(a);
   return {
