@@ -79,6 +79,37 @@ describe('run event stream over a socket', () => {
     assert.equal(rest.frames[rest.frames.findIndex((f) => f.id) ].data.type, 'run.input_provided');
   });
 
+  it('a burst of streams with a token seen for the first time: every stream gets its events exactly once', async () => {
+    // The opens share the credential lookup and, per run and start point, the replay read;
+    // none of that may cost a stream an event (or give it one twice).
+    const runs = [await start({ stub: { steps: [{ ask_input: 'a?' }, { text: 'done a' }] } }), await start({ stub: { steps: [{ ask_input: 'b?' }, { text: 'done b' }] } })];
+    const lastSeqs: number[] = [];
+    for (const runId of runs) {
+      for (;;) {
+        const r = await t.get(`/v1/runs/${runId}/events`, { token: u.token, headers: { accept: 'application/json' } });
+        if (r.body.status === 'waiting_for_input') { lastSeqs.push(r.body.last_seq); break; }
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    }
+    const login = await t.post('/v1/auth/login', { login: u.login, password: u.password });
+    assert.equal(login.status, 200);
+    const auth = { authorization: `Bearer ${login.body.access_token}` };
+    const opens = Array.from({ length: 60 }, (_, i) => {
+      const run = i % 2;
+      const from = [0, 1, lastSeqs[run]][i % 3];
+      const read = readFrames(`${base}/v1/runs/${runs[run]}/events`, { ...auth, 'last-event-id': String(from) }, (f) => f.some((x) => x.data?.type === 'run.completed'), 15000);
+      return read.then((r) => ({ r, from }));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    for (const runId of runs) assert.equal((await t.post(`/v1/runs/${runId}/input`, { content: 'go' }, { token: u.token })).status, 200);
+    for (const { r, from } of await Promise.all(opens)) {
+      assert.equal(r.status, 200);
+      const ids = r.frames.filter((f) => f.id).map((f) => f.id!);
+      assert.deepEqual(ids, ids.map((_, i) => from + 1 + i));
+      assert.equal(r.frames.filter((f) => f.id).at(-1)!.data.type, 'run.completed');
+    }
+  });
+
   it('GET /v1/runs/{id} with Accept: text/event-stream is the stream; ?access_token works', async () => {
     const runId = await start({ stub: { steps: [{ text: 'short' }] } });
     const viaAccept = await readFrames(`${base}/v1/runs/${runId}?access_token=${u.token}`, { accept: 'text/event-stream' }, (f) => f.some((x) => x.data?.type === 'run.completed'));

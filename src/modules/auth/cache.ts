@@ -17,6 +17,8 @@ interface Entry<T> {
 export class CredentialCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private readonly keysByUser = new Map<string, Set<string>>();
+  /** Loads under way, by key, with the invalidation count they started at. */
+  private readonly flights = new Map<string, { generation: number; promise: Promise<unknown> }>();
   /** Bumped by every invalidation: a read that overlapped one is not cached. */
   private invalidations = 0;
 
@@ -33,6 +35,21 @@ export class CredentialCache<T> {
       return undefined;
     }
     return e.value;
+  }
+
+  /**
+   * Concurrent misses of `key` share one `load` (a burst of requests with the same new token
+   * verifies and reads it once), unless an invalidation happened since that load started: a
+   * caller never gets a credential read before a change it could have seen.
+   */
+  shared<R>(key: string, load: () => Promise<R>): Promise<R> {
+    const flight = this.flights.get(key);
+    if (flight && flight.generation === this.invalidations) return flight.promise as Promise<R>;
+    const promise: Promise<R> = load().finally(() => {
+      if (this.flights.get(key)?.promise === promise) this.flights.delete(key);
+    });
+    this.flights.set(key, { generation: this.invalidations, promise });
+    return promise;
   }
 
   /** A token to pass to `set`, taken before the database read. */

@@ -86,6 +86,10 @@ export async function resolveAccessToken(ctx: AppContext, token: string, sel: Ac
   const cacheKey = `t|${sel.kind === 'personal' ? '' : sel.id}|${token}`;
   const hit = cache(ctx).get(cacheKey);
   if (hit && hit.validUntil > Date.now()) return hit.value;
+  return cache(ctx).shared(cacheKey, () => loadAccessToken(ctx, token, sel, cacheKey));
+}
+
+async function loadAccessToken(ctx: AppContext, token: string, sel: AccountSelection, cacheKey: string): Promise<ResolvedCredential | null> {
   const generation = cache(ctx).generation();
   const claims = await verifyAccessToken(ctx.jwtKey, token);
   if (!claims || !isUuid(claims.sid) || !isUuid(claims.sub)) return null;
@@ -142,6 +146,10 @@ export async function resolveApiKey(ctx: AppContext, key: string): Promise<Resol
     }
     return hit.value;
   }
+  return cache(ctx).shared(cacheKey, () => loadApiKey(ctx, keyHash, cacheKey));
+}
+
+async function loadApiKey(ctx: AppContext, keyHash: string, cacheKey: string): Promise<ResolvedCredential | null> {
   const generation = cache(ctx).generation();
   const res = await sql<Row>`
     SELECT u.id AS user_id, u.login, u.username, u.email, u.email_verified, u.is_platform_admin, u.status,

@@ -20,6 +20,8 @@ import { loadRouteCatalogue } from './route-catalogue.js';
 import { MAX_HISTORY, newRunPreload } from './load.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
+import { TurnBatch } from '../../lib/turn-batch.js';
+import type { RunEvent } from '../../engine/events.js';
 import { findRun, findRunWithEvents, latestRunOfThread, provideRunInput, startRun, type RunAnswer, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
 
 const READ = 'data.runs.read';
@@ -265,13 +267,19 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     return accept.includes('application/json') && !accept.includes('text/event-stream');
   }
 
+  // Streams of the same run opened by the same viewer in one turn (a burst of reconnects)
+  // share the read of the run and its first page: see TurnBatch for why that stays gap-free.
+  const streamOpens = new TurnBatch<{ terminal: boolean; events: RunEvent[] } | null>();
+
   /** The SSE stream of a run the caller can see (one statement reads the run and its first page). */
   function stream(req: FastifyRequest, reply: FastifyReply, runId: string, query: { after_seq?: number; follow?: string }) {
     const v = viewerOf(req);
-    return streamRunEvents(ctx, req, reply, runId, startSeq(req, query.after_seq), parseQueryBool(query.follow, true), async (afterSeq, limit) => {
-      const found = await findRunWithEvents(ctx.db, v, runId, afterSeq, limit);
-      return found && { terminal: TERMINAL.has(found.run.status), events: found.events };
-    });
+    return streamRunEvents(ctx, req, reply, runId, startSeq(req, query.after_seq), parseQueryBool(query.follow, true), (afterSeq, limit) =>
+      streamOpens.run(`${v.accountId}|${v.userId}|${v.manager}|${runId}|${afterSeq}|${limit}`, async () => {
+        const found = await findRunWithEvents(ctx.db, v, runId, afterSeq, limit);
+        return found && { terminal: TERMINAL.has(found.run.status), events: found.events };
+      }),
+    );
   }
 
   function startSeq(req: FastifyRequest, afterSeq: number | undefined): number {
