@@ -17,7 +17,7 @@ async function setTeamLimit(t: TestApp, value: number | null): Promise<void> {
       .onConflict((oc) => oc.column('key').doUpdateSet({ value: json }))
       .execute();
   }
-  t.ctx.settings.invalidate();
+  await t.ctx.settings.invalidate();
 }
 
 describe('teams (§11.9–§11.15)', () => {

@@ -119,12 +119,12 @@ export async function setSetting(t: TestApp, key: string, value: unknown): Promi
     .values({ key, value: json })
     .onConflict((oc) => oc.column('key').doUpdateSet({ value: json }))
     .execute();
-  t.ctx.settings.invalidate();
+  await t.ctx.settings.invalidate();
 }
 
 export async function deleteSetting(t: TestApp, key: string): Promise<void> {
   await t.ctx.db.deleteFrom('platform_settings').where('key', '=', key).execute();
-  t.ctx.settings.invalidate();
+  await t.ctx.settings.invalidate();
 }
 
 export async function auditRows(t: TestApp, where: { action?: string; targetId?: string; actorUserId?: string } = {}) {

@@ -48,6 +48,8 @@ export class SettingsService {
   private stored = new Map<string, SettingValue>();
   private loadedAt = 0;
   private loading: Promise<void> | null = null;
+  /** Bumped by invalidate(): a load that began before it does not count as fresh. */
+  private generation = 0;
   private database: Database | null = null;
   private unlisten: (() => Promise<void>) | null = null;
 
@@ -104,6 +106,7 @@ export class SettingsService {
 
   private load(): Promise<void> {
     if (!this.loading) {
+      const generation = this.generation;
       this.loading = (async () => {
         try {
           const rows = await this.db.selectFrom('platform_settings').select(['key', 'value']).execute();
@@ -113,7 +116,9 @@ export class SettingsService {
             if (v !== undefined) stored.set(r.key, v);
           }
           this.stored = stored;
-          this.loadedAt = Date.now();
+          // A load that began before the latest invalidate() may have read the old rows: its
+          // values stand in meanwhile, but readers waiting on the invalidation read again.
+          if (generation === this.generation) this.loadedAt = Date.now();
         } finally {
           this.loading = null;
         }
@@ -129,7 +134,7 @@ export class SettingsService {
    * session, that would deadlock).
    */
   private async ensureLoaded(): Promise<void> {
-    if (this.loadedAt === 0) return this.load();
+    while (this.loadedAt === 0) await this.load();
     if (Date.now() - this.loadedAt >= REFRESH_MS && !this.loading) {
       this.load().catch(() => undefined);
     }
@@ -142,6 +147,7 @@ export class SettingsService {
 
   /** Re-read stored values now; reads wait for it (tests that write rows directly use this). */
   async invalidate(): Promise<void> {
+    this.generation++;
     this.loadedAt = 0;
     await this.refresh();
   }
