@@ -6,7 +6,7 @@
 // statement commits. `repair` reconciles the sets with the database: the worker's reaper runs it
 // every tick, and each process runs it when Redis comes back. Until then, and whenever Redis
 // fails, callers count active runs in the database instead (reserve answers null).
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DB } from '../../db/schema.js';
@@ -37,6 +37,8 @@ const KEY_TTL_MS = 24 * 3_600_000;
 /** A reservation younger than this may belong to a create whose transaction has not committed yet. */
 export const RESERVATION_GRACE_MS = 30_000;
 const ACTIVE = ['running', 'waiting_for_input'] as const;
+/** Written out (not bound) so the planner can use the partial index runs_active_idx in a prepared plan. */
+const isActive = sql<boolean>`status IN ('running', 'waiting_for_input')`;
 
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
@@ -168,7 +170,7 @@ export class RedisRunSlots implements RunSlots {
       const rows = await this.db.selectFrom('runs').select(['id', 'status']).where('id', 'in', ids.slice(i, i + 1000)).execute();
       for (const r of rows) status.set(r.id, r.status);
     }
-    const active = await this.db.selectFrom('runs').select(['id', 'org_id']).where('status', 'in', ACTIVE).execute();
+    const active = await this.db.selectFrom('runs').select(['id', 'org_id']).where(isActive).execute();
     // A run not found is ours to drop only when its account is: another installation sharing this
     // Redis keeps its own sets (account ids are random UUIDs, so the sets never collide).
     const unknownOrgs = [...new Set(members.filter((m) => !status.has(m.id)).map((m) => m.key.slice(KEY_PREFIX.length)).filter(isUuid))];
@@ -201,6 +203,6 @@ export class RedisRunSlots implements RunSlots {
 }
 
 async function activeRunIds(db: Kysely<DB>, orgId: string): Promise<string[]> {
-  const rows = await db.selectFrom('runs').select('id').where('org_id', '=', orgId).where('status', 'in', ACTIVE).execute();
+  const rows = await db.selectFrom('runs').select('id').where('org_id', '=', orgId).where(isActive).execute();
   return rows.map((r) => r.id);
 }
