@@ -40,6 +40,20 @@ describe('credential cache invalidation', () => {
     await eventually(async () => (await b.get('/v1/me', { token: u.token })).status === 401);
   });
 
+  it('concurrent first requests of one token share its lookup only per selected account', async () => {
+    const u = await registerUser(a);
+    const stranger = await registerUser(a);
+    const ws = await a.post('/v1/accounts', { slug: `str-${Date.now().toString(36)}`, name: 'Theirs' }, { token: stranger.token });
+    assert.equal(ws.status, 201);
+    const login = await a.post('/v1/auth/login', { login: u.login, password: u.password });
+    assert.equal(login.status, 200);
+    const token = login.body.access_token as string;
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a.get('/v1/threads', { token, headers: { 'x-account-id': ws.body.id } }) : a.get('/v1/threads', { token }))),
+    );
+    answers.forEach((res, i) => (i % 2 ? expectError(res, 404, 'accounts.not_found') : assert.equal(res.status, 200)));
+  });
+
   it('a revoked API key stops working everywhere', async () => {
     const u = await registerUser(a);
     const created = await a.post('/v1/api-keys', { name: 'k' }, { token: u.token });

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CredentialCache } from '../src/modules/auth/cache.js';
-import { TurnBatch } from '../src/lib/turn-batch.js';
+import { SingleFlight, TurnBatch } from '../src/lib/shared-reads.js';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;
@@ -43,6 +43,24 @@ describe('CredentialCache.shared', () => {
     await assert.rejects(Promise.all([cache.shared('k', failing), cache.shared('k', failing)]), /down/);
     assert.equal(loads, 1);
     assert.equal(await cache.shared('k', async () => 'back'), 'back');
+  });
+});
+
+describe('SingleFlight', () => {
+  it('a forgotten read finishes for its callers but never removes the newer read of its key', async () => {
+    const flights = new SingleFlight<string>();
+    const old = deferred<string>();
+    let reads = 0;
+    const a = flights.run('k', () => (reads++, old.promise));
+    flights.forget('k');
+    const fresh = deferred<string>();
+    const b = flights.run('k', () => (reads++, fresh.promise));
+    old.resolve('old');
+    assert.equal(await a, 'old');
+    const c = flights.run('k', () => (reads++, Promise.resolve('third'))); // joins b, still under way
+    fresh.resolve('fresh');
+    assert.deepEqual(await Promise.all([b, c]), ['fresh', 'fresh']);
+    assert.equal(reads, 2);
   });
 });
 

@@ -110,6 +110,18 @@ describe('run event stream over a socket', () => {
     }
   });
 
+  it('opens in the same turn by two accounts never share a read: the other account gets 404', async () => {
+    const runId = await start({ stub: { steps: [{ ask_input: 'private?' }, { text: 'done' }] } });
+    const other = await registerUser(t);
+    const [mine, theirs] = await Promise.all([
+      readFrames(`${base}/v1/runs/${runId}/events`, { authorization: `Bearer ${u.token}` }, (f) => f.some((x) => x.data?.type === 'run.waiting_for_input')),
+      fetch(`${base}/v1/runs/${runId}/events`, { headers: { authorization: `Bearer ${other.token}`, accept: 'text/event-stream' } }),
+    ]);
+    assert.equal(mine.status, 200);
+    assert.equal(theirs.status, 404);
+    assert.equal(((await theirs.json()) as { code: string }).code, 'runs.not_found');
+  });
+
   it('GET /v1/runs/{id} with Accept: text/event-stream is the stream; ?access_token works', async () => {
     const runId = await start({ stub: { steps: [{ text: 'short' }] } });
     const viaAccept = await readFrames(`${base}/v1/runs/${runId}?access_token=${u.token}`, { accept: 'text/event-stream' }, (f) => f.some((x) => x.data?.type === 'run.completed'));

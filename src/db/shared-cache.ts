@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type { Database } from './database.js';
 import { envValue } from '../config/env.js';
+import { SingleFlight } from '../lib/shared-reads.js';
 
 const CHANNEL = 'arkloop_cache';
 /** Invalidates every key of a cache. */
@@ -22,7 +23,7 @@ interface Entry<V> {
 
 export class SharedCache<V> {
   private readonly entries = new Map<string, Entry<V>>();
-  private readonly inflight = new Map<string, Promise<V>>();
+  private readonly inflight = new SingleFlight<V>();
   // Bumped by every invalidation, so a load that raced with one is not cached.
   private readonly generations = new Map<string, number>();
   private allGeneration = 0;
@@ -37,23 +38,14 @@ export class SharedCache<V> {
   async get(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.entries.get(key);
     if (hit && hit.expiresAt > Date.now()) return hit.value;
-    const pending = this.inflight.get(key);
-    if (pending) return pending;
     const gen = this.generations.get(key) ?? 0;
     const all = this.allGeneration;
-    const p = load().then(
-      (value) => {
-        this.inflight.delete(key);
+    return this.inflight.run(key, () =>
+      load().then((value) => {
         if ((this.generations.get(key) ?? 0) === gen && this.allGeneration === all) this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMs });
         return value;
-      },
-      (err: unknown) => {
-        this.inflight.delete(key);
-        throw err;
-      },
+      }),
     );
-    this.inflight.set(key, p);
-    return p;
   }
 
   /** Drops `key` (or ALL_KEYS) here and in every other process. Call after the change committed. */
@@ -68,12 +60,12 @@ export class SharedCache<V> {
     if (key === ALL_KEYS) {
       this.allGeneration++;
       this.entries.clear();
-      this.inflight.clear();
+      this.inflight.forget();
       return;
     }
     this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
     this.entries.delete(key);
-    this.inflight.delete(key);
+    this.inflight.forget(key);
   }
 }
 

@@ -27,6 +27,7 @@ import type { McpToolInfo } from './connection.js';
 import { McpFailure } from './errors.js';
 import { mcpToolName } from './naming.js';
 import { McpPool, type LoadedSpec } from './pool.js';
+import { SingleFlight } from '../lib/shared-reads.js';
 
 export const MCP_CHANGES_CHANNEL = 'arkloop_mcp_configs';
 const DEFAULT_CACHE_TTL_SECONDS = 60;
@@ -64,7 +65,7 @@ export interface OfferedMcpTool {
 export class McpRuntime {
   readonly pool: McpPool;
   private readonly cache = new Map<string, CacheEntry>();
-  private readonly inflight = new Map<string, Promise<McpToolInfo[]>>();
+  private readonly inflight = new SingleFlight<McpToolInfo[]>();
   private unlisten: (() => Promise<void>) | null = null;
   private offReconnect: (() => void) | null = null;
   private readonly ttlMs: number;
@@ -117,12 +118,7 @@ export class McpRuntime {
       return cached.tools!;
     }
     const key = `${spec.id}\u0000${spec.fingerprint}`;
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = this.discover(spec).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
-    }
-    return p;
+    return this.inflight.run(key, () => this.discover(spec));
   }
 
   private async discover(spec: LoadedSpec): Promise<McpToolInfo[]> {

@@ -5,6 +5,7 @@
 // here at once and in every other process through NOTIFY. An invalidation
 // counter keeps a read that raced an invalidation from being cached.
 import type { Database } from '../../db/database.js';
+import { SingleFlight } from '../../lib/shared-reads.js';
 
 const CHANNEL = 'arkloop_credentials';
 
@@ -17,8 +18,8 @@ interface Entry<T> {
 export class CredentialCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private readonly keysByUser = new Map<string, Set<string>>();
-  /** Loads under way, by key, with the invalidation count they started at. */
-  private readonly flights = new Map<string, { generation: number; promise: Promise<unknown> }>();
+  /** Loads under way; every invalidation forgets them (they may have read the old state). */
+  private readonly flights = new SingleFlight<unknown>();
   /** Bumped by every invalidation: a read that overlapped one is not cached. */
   private invalidations = 0;
 
@@ -43,13 +44,7 @@ export class CredentialCache<T> {
    * caller never gets a credential read before a change it could have seen.
    */
   shared<R>(key: string, load: () => Promise<R>): Promise<R> {
-    const flight = this.flights.get(key);
-    if (flight && flight.generation === this.invalidations) return flight.promise as Promise<R>;
-    const promise: Promise<R> = load().finally(() => {
-      if (this.flights.get(key)?.promise === promise) this.flights.delete(key);
-    });
-    this.flights.set(key, { generation: this.invalidations, promise });
-    return promise;
+    return this.flights.run(key, load) as Promise<R>;
   }
 
   /** A token to pass to `set`, taken before the database read. */
@@ -77,6 +72,7 @@ export class CredentialCache<T> {
 
   invalidateUser(userId: string): void {
     this.invalidations++;
+    this.flights.forget();
     const keys = this.keysByUser.get(userId);
     if (!keys) return;
     for (const k of keys) this.entries.delete(k);
@@ -85,6 +81,7 @@ export class CredentialCache<T> {
 
   clear(): void {
     this.invalidations++;
+    this.flights.forget();
     this.entries.clear();
     this.keysByUser.clear();
   }

@@ -20,7 +20,7 @@ import { loadRouteCatalogue } from './route-catalogue.js';
 import { MAX_HISTORY, newRunPreload } from './load.js';
 import { CreateRunBody, RunCreatedSchema, RunDetailSchema, RunEventSchema, RunListItemSchema, RunStatusSchema } from './schemas.js';
 import { streamRunEvents } from './sse.js';
-import { TurnBatch } from '../../lib/turn-batch.js';
+import { TurnBatch } from '../../lib/shared-reads.js';
 import type { RunEvent } from '../../engine/events.js';
 import { findRun, findRunWithEvents, latestRunOfThread, provideRunInput, startRun, type RunAnswer, type RunStartCheck, listRuns, runCursor, shapeRunDetail, shapeRunListItem } from './store.js';
 

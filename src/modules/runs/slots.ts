@@ -38,7 +38,7 @@ const KEY_TTL_MS = 24 * 3_600_000;
 export const RESERVATION_GRACE_MS = 30_000;
 const ACTIVE = ['running', 'waiting_for_input'] as const;
 /** Written out (not bound) so the planner can use the partial index runs_active_idx in a prepared plan. */
-const isActive = sql<boolean>`status IN ('running', 'waiting_for_input')`;
+const isActive = sql<boolean>`status IN (${sql.raw(ACTIVE.map((s) => `'${s}'`).join(', '))})`;
 
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
