@@ -41,7 +41,10 @@ import {
 } from './servers.js';
 
 type DatabaseKind = 'pglite' | 'postgres';
-/** `gateway`: the app driven through an `arkloop gateway` process in front of it (`--via gateway`). */
+/**
+ * `gateway`: the app driven through a gateway: an `arkloop gateway` process in front of it
+ * (`--via gateway`), or the gateway inside `arkloop serve` (`--via serve`).
+ */
 type Target = 'floor' | 'app' | 'gateway';
 type Generator = 'undici' | 'autocannon';
 const GENERATORS: Record<Generator, typeof runLoad> = { undici: runLoad, autocannon: runAutocannonLoad };
@@ -58,8 +61,10 @@ const HELP = `usage: npm run bench -- [options]
   --timeout <s>                   per-request timeout, counted as an error (default 10)
   --clients <n,n,...>             concurrent closed-loop clients (default 50,200)
   --target app|floor|both         what to measure (default both)
-  --via direct|gateway             gateway: also drive the app through an \`arkloop gateway\` process,
-                                  right after each direct run, and report the added p99
+  --via direct|gateway|serve       gateway: also drive the app through an \`arkloop gateway\` process,
+                                  right after each direct run, and report the added p99;
+                                  serve: the same through the gateway inside \`arkloop serve\`
+                                  (ARKLOOP_SERVE_GATEWAY=1, handing requests to its own API)
   --generator undici|autocannon|both
                                   load generator (default undici: loadgen.ts; autocannon:
                                   loadgen-autocannon.ts, leaner; both: each, app and floor alike)
@@ -92,6 +97,7 @@ interface Options {
   /** Extra node flags for the app process (e.g. --max-semi-space-size=64, --import ./hook.mjs). */
   appNodeArgs: string[];
   pgAdminUrl: string;
+  via: 'direct' | 'gateway' | 'serve';
   /** Rounds of measurement (--repeat). */
   repeat: number;
 }
@@ -165,9 +171,10 @@ async function parseOptions(): Promise<Options> {
   if (!clients.length || clients.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) fail('--clients must be integers 1..5000, e.g. 50,200');
   if (!['app', 'floor', 'both'].includes(values.target)) fail('--target must be app, floor or both');
   const targets: Target[] = values.target === 'both' ? ['floor', 'app'] : [values.target as Target];
-  if (!['direct', 'gateway'].includes(values.via)) fail('--via must be direct or gateway');
-  if (values.via === 'gateway') {
-    if (!targets.includes('app')) fail('--via gateway needs the app (--target app or both)');
+  if (!['direct', 'gateway', 'serve'].includes(values.via)) fail('--via must be direct, gateway or serve');
+  const via = values.via as Options['via'];
+  if (via !== 'direct') {
+    if (!targets.includes('app')) fail(`--via ${via} needs the app (--target app or both)`);
     targets.push('gateway');
   }
   if (!['undici', 'autocannon', 'both'].includes(values.generator)) fail('--generator must be undici, autocannon or both');
@@ -193,7 +200,7 @@ async function parseOptions(): Promise<Options> {
   const appRef = values['app-ref'] ?? null;
   if (appRef !== null && values['app-from'] !== 'build') fail('--app-ref needs --app-from build');
   return { engines, durationS, warmupS, timeoutS, clients, targets, generators, cpuProf: values['cpu-prof'], appFrom: values['app-from'] as Options['appFrom'], appRef,
-    appNodeArgs: values['app-node-args'].split(/\s+/).filter(Boolean), pgAdminUrl, repeat };
+    appNodeArgs: values['app-node-args'].split(/\s+/).filter(Boolean), pgAdminUrl, via, repeat };
 }
 
 /** HEAD and the files that differ from it, to record what a working-tree build measured. */
@@ -257,7 +264,10 @@ async function startFloor(cleanup: Cleanup, opts: Options, engine: DatabaseKind,
   return { server, token, dbName, stop: async () => { for (const r of releases) await r(); } };
 }
 
-/** An `arkloop gateway` in front of the app (limiter in memory, buckets too big to refuse the bench). */
+/** Gateway buckets too big to refuse the bench (the limiter still runs on every request). */
+const UNLIMITED_GATEWAY = { ARKLOOP_GATEWAY_RATELIMIT_CAPACITY: '1000000000', ARKLOOP_GATEWAY_RATELIMIT_RATE_PER_MINUTE: '1000000000' };
+
+/** An `arkloop gateway` in front of the app (limiter in memory). */
 async function startGateway(cleanup: Cleanup, app: Started & { jwtSecret: string | null }, entryArgs: string[], tmpRoot: string, profDir: string | null, engine: DatabaseKind): Promise<Started> {
   const port = await freePort();
   const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `gateway-${engine}`)}`] : [];
@@ -267,8 +277,7 @@ async function startGateway(cleanup: Cleanup, app: Started & { jwtSecret: string
       ARKLOOP_GATEWAY_UPSTREAM: app.server.origin,
       // The app's key: the gateway verifies the bench user's token and buckets it as `user:<id>`.
       ...(app.jwtSecret ? { ARKLOOP_AUTH_JWT_SECRET: app.jwtSecret } : {}),
-      ARKLOOP_GATEWAY_RATELIMIT_CAPACITY: '1000000000',
-      ARKLOOP_GATEWAY_RATELIMIT_RATE_PER_MINUTE: '1000000000',
+      ...UNLIMITED_GATEWAY,
       ARKLOOP_LOG_LEVEL: 'warn',
       ARKLOOP_DATA_DIR: path.join(tmpRoot, `gateway-${engine}`),
     }),
@@ -288,7 +297,7 @@ async function startApp(
   runTag: string,
   entryArgs: string[],
   profDir: string | null,
-): Promise<Started & { skip: string | null; jwtSecret: string | null }> {
+): Promise<Started & { skip: string | null; jwtSecret: string | null; gatewayOrigin: string | null }> {
   const port = await freePort();
   const dataDir = path.join(tmpRoot, `app-${engine}`);
   const env: Record<string, string> = {
@@ -298,8 +307,10 @@ async function startApp(
     // A long bench must not outlive its access token (default 900 s); nothing else changes.
     ARKLOOP_AUTH_ACCESS_TOKEN_TTL_SECONDS: '86400',
     // Behind the gateway (--via gateway) the client address comes from X-Forwarded-For (§29).
-    ...(opts.targets.includes('gateway') ? { ARKLOOP_TRUST_X_FORWARDED_FOR: '1' } : {}),
+    ...(opts.via === 'gateway' ? { ARKLOOP_TRUST_X_FORWARDED_FOR: '1' } : {}),
   };
+  const gatewayPort = opts.via === 'serve' ? await freePort() : null;
+  if (gatewayPort) Object.assign(env, { ARKLOOP_SERVE_GATEWAY: '1', ARKLOOP_GATEWAY_ADDR: `127.0.0.1:${gatewayPort}`, ...UNLIMITED_GATEWAY });
   const releases: Array<() => Promise<void>> = [];
   releases.push(cleanup.add(`remove ${dataDir}`, () => rmSync(dataDir, { recursive: true, force: true })));
   const dbName = engine === 'postgres' ? `arkloop_bench_${runTag}_app` : null;
@@ -344,7 +355,7 @@ async function startApp(
   });
   const createdBody = (await created.json().catch(() => null)) as { id?: string; code?: string } | null;
   if (created.status === 404) {
-    return { server, token, dbName, stop, jwtSecret: null, skip: `POST /v1/threads answers 404 (${createdBody?.code ?? '?'}): the threads endpoints are not implemented yet` };
+    return { server, token, dbName, stop, jwtSecret: null, gatewayOrigin: null, skip: `POST /v1/threads answers 404 (${createdBody?.code ?? '?'}): the threads endpoints are not implemented yet` };
   }
   if (created.status !== 201 || !createdBody?.id) {
     process.stdout.write(`warning: probe POST /v1/threads answered ${created.status}: ${JSON.stringify(createdBody).slice(0, 300)}\n`);
@@ -361,7 +372,7 @@ async function startApp(
       if (res.status !== want) process.stdout.write(`warning: probe ${label} /v1/threads/{id} answered ${res.status} (want ${want}): ${text.slice(0, 300)}\n`);
     }
   }
-  return { server, token, dbName, stop, skip: null, jwtSecret: env.ARKLOOP_AUTH_JWT_SECRET ?? null };
+  return { server, token, dbName, stop, skip: null, jwtSecret: env.ARKLOOP_AUTH_JWT_SECRET ?? null, gatewayOrigin: gatewayPort ? `http://127.0.0.1:${gatewayPort}` : null };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,9 +677,12 @@ async function main(): Promise<void> {
             await app.stop();
           } else {
             servers.set('app', app);
-            if (opts.targets.includes('gateway')) {
+            if (opts.via === 'gateway') {
               process.stdout.write(`[${ENGINE_LABEL[engine]}] starting the gateway in front of the app…\n`);
               servers.set('gateway', await startGateway(cleanup, app, entryArgs, tmpRoot, profDir, engine));
+            } else if (opts.via === 'serve' && app.gatewayOrigin) {
+              // The same process, reached on its gateway's port; it stops with the app.
+              servers.set('gateway', { ...app, server: { ...app.server, origin: app.gatewayOrigin }, stop: async () => undefined });
             }
           }
         }

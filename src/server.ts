@@ -134,7 +134,7 @@ export async function runApi(
   await app.listen({ host: config.apiHost, port: config.apiPort, backlog: config.listenBacklog });
   const worker = opts.worker ? startWorker(ctx) : null;
   const address = app.server.address();
-  const gateway = config.serveGateway && address && typeof address === 'object' ? await startInProcessGateway(ctx, address.port) : null;
+  const gateway = config.serveGateway && address && typeof address === 'object' ? await startInProcessGateway(ctx, app, address.port) : null;
   if (gateway) ctx.log.info({ addr: gateway.address }, 'arkloop gateway listening');
   ctx.log.info(
     { addr: `${config.apiHost}:${config.apiPort}`, database: ctx.database.kind, schema_version: ctx.schemaVersion },

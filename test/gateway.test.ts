@@ -10,6 +10,7 @@ import http from 'node:http';
 import { registerUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 import { expectError } from './helpers/assert.js';
 import { freePort, sleep } from './helpers/processes.js';
+import { MemoryAccessLog } from '../src/gateway/access-log.js';
 import { listenTestApp, rawRequest, startEchoUpstream, startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64) test';
@@ -118,8 +119,9 @@ describe('gateway', () => {
     assert.match(String(bad.headers['x-trace-id']), /^[0-9a-f]{32}$/);
   });
 
-  it('passes SSE unbuffered, and a client disconnect aborts the upstream request', async () => {
-    const g = await gw([echo.base]);
+  it('passes SSE unbuffered, and a client disconnect aborts the upstream request (and is logged)', async () => {
+    const accessLog = new MemoryAccessLog();
+    const g = await gw([echo.base], { accessLog });
     // The first event arrives while the upstream still holds the stream open.
     const first = await new Promise<{ req: http.ClientRequest; res: http.IncomingMessage; chunk: string }>((resolve, reject) => {
       const req = http.get(`${g.base}/v1/sse`, { headers: { 'user-agent': BROWSER, accept: 'text/event-stream' } }, (res) => {
@@ -134,6 +136,9 @@ describe('gateway', () => {
     const closed = upstreamClosed;
     first.req.destroy();
     await Promise.race([closed, sleep(3000).then(() => assert.fail('the upstream request was not aborted within 3 s'))]);
+    // The stream the client left is in the access log with the status it was sent.
+    const left = await accessLog.list({ limit: 5, path: '/v1/sse' });
+    assert.deepEqual(left.data.map((e) => e.status_code), [200]);
 
     // A stream the client keeps reads to its end.
     const whole = new Promise<string>((resolve) => {

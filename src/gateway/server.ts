@@ -6,9 +6,11 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import replyFrom from '@fastify/reply-from';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { errorBody, type ErrorCode } from '../http/errors.js';
+import { markLocalForward, type LocalForward } from '../http/local-forward.js';
 import { CidrSet } from '../modules/ip-rules/cidr.js';
 import type { AccessLogStore } from './access-log.js';
 import type { BucketStore, TakeResult } from './buckets.js';
@@ -32,6 +34,11 @@ export interface GatewayOptions {
   buckets: BucketStore;
   accessLog: AccessLogStore;
   upstream?: Partial<UpstreamOptions>;
+  /**
+   * The API of this same process (`arkloop serve` with ARKLOOP_SERVE_GATEWAY=1): requests are
+   * handed to its router instead of crossing a socket to it (see handOver).
+   */
+  local?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface Gateway {
@@ -60,6 +67,11 @@ interface GatewayState {
   userId: string | null;
   username: string | null;
   reportedIdentity: 'anonymous' | 'user' | 'api_key' | null;
+  /** Set when the request went to the API of this process (handOver). */
+  local: LocalForward | null;
+  /** performance.now() when the request arrived. */
+  started: number;
+  res: ServerResponse;
 }
 
 declare module 'fastify' {
@@ -113,6 +125,16 @@ function decodeHeader(v: string): string {
   } catch {
     return v;
   }
+}
+
+/** Who the API says made the request (its X-Arkloop-* headers), for the access log. */
+function takeIdentity(gw: GatewayState, headers: Record<string, string | string[] | undefined>): void {
+  const type = headerValue(headers['x-arkloop-identity-type']);
+  if (type && IDENTITY_TYPES.has(type)) gw.reportedIdentity = type as GatewayState['reportedIdentity'];
+  gw.orgId = headerValue(headers['x-arkloop-org-id']) || null;
+  gw.userId = headerValue(headers['x-arkloop-user-id']) || null;
+  const username = headerValue(headers['x-arkloop-username']);
+  gw.username = username ? decodeHeader(username) : null;
 }
 
 // Errors of the connect phase: no byte of the request reached the upstream, so any method may go to another one.
@@ -241,6 +263,9 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       userId: null,
       username: null,
       reportedIdentity: null,
+      local: null,
+      started: performance.now(),
+      res: reply.raw,
     };
     req.gw = gw;
     reply.header('x-trace-id', gw.traceId);
@@ -260,12 +285,14 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  /** Metrics, risk history and the access log entry of one finished request. */
+  const record = (req: FastifyRequest, status: number) => {
     const gw = req.gw;
     if (!gw) return;
-    const status = reply.statusCode;
+    if (gw.local?.identity) takeIdentity(gw, gw.local.identity);
+    const elapsedMs = performance.now() - gw.started;
     requests.inc({ status: String(status) });
-    latency.observe({ status: String(status) }, reply.elapsedTime / 1000);
+    latency.observe({ status: String(status) }, elapsedMs / 1000);
     risk.record(gw.clientIp, status);
     if (req.url === '/metrics' || req.url === '/healthz') return;
     const q = req.url.indexOf('?');
@@ -275,7 +302,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       method: req.method,
       path: q < 0 ? req.url : req.url.slice(0, q),
       status_code: status,
-      duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+      duration_ms: Math.round(elapsedMs * 100) / 100,
       client_ip: gw.clientIp,
       country: gw.country,
       city: null,
@@ -287,6 +314,16 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       user_id: gw.userId,
       username: gw.username,
     });
+  };
+  app.addHook('onResponse', (req, reply, done) => {
+    record(req, reply.statusCode);
+    done();
+  });
+  // A client that leaves before its answer ended (an event stream it closed, most often): logged
+  // with the status it was sent, or 499 if it left before any (nginx's "client closed request").
+  app.addHook('onRequestAbort', (req, done) => {
+    record(req, req.gw?.res.headersSent ? req.gw.res.statusCode : 499);
+    done();
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
@@ -298,6 +335,18 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 
+  /** The forwarding headers (§30) on `headers`: a copy of the request's, or the request's own. */
+  const setForwarding = (headers: Record<string, unknown>, req: FastifyRequest) => {
+    const fromTrustedProxy = config.ip_mode !== 'direct' && trusted.has(req.socket.remoteAddress ?? '');
+    const host = headerValue(req.headers.host);
+    const proto = headerValue(headers['x-forwarded-proto'] as string | undefined);
+    const forwardedHost = headerValue(headers['x-forwarded-host'] as string | undefined) ?? host;
+    headers['x-forwarded-for'] = req.gw.clientIp;
+    headers['x-forwarded-proto'] = fromTrustedProxy && (proto === 'https' || proto === 'http') ? proto : 'http';
+    headers['x-forwarded-host'] = (fromTrustedProxy ? forwardedHost : host) ?? '';
+    headers['x-trace-id'] = req.gw.traceId;
+  };
+
   const forward = (req: FastifyRequest, reply: FastifyReply, upstream: string, body: Readable | undefined, retried: boolean) => {
     req.gw.upstream = upstream;
     if (body) req.body = attemptBody(body);
@@ -306,27 +355,15 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       // reply-from's own retries go to the same upstream; ours (onError) go to another one. A 503 is the API's answer.
       retryDelay: () => null,
       rewriteRequestHeaders: (r, headers) => {
-        const gw = (r as FastifyRequest).gw;
         dropHopByHop(headers);
-        const fromTrustedProxy = config.ip_mode !== 'direct' && trusted.has(r.socket.remoteAddress ?? '');
-        const proto = headerValue(headers['x-forwarded-proto'] as string | undefined);
-        const host = headerValue(headers['x-forwarded-host'] as string | undefined) ?? headerValue(r.headers.host);
-        headers['x-forwarded-for'] = gw.clientIp;
-        headers['x-forwarded-proto'] = fromTrustedProxy && (proto === 'https' || proto === 'http') ? proto : 'http';
-        headers['x-forwarded-host'] = (fromTrustedProxy ? host : headerValue(r.headers.host)) ?? '';
-        headers['x-trace-id'] = gw.traceId;
+        setForwarding(headers, r as FastifyRequest);
         return headers;
       },
       rewriteHeaders: (headers, r) => {
         const gw = (r as FastifyRequest).gw;
         const out: Record<string, unknown> = { ...headers };
         dropHopByHop(out);
-        const type = headerValue(out['x-arkloop-identity-type'] as string | undefined);
-        if (type && IDENTITY_TYPES.has(type)) gw.reportedIdentity = type as GatewayState['reportedIdentity'];
-        gw.orgId = headerValue(out['x-arkloop-org-id'] as string | undefined) || null;
-        gw.userId = headerValue(out['x-arkloop-user-id'] as string | undefined) || null;
-        const username = headerValue(out['x-arkloop-username'] as string | undefined);
-        gw.username = username ? decodeHeader(username) : null;
+        takeIdentity(gw, out as Record<string, string | string[] | undefined>);
         for (const h of IDENTITY_HEADERS) delete out[h];
         out['x-trace-id'] = gw.traceId;
         if (gw.limit) {
@@ -346,8 +383,32 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       },
     });
   };
+  /**
+   * The gateway inside `arkloop serve`: the request goes to this process's API router as it
+   * is — same socket, body still unread — with the forwarding facts on a hand-off record
+   * instead of headers. A socket hop to our own process would cost more CPU than the API's
+   * work on a small request. Headers set here (rate limit) are merged into the API's answer.
+   */
+  const handOver = (req: FastifyRequest, reply: FastifyReply, local: NonNullable<GatewayOptions['local']>) => {
+    const gw = req.gw;
+    // As a proxied request would carry them, for the code that reads them behind a gateway.
+    setForwarding(req.raw.headers, req);
+    gw.upstream = 'local';
+    gw.local = { clientIp: gw.clientIp, traceId: gw.traceId, identity: null };
+    markLocalForward(req.raw, gw.local);
+    const res = reply.raw;
+    if (gw.limit) {
+      res.setHeader('x-ratelimit-limit', String(config.ratelimit_capacity));
+      res.setHeader('x-ratelimit-remaining', String(gw.limit.remaining));
+    }
+    reply.hijack();
+    local(req.raw, res);
+  };
   // Bodies are the raw request stream (see the content-type parser above).
-  const proxy = (req: FastifyRequest, reply: FastifyReply) => forward(req, reply, upstreams.pick(), req.body as Readable | undefined, false);
+  const local = opts.local;
+  const proxy = local
+    ? (req: FastifyRequest, reply: FastifyReply) => handOver(req, reply, local)
+    : (req: FastifyRequest, reply: FastifyReply) => forward(req, reply, upstreams.pick(), req.body as Readable | undefined, false);
   app.all('/', proxy);
   app.all('/*', proxy);
 

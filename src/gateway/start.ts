@@ -1,5 +1,6 @@
 // Starting the gateway: as its own process (`arkloop gateway`) or inside `arkloop serve`
 // (ARKLOOP_SERVE_GATEWAY=1), where it shares the API's settings and access-log ring.
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AppContext } from '../app-context.js';
@@ -37,8 +38,11 @@ async function listen(gateway: Gateway, config: Config, cleanup: () => Promise<v
   };
 }
 
-/** The gateway inside `arkloop serve`, in front of this process's API at `apiPort`. */
-export async function startInProcessGateway(ctx: AppContext, apiPort: number): Promise<RunningGateway> {
+/**
+ * The gateway inside `arkloop serve`, in front of this process's API at `apiPort`: requests go
+ * to the API's router in this process (`local`); the address is kept for the health probe.
+ */
+export async function startInProcessGateway(ctx: AppContext, api: FastifyInstance, apiPort: number): Promise<RunningGateway> {
   const { config } = ctx;
   const host = ['0.0.0.0', '::', ''].includes(config.apiHost) ? '127.0.0.1' : config.apiHost;
   const buckets = await bucketStore(config, ctx.log);
@@ -52,6 +56,7 @@ export async function startInProcessGateway(ctx: AppContext, apiPort: number): P
     buckets,
     accessLog: ctx.accessLog,
     upstream: { probeIntervalMs: config.gatewayHealthIntervalMs },
+    local: api.routing,
   });
   return listen(gateway, config, () => buckets.close());
 }

@@ -17,6 +17,7 @@ import { routeModules } from './routes.js';
 import { installMetrics } from './metrics.js';
 import { collectRoutes } from './route.js';
 import { identityHeaders } from './identity-headers.js';
+import { localForwardOf } from './local-forward.js';
 import { registerConsole, type Console } from './console.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -108,8 +109,10 @@ function sanitizeUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&]*/g, '$1[redacted]');
 }
 
-/** X-Forwarded-For is honoured only when the API sits behind the gateway (§29). */
+/** X-Forwarded-For is honoured only when the API sits behind the gateway (§29); the gateway of this process tells it directly. */
 function clientIpOf(req: FastifyRequest, trustForwarded: boolean): string {
+  const local = localForwardOf(req.raw);
+  if (local) return local.clientIp;
   if (trustForwarded) {
     const xff = req.headers['x-forwarded-for'];
     const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
@@ -125,6 +128,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'trace_id' }),
     bodyLimit: MAX_BODY_BYTES,
     genReqId: (req) => {
+      const local = localForwardOf(req);
+      if (local) return local.traceId;
       if (config.trustIncomingTraceId) {
         const incoming = req.headers['x-trace-id'];
         if (typeof incoming === 'string' && TRACE_RE.test(incoming)) return incoming;

@@ -31,6 +31,8 @@ export interface TestGatewayOptions {
   probeIntervalMs?: number;
   failCooldownMs?: number;
   settings?: Record<string, SettingValue>;
+  /** Hand requests to this app's router in this process, as `arkloop serve` does with its gateway. */
+  local?: TestApp;
 }
 
 /** A pino logger whose lines are kept in `lines`. */
@@ -58,6 +60,7 @@ export async function startTestGateway(upstreams: string[], opts: TestGatewayOpt
     buckets: opts.buckets ?? new MemoryBucketStore(),
     accessLog: opts.accessLog ?? new MemoryAccessLog(),
     upstream: { probeIntervalMs: opts.probeIntervalMs ?? 0, ...(opts.failCooldownMs !== undefined ? { failCooldownMs: opts.failCooldownMs } : {}) },
+    ...(opts.local ? { local: opts.local.app.routing } : {}),
   });
   await gateway.app.listen({ host: '127.0.0.1', port: 0 });
   const port = (gateway.app.server.address() as { port: number }).port;
