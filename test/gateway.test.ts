@@ -11,6 +11,7 @@ import { registerUser, startTestApp, type TestApp, type TestUser } from './helpe
 import { expectError } from './helpers/assert.js';
 import { freePort, sleep } from './helpers/processes.js';
 import { MemoryAccessLog } from '../src/gateway/access-log.js';
+import { PROTOCOL_CASES, rawExchange } from './helpers/raw-http.js';
 import { listenTestApp, rawRequest, startEchoUpstream, startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64) test';
@@ -108,6 +109,31 @@ describe('gateway', () => {
     assert.equal(typeof mode.json.mode, 'string');
     const bad = await rawRequest(g.base, '/v1/%E0%A4%A', { headers: { 'user-agent': 'curl/8' } });
     expectError({ status: bad.status, body: bad.json, headers: bad.headers as never, text: bad.text }, 400, 'validation.error');
+  });
+
+  it('what Node refuses, and bodies over the limit (with a length or chunked), answer with the envelope; the upstream stays in rotation', async () => {
+    const g = await gw([api, echo.base]);
+    const failures: string[] = [];
+    for (const [name, payload, status] of PROTOCOL_CASES) {
+      const res = await rawExchange(g.port, payload).catch((err: Error) => ({ status: 0, headers: {} as Record<string, string>, body: err.message }));
+      let body: { code?: string; trace_id?: string } = {};
+      try {
+        body = JSON.parse(res.body);
+      } catch {
+        /* reported below */
+      }
+      if (res.status !== status) failures.push(`${name}: expected ${status}, got ${res.status} ${res.body.slice(0, 200)}`);
+      else if (body.code !== 'validation.error' || !res.headers['x-trace-id'] || body.trace_id !== res.headers['x-trace-id']) failures.push(`${name}: ${res.body.slice(0, 200)}`);
+    }
+    assert.deepEqual(failures, []);
+    // A client's oversized body is not an upstream's failure: both still take their turns.
+    const seen = new Set<string>();
+    for (let i = 0; i < 2; i++) {
+      const r = await rawRequest(g.base, '/v1/auth/registration-mode', { headers: { 'user-agent': BROWSER } });
+      assert.equal(r.status, 200);
+      seen.add(r.json.upstream ?? 'api');
+    }
+    assert.deepEqual([...seen].sort(), ['api', 'echo']);
   });
 
   it('keeps a valid incoming trace id only when trusted, and the API adopts it', async () => {

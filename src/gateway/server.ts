@@ -5,12 +5,13 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import replyFrom from '@fastify/reply-from';
 import type { Logger } from 'pino';
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { errorBody, type ErrorCode } from '../http/errors.js';
 import { markLocalForward, type LocalForward } from '../http/local-forward.js';
+import { clientErrorHandler, newTraceId, refuseUnsupportedExpect } from '../http/protocol-errors.js';
+import { MAX_BODY_BYTES } from '../http/limits.js';
 import { CidrSet } from '../modules/ip-rules/cidr.js';
 import type { AccessLogStore } from './access-log.js';
 import type { BucketStore, TakeResult } from './buckets.js';
@@ -69,6 +70,8 @@ interface GatewayState {
   reportedIdentity: 'anonymous' | 'user' | 'api_key' | null;
   /** Set when the request went to the API of this process (handOver). */
   local: LocalForward | null;
+  /** The body outgrew the API's limit while being forwarded. */
+  bodyTooLarge: boolean;
   /** performance.now() when the request arrived. */
   started: number;
   res: ServerResponse;
@@ -156,13 +159,23 @@ function canResend(method: string, body: Readable | undefined, error: Error): bo
  * reads, and undici destroying it (as it does when the connection fails) leaves `source`
  * unread, so another attempt can still send it.
  */
-function attemptBody(source: Readable): Readable {
+function attemptBody(source: Readable, onTooLarge: () => void): Readable {
   let started = false;
+  let bytes = 0;
   const out = new Readable({
     read() {
       if (!started) {
         started = true;
-        source.on('data', (chunk) => {
+        source.on('data', (chunk: Buffer) => {
+          // A body without a Content-Length that outgrows the API's limit is refused here: the
+          // API would answer 413 and close mid-body, which the proxy would see as a broken upstream.
+          bytes += chunk.length;
+          if (bytes > MAX_BODY_BYTES) {
+            source.pause();
+            onTooLarge();
+            out.destroy(new Error('request body too large'));
+            return;
+          }
           if (!out.push(chunk)) source.pause();
         });
         source.once('end', () => out.push(null));
@@ -218,6 +231,10 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
     loggerInstance: log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    // What Node's parser refuses, and a Host-less HTTP/1.1 request (refused in onRequest): the
+    // envelope, as the API answers them.
+    clientErrorHandler,
+    http: { requireHostHeader: false },
     // A URL the router cannot decode: the contract's envelope, as the API would answer.
     frameworkErrors: (_err, req, reply) => {
       void (reply as unknown as FastifyReply).code(400).header('x-trace-id', req.id).send(errorBody('validation.error', 'malformed URL', {}, req.id));
@@ -227,9 +244,10 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
         const incoming = headerValue(req.headers['x-trace-id']);
         if (incoming && TRACE_RE.test(incoming)) return incoming;
       }
-      return randomUUID().replace(/-/g, '');
+      return newTraceId();
     },
   });
+  refuseUnsupportedExpect(app.server);
   // Bodies are not parsed: reply-from streams the raw request to the upstream.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
@@ -240,8 +258,11 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
     undici: { connections: null, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 },
   });
 
-  const fail = (req: FastifyRequest, reply: FastifyReply, status: number, code: ErrorCode, message: string) =>
-    reply.code(status).header('x-trace-id', req.gw.traceId).send(errorBody(code, message, {}, req.gw.traceId));
+  const fail = (req: FastifyRequest, reply: FastifyReply, status: number, code: ErrorCode, message: string, details: Record<string, unknown> = {}) =>
+    reply.code(status).header('x-trace-id', req.gw.traceId).send(errorBody(code, message, details, req.gw.traceId));
+  /** The API's answer to a body over its limit, given by the gateway (see attemptBody). */
+  const tooLarge = (req: FastifyRequest, reply: FastifyReply) =>
+    fail(req, reply.header('connection', 'close'), 413, 'validation.error', 'request body too large', { max_bytes: MAX_BODY_BYTES });
 
   app.decorateRequest('gw', null as unknown as GatewayState);
   app.addHook('onRequest', async (req, reply) => {
@@ -264,11 +285,14 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       username: null,
       reportedIdentity: null,
       local: null,
+      bodyTooLarge: false,
       started: performance.now(),
       res: reply.raw,
     };
     req.gw = gw;
     reply.header('x-trace-id', gw.traceId);
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) return fail(req, reply, 400, 'validation.error', 'the Host header is required');
     if (config.risk_reject_threshold > 0 && gw.risk >= config.risk_reject_threshold) {
       return fail(req, reply, 403, 'gateway.risk_rejected', 'request rejected by the gateway risk policy');
     }
@@ -283,6 +307,11 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       reply.header('retry-after', String(gw.limit.retryAfter));
       return fail(req, reply, 429, 'rate_limit', 'too many requests; retry later');
     }
+  });
+  // A declared length over the API's limit is refused before anything is forwarded (chunked bodies: attemptBody).
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!opts.local && Number(req.headers['content-length']) > MAX_BODY_BYTES) return void tooLarge(req, reply);
+    done();
   });
 
   /** Metrics, risk history and the access log entry of one finished request. */
@@ -349,7 +378,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const forward = (req: FastifyRequest, reply: FastifyReply, upstream: string, body: Readable | undefined, retried: boolean) => {
     req.gw.upstream = upstream;
-    if (body) req.body = attemptBody(body);
+    if (body) req.body = attemptBody(body, () => (req.gw.bodyTooLarge = true));
     return reply.from(undefined, {
       getUpstream: () => upstream,
       // reply-from's own retries go to the same upstream; ours (onError) go to another one. A 503 is the API's answer.
@@ -375,6 +404,10 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       onResponse: (r, rep, res) => sendUpstreamBody(r as FastifyRequest, rep as unknown as FastifyReply, res as never),
       onError: (rep, { error }) => {
         const r = rep.request as FastifyRequest;
+        if (r.gw.bodyTooLarge) {
+          if (!rep.sent) tooLarge(r, rep as unknown as FastifyReply);
+          return;
+        }
         upstreams.failed(upstream);
         const next = !retried && !rep.sent && canResend(r.method, body, error as Error) ? upstreams.other(upstream) : null;
         log.warn({ upstream, err: (error as Error).message, retry_on: next, trace_id: r.gw.traceId }, 'upstream request failed');

@@ -1,5 +1,5 @@
 // Builds the Fastify application (never listens: tests use inject, the CLI listens).
-import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchemaCompiler } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchemaCompiler } from 'fastify';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
@@ -7,9 +7,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { AppError, errorBody, serviceUnavailable, validationError } from './errors.js';
 import { isConnectionError } from '../db/connection-errors.js';
 import type { AppContext } from '../app-context.js';
@@ -18,9 +15,10 @@ import { installMetrics } from './metrics.js';
 import { collectRoutes } from './route.js';
 import { identityHeaders } from './identity-headers.js';
 import { localForwardOf } from './local-forward.js';
+import { clientErrorHandler, newTraceId, refuseUnsupportedExpect } from './protocol-errors.js';
+import { MAX_BODY_BYTES } from './limits.js';
 import { registerConsole, type Console } from './console.js';
 
-const MAX_BODY_BYTES = 1024 * 1024;
 const TRACE_RE = /^[A-Za-z0-9-]{8,64}$/;
 
 function makeAjv(coerce: boolean): Ajv {
@@ -73,36 +71,6 @@ function reasonOf(e: ErrorObject): string {
     default:
       return e.message ?? 'is invalid';
   }
-}
-
-/** 32 lowercase hex characters (§1.1). */
-function newTraceId(): string {
-  return randomUUID().replace(/-/g, '');
-}
-
-/**
- * Requests Node's HTTP parser refuses before Fastify sees them — a malformed request line or
- * header, headers or URL over the size limit (431), a request not received in time (408) —
- * still answer with the envelope and a trace id (§1.5). Raw socket: status line, headers, body.
- */
-function clientErrorHandler(this: FastifyInstance, err: ConnectionError, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, reason, message] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'request headers or URL too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'the request was not received in time']
-        : [400, 'Bad Request', 'malformed HTTP request'];
-  const traceId = newTraceId();
-  const body = JSON.stringify(errorBody('validation.error', message, {}, traceId));
-  this.log.debug({ err: err.message, code: err.code, trace_id: traceId }, 'client error');
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Trace-Id: ${traceId}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy(err);
 }
 
 function sanitizeUrl(url: string): string {
@@ -225,14 +193,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     done(null, payload);
   });
 
-  // An Expect other than 100-continue: Node would answer its own bare 417.
-  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    const traceId = newTraceId();
-    const body = JSON.stringify(errorBody('validation.error', 'unsupported Expect header', {}, traceId));
-    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-trace-id': traceId, connection: 'close' });
-    res.end(body);
-    req.resume();
-  });
+  refuseUnsupportedExpect(app.server);
 
   const debugLogging = ctx.log.isLevelEnabled('debug');
   app.addHook('onResponse', (req, reply, done) => {
