@@ -37,7 +37,7 @@ type Route = 'stub' | 'provider';
 /** worker_runs: one `serve` process, or 2 api + 2 worker + gateway (topology.ts). */
 type Shape = 'single' | 'multi';
 /** sse_hold: streams straight to the API, or through an `arkloop gateway` process. */
-type Via = 'direct' | 'gateway';
+type Via = 'direct' | 'gateway' | 'serve';
 const ENGINE_LABEL: Record<DatabaseKind, string> = { pglite: 'PGlite', postgres: 'PostgreSQL' };
 const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -74,8 +74,9 @@ const HELP = `usage: node --import tsx bench/runs.ts [worker_runs|sse_hold|all] 
   --open-concurrency <n|all>      streams being opened at the same time (default all: one burst,
                                   every request issued at once)
   --backlog <n>                   ARKLOOP_LISTEN_BACKLOG of the app and gateway (default: theirs, 4096)
-  --via direct|gateway|both       streams straight to the app, through an \`arkloop gateway\`
-                                  process, or both (default both)
+  --via direct|gateway|serve|both streams straight to the app, through an \`arkloop gateway\`
+                                  process, through the gateway inside \`serve\`
+                                  (ARKLOOP_SERVE_GATEWAY=1), or direct and gateway (default both)
   --help`;
 
 interface Options {
@@ -158,7 +159,7 @@ async function parseOptions(): Promise<Options> {
   const routes: Route[] = values.route === 'both' ? ['stub', 'provider'] : values.route === 'stub' || values.route === 'provider' ? [values.route] : fail('--route must be stub, provider or both');
   const shapes: Shape[] = values.topology === 'both' ? ['single', 'multi'] : values.topology === 'single' || values.topology === 'multi' ? [values.topology] : fail('--topology must be single, multi or both');
   if (shapes.includes('multi') && benches.includes('worker_runs') && !engines.includes('postgres')) fail('--topology multi needs PostgreSQL (--engine postgres)');
-  const vias: Via[] = values.via === 'both' ? ['direct', 'gateway'] : values.via === 'direct' || values.via === 'gateway' ? [values.via] : fail('--via must be direct, gateway or both');
+  const vias: Via[] = values.via === 'both' ? ['direct', 'gateway'] : ['direct', 'gateway', 'serve'].includes(values.via) ? [values.via as Via] : fail('--via must be direct, gateway, serve or both');
   const appFrom = values['app-from'];
   if (appFrom !== 'build' && appFrom !== 'dist' && appFrom !== 'source') fail('--app-from must be build, dist or source');
   return {
@@ -233,6 +234,8 @@ interface AppShape {
   shape: Shape;
   /** single: an `arkloop gateway` process in front of `serve`. */
   gateway?: boolean;
+  /** single: the gateway inside `serve`. */
+  serveGateway?: boolean;
 }
 
 async function startApp(cleanup: Cleanup, opts: Options, engine: DatabaseKind, tmpRoot: string, tag: string, entryArgs: string[], extraEnv: Record<string, string>, nodeArgs: string[], shape: AppShape = { shape: 'single' }): Promise<App> {
@@ -248,6 +251,7 @@ async function startApp(cleanup: Cleanup, opts: Options, engine: DatabaseKind, t
     apis: opts.apis,
     workers: opts.workers,
     gateway: shape.gateway,
+    serveGateway: shape.serveGateway,
     env: extraEnv,
     gatewayEnv: GATEWAY_UNLIMITED,
   });
@@ -465,7 +469,7 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
   if (limit !== null && limit < opts.streams * (via === 'gateway' ? 2 : 1) + 512) {
     throw new Error(`sse_hold: the open files limit is ${limit}, too low for ${opts.streams} streams (the server children inherit it too); run from a shell with \`ulimit -n 65536\``);
   }
-  process.stdout.write(`[${L}] sse_hold: starting the app${via === 'gateway' ? ' and an arkloop gateway in front' : ''} (ARKLOOP_SSE_HEARTBEAT_SECONDS=${opts.heartbeatS})…\n`);
+  process.stdout.write(`[${L}] sse_hold: starting the app${via === 'gateway' ? ' and an arkloop gateway in front' : via === 'serve' ? ' with its gateway inside' : ''} (ARKLOOP_SSE_HEARTBEAT_SECONDS=${opts.heartbeatS})…\n`);
   const app = await startApp(
     cleanup,
     opts,
@@ -479,7 +483,7 @@ async function benchSseHold(cleanup: Cleanup, opts: Options, engine: DatabaseKin
       ...(opts.backlog !== null ? { ARKLOOP_LISTEN_BACKLOG: String(opts.backlog) } : {}),
     },
     profOut ? ['--cpu-prof', `--cpu-prof-dir=${profOut}`] : [],
-    { shape: 'single', gateway: via === 'gateway' },
+    { shape: 'single', gateway: via === 'gateway', serveGateway: via === 'serve' },
   );
   const agent = newAgent();
   const streams: HoldStream[] = [];

@@ -49,6 +49,8 @@ export interface TopologyOptions {
   workers?: number;
   /** single only: an `arkloop gateway` process in front (multi always has one). */
   gateway?: boolean;
+  /** single only: the gateway inside `serve` (ARKLOOP_SERVE_GATEWAY=1); clients go to its port. */
+  serveGateway?: boolean;
   /** Environment of every process (ARKLOOP_* of the bench's shell are never inherited). */
   env: Record<string, string>;
   /** Extra environment of the gateway process. */
@@ -96,9 +98,16 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
 
   try {
     const apiOrigins: string[] = [];
+    let serveGatewayOrigin: string | null = null;
     if (o.shape === 'single') {
+      const gwPort = o.serveGateway ? await freePort() : null;
+      if (gwPort) {
+        serveGatewayOrigin = `http://127.0.0.1:${gwPort}`;
+        Object.assign(common, { ARKLOOP_SERVE_GATEWAY: '1', ARKLOOP_GATEWAY_ADDR: `127.0.0.1:${gwPort}`, ...o.gatewayEnv });
+      }
       const p = await apiProc('serve', 'serve');
       await waitReady(p.server);
+      if (serveGatewayOrigin) await waitReady({ ...p.server, origin: serveGatewayOrigin }, 90_000, '/healthz');
       apiOrigins.push(p.server.origin);
     } else {
       // The first API migrates the database alone; the others start on the migrated schema.
@@ -114,7 +123,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
       await Promise.all(rest.map((p) => waitReady(p.server, 90_000, p.role === 'worker' ? '/healthz' : '/readyz')));
       apiOrigins.push(first.server.origin, ...rest.filter((p) => p.role === 'api').map((p) => p.server.origin));
     }
-    let origin = apiOrigins[0];
+    let origin = serveGatewayOrigin ?? apiOrigins[0];
     if (o.shape === 'multi' || o.gateway) {
       const port = await freePort();
       const g = await spawn('gateway', 'gateway', { ARKLOOP_GATEWAY_ADDR: `127.0.0.1:${port}`, ARKLOOP_GATEWAY_UPSTREAM: apiOrigins.join(','), ...o.gatewayEnv }, `http://127.0.0.1:${port}`);
