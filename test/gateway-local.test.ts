@@ -9,7 +9,7 @@ import http from 'node:http';
 import { registerUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 import { createWorkspace } from './helpers/accounts-fixtures.js';
 import { expectError } from './helpers/assert.js';
-import { listenTestApp, rawRequest, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { assertLoggedAs, listenTestApp, rawRequest, startTestGateway, uploadAudio, type TestGateway } from './helpers/gateway.js';
 
 const UA = 'python-httpx/0.27';
 
@@ -60,6 +60,11 @@ describe('gateway handing requests to the API of its own process', () => {
     assert.equal(listed.json.length, 1);
     assert.equal(Number(listed.headers['content-length']), Buffer.byteLength(listed.text));
 
+    // The multipart route's own limit applies, not the JSON one: a 2 MiB upload reaches its handler.
+    const upload = await uploadAudio(g.base, user.token, 2 * 1024 * 1024);
+    assert.equal(upload.status, 409, upload.text);
+    assert.equal(upload.body.code, 'asr.not_configured');
+
     const bad = await rawRequest(g.base, '/v1/threads', { method: 'POST', headers: { ...auth(user), 'content-type': 'application/json' }, body: '{"title":' });
     expectError({ status: bad.status, body: bad.json, headers: bad.headers as never, text: bad.text }, 422, 'validation.error');
 
@@ -69,10 +74,7 @@ describe('gateway handing requests to the API of its own process', () => {
     assert.equal(entry.method, 'POST');
     assert.equal(entry.path, '/v1/threads');
     assert.equal(entry.status_code, 201);
-    assert.equal(entry.identity_type, 'user');
-    assert.equal(entry.user_id, user.id);
-    assert.equal(entry.org_id, user.personalAccountId);
-    assert.equal(entry.username, user.login);
+    assertLoggedAs(entry, user);
     assert.equal(entry.client_ip, '127.0.0.1');
     assert.equal(entry.ua_type, 'sdk');
   });

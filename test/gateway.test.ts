@@ -12,7 +12,7 @@ import { expectError } from './helpers/assert.js';
 import { freePort, sleep } from './helpers/processes.js';
 import { MemoryAccessLog } from '../src/gateway/access-log.js';
 import { PROTOCOL_CASES, rawExchange } from './helpers/raw-http.js';
-import { listenTestApp, rawRequest, startEchoUpstream, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { assertLoggedAs, listenTestApp, rawRequest, uploadAudio, startEchoUpstream, startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64) test';
 
@@ -37,6 +37,7 @@ describe('gateway', () => {
     api = await listenTestApp(t);
     admin = await registerUser(t);
     echo = await startEchoUpstream('echo', (req, res) => {
+      if (req.url === '/v1/hold') return true; // never answered: the client gives up first
       if (req.url !== '/v1/sse') return false;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.write('data: first\n\n');
@@ -134,6 +135,13 @@ describe('gateway', () => {
       seen.add(r.json.upstream ?? 'api');
     }
     assert.deepEqual([...seen].sort(), ['api', 'echo']);
+
+    // The multipart route keeps its own, larger limit: a 2 MiB upload reaches the API (which has no ASR credential to use).
+    const viaApi = await gw([api]);
+    const uploader = await registerUser(t);
+    const upload = await uploadAudio(viaApi.base, uploader.token, 2 * 1024 * 1024);
+    assert.equal(upload.status, 409, upload.text);
+    assert.equal(upload.body.code, 'asr.not_configured');
   });
 
   it('keeps a valid incoming trace id only when trusted, and the API adopts it', async () => {
@@ -179,6 +187,14 @@ describe('gateway', () => {
       });
     });
     assert.equal(await whole, 'data: first\n\ndata: last\n\n');
+
+    // A client that leaves before any answer: logged as 499.
+    const gone = http.get(`${g.base}/v1/hold`, { headers: { 'user-agent': BROWSER } });
+    gone.on('error', () => undefined);
+    await sleep(100);
+    gone.destroy();
+    for (let i = 0; i < 50 && !(await accessLog.list({ limit: 1, path: '/v1/hold' })).data.length; i++) await sleep(20);
+    assert.deepEqual((await accessLog.list({ limit: 5, path: '/v1/hold' })).data.map((e) => e.status_code), [499]);
   });
 
   it('holds more concurrent event streams than an upstream pool cap would allow (each keeps its own upstream socket)', async () => {
@@ -401,10 +417,7 @@ describe('gateway', () => {
     assert.equal(e200.method, 'GET');
     assert.equal(e200.path, '/v1/me', 'the query string is not logged');
     assert.equal(e200.status_code, 200);
-    assert.equal(e200.identity_type, 'user');
-    assert.equal(e200.user_id, user.id);
-    assert.equal(e200.org_id, user.personalAccountId);
-    assert.equal(e200.username, user.login);
+    assertLoggedAs(e200, user);
     assert.equal(e200.ua_type, 'sdk');
     assert.equal(e200.client_ip, '127.0.0.1');
     assert.equal(e200.country, null);

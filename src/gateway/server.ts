@@ -11,7 +11,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { errorBody, type ErrorCode } from '../http/errors.js';
 import { markLocalForward, type LocalForward } from '../http/local-forward.js';
 import { clientErrorHandler, newTraceId, refuseUnsupportedExpect } from '../http/protocol-errors.js';
-import { MAX_BODY_BYTES } from '../http/limits.js';
+import { forwardedBodyLimit } from '../http/limits.js';
 import { CidrSet } from '../modules/ip-rules/cidr.js';
 import type { AccessLogStore } from './access-log.js';
 import type { BucketStore, TakeResult } from './buckets.js';
@@ -70,7 +70,9 @@ interface GatewayState {
   reportedIdentity: 'anonymous' | 'user' | 'api_key' | null;
   /** Set when the request went to the API of this process (handOver). */
   local: LocalForward | null;
-  /** The body outgrew the API's limit while being forwarded. */
+  /** What the API accepts as a body on this path (null: the route checks by itself). */
+  bodyLimit: number | null;
+  /** The body outgrew bodyLimit while being forwarded. */
   bodyTooLarge: boolean;
   /** performance.now() when the request arrived. */
   started: number;
@@ -146,12 +148,25 @@ const NEVER_ARRIVED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'E
 const BROKEN = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
+function errorCode(error: Error): string {
+  const e = error as Error & { cause?: { code?: string }; code?: string };
+  return e.cause?.code ?? e.code ?? '';
+}
+
 /** Whether a request whose forwarding failed with `error` can be sent once more to another upstream. */
 function canResend(method: string, body: Readable | undefined, error: Error): boolean {
-  const e = error as Error & { cause?: { code?: string }; code?: string };
-  const code = e.cause?.code ?? e.code ?? '';
+  const code = errorCode(error);
   if (NEVER_ARRIVED.has(code)) return !body || (!body.readableDidRead && !body.destroyed);
   return BROKEN.has(code) && IDEMPOTENT.has(method) && !body;
+}
+
+/**
+ * Whether a failed request says the upstream is down. A connection that broke while a body
+ * was being sent is more likely the API refusing that body and closing (an upload over a
+ * limit); the next request, or the health probe, tells a dead upstream soon enough.
+ */
+function upstreamDown(body: Readable | undefined, error: Error): boolean {
+  return !body || NEVER_ARRIVED.has(errorCode(error));
 }
 
 /**
@@ -159,7 +174,7 @@ function canResend(method: string, body: Readable | undefined, error: Error): bo
  * reads, and undici destroying it (as it does when the connection fails) leaves `source`
  * unread, so another attempt can still send it.
  */
-function attemptBody(source: Readable, onTooLarge: () => void): Readable {
+function attemptBody(source: Readable, limit: number | null, onTooLarge: () => void): Readable {
   let started = false;
   let bytes = 0;
   const out = new Readable({
@@ -168,9 +183,9 @@ function attemptBody(source: Readable, onTooLarge: () => void): Readable {
         started = true;
         source.on('data', (chunk: Buffer) => {
           // A body without a Content-Length that outgrows the API's limit is refused here: the
-          // API would answer 413 and close mid-body, which the proxy would see as a broken upstream.
+          // API would answer 413 and close mid-body, which the proxy sees as a broken connection.
           bytes += chunk.length;
-          if (bytes > MAX_BODY_BYTES) {
+          if (limit !== null && bytes > limit) {
             source.pause();
             onTooLarge();
             out.destroy(new Error('request body too large'));
@@ -262,7 +277,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
     reply.code(status).header('x-trace-id', req.gw.traceId).send(errorBody(code, message, details, req.gw.traceId));
   /** The API's answer to a body over its limit, given by the gateway (see attemptBody). */
   const tooLarge = (req: FastifyRequest, reply: FastifyReply) =>
-    fail(req, reply.header('connection', 'close'), 413, 'validation.error', 'request body too large', { max_bytes: MAX_BODY_BYTES });
+    fail(req, reply.header('connection', 'close'), 413, 'validation.error', 'request body too large', { max_bytes: req.gw.bodyLimit });
 
   app.decorateRequest('gw', null as unknown as GatewayState);
   app.addHook('onRequest', async (req, reply) => {
@@ -270,6 +285,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
     const client = resolveClientIp(config.ip_mode, trusted, req.socket.remoteAddress ?? '', req.headers);
     const ut = uaType(ua);
     const path = req.url;
+    const q = path.indexOf('?');
     const gw: GatewayState = {
       traceId: req.id,
       clientIp: client.ip,
@@ -285,6 +301,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       username: null,
       reportedIdentity: null,
       local: null,
+      bodyLimit: forwardedBodyLimit(q < 0 ? path : path.slice(0, q)),
       bodyTooLarge: false,
       started: performance.now(),
       res: reply.raw,
@@ -296,6 +313,9 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
     if (config.risk_reject_threshold > 0 && gw.risk >= config.risk_reject_threshold) {
       return fail(req, reply, 403, 'gateway.risk_rejected', 'request rejected by the gateway risk policy');
     }
+    // A declared length over the API's limit is refused before anything is forwarded (chunked
+    // bodies: attemptBody). The API of this process refuses by itself (handOver).
+    if (!opts.local && gw.bodyLimit !== null && Number(req.headers['content-length']) > gw.bodyLimit) return tooLarge(req, reply);
     if (RATE_EXEMPT.test(path) || config.ratelimit_capacity <= 0 || config.ratelimit_rate_per_minute <= 0) return;
     const identity = await identities.resolve(headerValue(req.headers.authorization));
     gw.identityType = identity?.type ?? 'anonymous';
@@ -307,11 +327,6 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
       reply.header('retry-after', String(gw.limit.retryAfter));
       return fail(req, reply, 429, 'rate_limit', 'too many requests; retry later');
     }
-  });
-  // A declared length over the API's limit is refused before anything is forwarded (chunked bodies: attemptBody).
-  app.addHook('onRequest', (req, reply, done) => {
-    if (!opts.local && Number(req.headers['content-length']) > MAX_BODY_BYTES) return void tooLarge(req, reply);
-    done();
   });
 
   /** Metrics, risk history and the access log entry of one finished request. */
@@ -378,7 +393,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const forward = (req: FastifyRequest, reply: FastifyReply, upstream: string, body: Readable | undefined, retried: boolean) => {
     req.gw.upstream = upstream;
-    if (body) req.body = attemptBody(body, () => (req.gw.bodyTooLarge = true));
+    if (body) req.body = attemptBody(body, req.gw.bodyLimit, () => (req.gw.bodyTooLarge = true));
     return reply.from(undefined, {
       getUpstream: () => upstream,
       // reply-from's own retries go to the same upstream; ours (onError) go to another one. A 503 is the API's answer.
@@ -408,7 +423,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
           if (!rep.sent) tooLarge(r, rep as unknown as FastifyReply);
           return;
         }
-        upstreams.failed(upstream);
+        if (upstreamDown(body, error as Error)) upstreams.failed(upstream);
         const next = !retried && !rep.sent && canResend(r.method, body, error as Error) ? upstreams.other(upstream) : null;
         log.warn({ upstream, err: (error as Error).message, retry_on: next, trace_id: r.gw.traceId }, 'upstream request failed');
         if (next) return forward(r, rep as unknown as FastifyReply, next, body, true);

@@ -3,7 +3,8 @@
 import http from 'node:http';
 import pino, { type Logger } from 'pino';
 import { Writable } from 'node:stream';
-import type { TestApp } from './app.js';
+import assert from 'node:assert/strict';
+import type { TestApp, TestUser } from './app.js';
 import { TEST_SECRETS } from './app.js';
 import { buildGateway, type Gateway } from '../../src/gateway/server.js';
 import { MemoryAccessLog, type AccessLogStore } from '../../src/gateway/access-log.js';
@@ -75,6 +76,23 @@ export async function startTestGateway(upstreams: string[], opts: TestGatewayOpt
     },
     close: () => gateway.close(),
   };
+}
+
+/** An access-log entry of a request the API answered for `user` in their personal account. */
+export function assertLoggedAs(entry: { identity_type: string; user_id: string | null; org_id: string | null; username: string | null }, user: TestUser): void {
+  assert.equal(entry.identity_type, 'user');
+  assert.equal(entry.user_id, user.id);
+  assert.equal(entry.org_id, user.personalAccountId);
+  assert.equal(entry.username, user.login);
+}
+
+/** POST /v1/asr/transcribe with an audio file of `bytes` bytes. */
+export async function uploadAudio(base: string, token: string, bytes: number): Promise<{ status: number; body: any; text: string }> {
+  const form = new FormData();
+  form.set('file', new Blob([Buffer.alloc(bytes, 1)], { type: 'audio/wav' }), 'audio.wav');
+  const res = await fetch(`${base}/v1/asr/transcribe`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'user-agent': 'curl/8' }, body: form });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, text };
 }
 
 /** The test app listening on a free port (its inject helpers keep working). */

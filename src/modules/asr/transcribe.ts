@@ -11,12 +11,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import { AppError, fieldError, validationError } from '../../http/errors.js';
 import { registerRoute } from '../../http/route.js';
+import { MAX_AUDIO_BYTES } from '../../http/limits.js';
 import { T } from '../../http/schemas.js';
 import { defaultCredential } from './store.js';
 import { transcribe, type Audio } from './upstream.js';
-
-/** The file limit of §1.1 / §15.6 (decided: 25 MiB). */
-export const MAX_AUDIO_BYTES = 25 * 1024 * 1024;
 
 // What a transcription form needs: one file, a language, a little slack for form extras.
 const LIMITS = { fileSize: MAX_AUDIO_BYTES, files: 4, fields: 16, fieldSize: 1024, fieldNameSize: 100, parts: 24, headerPairs: 32 };
